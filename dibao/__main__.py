@@ -1,0 +1,3 @@
+from dibao.cli import app
+
+app()

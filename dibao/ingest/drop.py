@@ -1,0 +1,129 @@
+"""A daily drop: one folder, one file per contract stem (DOMAIN.md §3).
+
+All files are read and checked before anything is decided, and every file-level fault is reported together, so
+the operator fixes the drop once rather than one error per morning. Required stems missing, or any file fault,
+refuse the whole drop: a run on half the data would publish wrong work lists.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+
+from dibao.errors import DropFault, FileFault
+from dibao.headers import HeaderTable, load_header_table
+from dibao.ingest.read import SUPPORTED_SUFFIXES, read_table
+from dibao.ingest.validate import REJECTED_SCHEMA, IngestedFile, validate
+from dibao.schema import FILE_SPECS, REQUIRED_STEMS, FieldType
+
+# What a run cannot do without an optional file; said in the summary and the manifest.
+SKIPPED_WITHOUT = {
+    "monitoring": "no monitored households: 防返贫 monitoring checks and monitored 应保尽保 candidates skipped",
+    "bank_assets": "no bank-asset results: the asset test (金融资产) was skipped",
+    "dept_facts": "no department data: deaths, vehicles, property, business and wage cross-checks skipped",
+    "relatives": "no relatives filings: 近亲属备案 check skipped",
+}
+
+
+@dataclass
+class Drop:
+    """Every file of one drop, validated."""
+
+    folder: Path
+    files: dict[str, IngestedFile]
+    missing_optional: dict[str, str]  # stem → what is skipped without it
+    notes: list[str] = field(default_factory=list)  # files in the folder that are not part of the contract
+    seconds: float = 0.0
+
+    def frame(self, stem: str) -> pl.DataFrame | None:
+        f = self.files.get(stem)
+        return f.accepted if f else None
+
+    @property
+    def rejected(self) -> pl.DataFrame:
+        frames = [f.rejected for f in self.files.values()]
+        return pl.concat(frames) if frames else pl.DataFrame(schema=REJECTED_SCHEMA)
+
+
+def find_files(folder: Path) -> tuple[dict[str, Path], list[str], list[FileFault]]:
+    """Map each contract stem to its file. Returns (files, notes about other entries, faults)."""
+    if not folder.is_dir():
+        raise DropFault([FileFault(str(folder), "is not a folder")])
+    found: dict[str, list[Path]] = {}
+    notes: list[str] = []
+    for path in sorted(folder.iterdir()):
+        if path.name.startswith((".", "~$")):
+            continue  # hidden files, Excel lock files
+        if path.is_dir():
+            notes.append(f"folder {path.name}/ ignored")
+            continue
+        stem = path.stem.lower()
+        if stem in FILE_SPECS and path.suffix.lower() in SUPPORTED_SUFFIXES:
+            found.setdefault(stem, []).append(path)
+        else:
+            notes.append(f"file {path.name} is not part of the contract and was ignored")
+    faults = [
+        FileFault(", ".join(p.name for p in paths), f"{len(paths)} files for {stem}: keep exactly one")
+        for stem, paths in found.items() if len(paths) > 1
+    ]
+    faults += [
+        FileFault(f"{stem}.*", f"required file is missing ({FILE_SPECS[stem].label}; CSV, XLSX or Parquet)")
+        for stem in REQUIRED_STEMS if stem not in found
+    ]
+    return {stem: paths[0] for stem, paths in found.items()}, notes, faults
+
+
+def ingest_file(stem: str, path: Path, headers: HeaderTable, encoding: str | None = None) -> IngestedFile:
+    """Read and validate one file of the contract."""
+    spec = FILE_SPECS[stem]
+    id_fields = {f.name for f in spec.fields if f.type is FieldType.ID_NUMBER}
+    raw = read_table(path, forced_encoding=encoding,
+                     is_id_header=lambda h: headers.resolve(stem, h) in id_fields)
+    ingested = validate(raw, spec, headers)
+    if spec.required_file and ingested.rows_read == 0:
+        raise FileFault(path.name, "has a header but no data rows; a required file cannot be empty")
+    return ingested
+
+
+def ingest_drop(
+    folder: Path,
+    *,
+    headers: HeaderTable | None = None,
+    encodings: dict[str, str] | None = None,
+    on_file: Callable[[str, IngestedFile], None] | None = None,
+) -> Drop:
+    """Read and validate a whole drop. Raises DropFault listing every file fault; nothing partial is returned."""
+    started = time.perf_counter()
+    headers = headers or load_header_table()
+    encodings = encodings or {}
+    unknown = set(encodings) - set(FILE_SPECS)
+    if unknown:
+        raise DropFault([FileFault(s, "encoding override names an unknown file stem") for s in sorted(unknown)])
+    paths, notes, faults = find_files(folder)
+
+    def one(stem: str) -> IngestedFile | FileFault:
+        try:
+            return ingest_file(stem, paths[stem], headers, encodings.get(stem))
+        except FileFault as fault:
+            return fault
+
+    files: dict[str, IngestedFile] = {}
+    # Files are independent; Polars releases the GIL, so two at a time uses both cores on the big ones.
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        for stem, result in zip(paths, pool.map(one, paths), strict=True):
+            if isinstance(result, FileFault):
+                faults.append(result)
+            else:
+                files[stem] = result
+                if on_file:
+                    on_file(stem, result)
+    if faults:
+        raise DropFault(faults)
+    missing = {stem: why for stem, why in SKIPPED_WITHOUT.items() if stem not in files}
+    ordered = {stem: files[stem] for stem in FILE_SPECS if stem in files}
+    return Drop(folder, ordered, missing, notes, time.perf_counter() - started)

@@ -1,0 +1,190 @@
+"""Reading one input file into an all-text table, whatever its format and encoding.
+
+Everything is read as text, so an ID number can never be turned into a number on the way in; typing and
+validation happen afterwards, in one place (``validate.py``). File-level faults are raised here as
+``FileFault`` naming the file (and column): a file we cannot read faithfully is not read at all.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+
+from dibao.errors import FileFault
+
+CSV_SUFFIXES = (".csv", ".txt", ".tsv")
+EXCEL_SUFFIXES = (".xlsx", ".xlsm", ".xls")
+PARQUET_SUFFIXES = (".parquet", ".pq")
+SUPPORTED_SUFFIXES = CSV_SUFFIXES + EXCEL_SUFFIXES + PARQUET_SUFFIXES
+
+# Encodings we accept, with their Python codec name. Auto-detection tries them in this order.
+ENCODINGS = {"utf-8": "utf-8", "utf-8-sig": "utf-8-sig", "gb18030": "gb18030", "gbk": "gb18030",
+             "gb2312": "gb18030", "utf-16": "utf-16"}
+_DELIMITERS = (",", "\t", "|", ";")
+
+
+@dataclass
+class RawTable:
+    """A file as read: original headers, every value as text (stripped; blank → null)."""
+
+    path: Path
+    format: str  # csv | xlsx | parquet
+    encoding: str | None  # for CSV: the encoding detected or forced
+    sha256: str
+    headers: list[str]
+    frame: pl.DataFrame  # columns in header order, all pl.String
+    numeric_columns: dict[str, int] = field(default_factory=dict)  # header → first 1-based data row stored as number
+    notes: list[str] = field(default_factory=list)
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def decode_text(path: Path, data: bytes, forced: str | None) -> tuple[str, str]:
+    """Decode CSV bytes. Returns (text, encoding name). UTF-8 (with or without BOM), GB18030 or UTF-16 (BOM)."""
+    if forced:
+        codec = ENCODINGS.get(forced.lower().replace("_", "-"))
+        if codec is None:
+            raise FileFault(path.name, f"unknown encoding {forced!r} (known: {', '.join(ENCODINGS)})")
+        try:
+            return data.decode(codec), forced.lower()
+        except UnicodeDecodeError as exc:
+            raise FileFault(path.name, f"is not valid {forced} (byte {exc.start}): check the encoding override") \
+                from exc
+    if data.startswith(b"\xef\xbb\xbf"):
+        candidates = ["utf-8-sig"]
+    elif data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        candidates = ["utf-16"]
+    else:
+        candidates = ["utf-8", "gb18030"]
+    for name in candidates:
+        try:
+            return data.decode(ENCODINGS[name]), name
+        except UnicodeDecodeError:
+            continue
+    raise FileFault(path.name, "unreadable encoding: the file is neither UTF-8 nor GB18030 "
+                               "(re-export as CSV UTF-8, or name the encoding with --encoding)")
+
+
+def _header_row(path: Path, text: str) -> tuple[list[str], str]:
+    first_line = text.split("\n", 1)[0].rstrip("\r")
+    if not first_line.strip():
+        raise FileFault(path.name, "empty file: no header row")
+    delimiter = max(_DELIMITERS, key=first_line.count)
+    headers = next(csv.reader([first_line], delimiter=delimiter))
+    return [h.strip() for h in headers], delimiter
+
+
+def _check_headers(path: Path, headers: list[str]) -> None:
+    seen: set[str] = set()
+    for position, header in enumerate(headers, start=1):
+        if not header:
+            raise FileFault(path.name, f"header cell {position} is blank")
+        if header in seen:
+            raise FileFault(path.name, "duplicate header: the column appears twice", column=header)
+        seen.add(header)
+
+
+def _tidy(frame: pl.DataFrame) -> pl.DataFrame:
+    """Strip every value; a blank cell becomes null."""
+    return frame.with_columns(
+        pl.all().cast(pl.String).str.strip_chars().replace("", None)
+    )
+
+
+def read_csv(path: Path, data: bytes, forced_encoding: str | None) -> RawTable:
+    text, encoding = decode_text(path, data, forced_encoding)
+    if not text.strip():
+        raise FileFault(path.name, "empty file")
+    headers, delimiter = _header_row(path, text)
+    _check_headers(path, headers)
+    try:
+        frame = pl.read_csv(
+            io.BytesIO(text.encode("utf-8")), separator=delimiter, infer_schema=False, has_header=True,
+            new_columns=headers, encoding="utf8",
+        )
+    except pl.exceptions.PolarsError as exc:
+        raise FileFault(path.name, f"cannot be parsed as CSV: {str(exc).splitlines()[0]}") from exc
+    return RawTable(path, "csv", encoding, _sha256(data), headers, _tidy(frame))
+
+
+_NUMBERISH = re.compile(r"^[+-]?\d+(\.\d+)?([eE][+-]?\d+)?$")
+
+
+def read_excel(path: Path, data: bytes, is_id_header: Callable[[str], bool]) -> RawTable:
+    """Read the first sheet as text; report ID columns where Excel stored numbers (digits already lost)."""
+    import fastexcel
+
+    try:
+        reader = fastexcel.read_excel(data)
+        sheets = reader.sheet_names
+        if not sheets:
+            raise FileFault(path.name, "empty workbook: no sheet")
+        sheet = reader.load_sheet(0, dtypes="string", schema_sample_rows=None)
+        frame = sheet.to_polars()
+    except FileFault:
+        raise
+    except Exception as exc:  # fastexcel raises its own hierarchy; any of it means "not readable"
+        raise FileFault(path.name, f"cannot be read as an Excel workbook: {str(exc).splitlines()[0]}") from exc
+    headers = [str(c).strip() for c in frame.columns]
+    if not headers or frame.width == 0:
+        raise FileFault(path.name, "empty file: the first sheet has no header row")
+    _check_headers(path, headers)
+    frame.columns = headers
+    notes = []
+    if len(sheets) > 1:
+        notes.append(f"workbook has {len(sheets)} sheets; only the first ({sheets[0]!r}) was read")
+    numeric: dict[str, int] = {}
+    present = [h for h in headers if is_id_header(h)]
+    if present:
+        as_numbers = reader.load_sheet(0, dtypes={h: "float" for h in present}, use_columns=present).to_polars()
+        for header in present:
+            hits = as_numbers.get_column(header).is_not_null().arg_true()
+            if hits.len():
+                numeric[header] = int(hits[0]) + 1
+    return RawTable(path, "xlsx", None, _sha256(data), headers, _tidy(frame), numeric, notes)
+
+
+def read_parquet(path: Path, data: bytes, is_id_header: Callable[[str], bool]) -> RawTable:
+    try:
+        frame = pl.read_parquet(io.BytesIO(data))
+    except Exception as exc:
+        raise FileFault(path.name, f"cannot be read as Parquet: {str(exc).splitlines()[0]}") from exc
+    headers = list(frame.columns)
+    if not headers:
+        raise FileFault(path.name, "empty file: no columns")
+    numeric: dict[str, int] = {}
+    for header in headers:
+        if is_id_header(header) and frame.schema[header].is_float():
+            hits = frame.get_column(header).is_not_null().arg_true()
+            if hits.len():
+                numeric[header] = int(hits[0]) + 1
+    # Dates and numbers become their ISO / decimal text, then follow the same validation as CSV.
+    return RawTable(path, "parquet", None, _sha256(data), headers, _tidy(frame), numeric)
+
+
+def read_table(path: Path, *, forced_encoding: str | None = None,
+               is_id_header: Callable[[str], bool] = lambda _: False) -> RawTable:
+    """Read one file of a drop. ``is_id_header``: which raw headers hold ID numbers (checked for numeric cells)."""
+    suffix = path.suffix.lower()
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise FileFault(path.name, f"cannot be read: {exc.strerror}") from exc
+    if not data:
+        raise FileFault(path.name, "empty file (0 bytes)")
+    if suffix in CSV_SUFFIXES:
+        return read_csv(path, data, forced_encoding)
+    if suffix in EXCEL_SUFFIXES:
+        return read_excel(path, data, is_id_header)
+    if suffix in PARQUET_SUFFIXES:
+        return read_parquet(path, data, is_id_header)
+    raise FileFault(path.name, f"unsupported format {suffix!r} (use CSV, XLSX or Parquet)")

@@ -1,0 +1,127 @@
+"""The run store: one dated folder per published run (DOMAIN.md §5), published all at once or not at all.
+
+A run is written into a hidden ``runs/.incoming-*`` folder and renamed to ``runs/YYYY-MM-DD`` only when every
+file is complete and synced, so a reader (an analyst's DuckDB query, the API) sees either the previous run or
+the new one, never half of one. A lock file keeps two runs from writing the same store at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import errno
+import fcntl
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from dibao.errors import DibaoError, StoreBusy
+
+INCOMING_PREFIX = ".incoming-"
+REPLACED_PREFIX = ".replaced-"
+
+
+def _fsync_tree(folder: Path) -> None:
+    for path in sorted(folder.rglob("*")):
+        if path.is_file():
+            with path.open("rb") as fh:
+                os.fsync(fh.fileno())
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class RunStore:
+    """A folder of published runs: ``STORE/runs/<date>/``."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.runs_dir = root / "runs"
+
+    def run_dir(self, date: dt.date) -> Path:
+        return self.runs_dir / date.isoformat()
+
+    def published_dates(self) -> list[dt.date]:
+        """Dates of complete, published runs, oldest first."""
+        if not self.runs_dir.is_dir():
+            return []
+        dates = []
+        for entry in self.runs_dir.iterdir():
+            if entry.name.startswith("."):
+                continue
+            with contextlib.suppress(ValueError):
+                if (entry / "manifest.json").is_file():
+                    dates.append(dt.date.fromisoformat(entry.name))
+        return sorted(dates)
+
+    def manifest(self, date: dt.date) -> dict[str, object]:
+        path = self.run_dir(date) / "manifest.json"
+        result: dict[str, object] = json.loads(path.read_text(encoding="utf-8"))
+        return result
+
+    @contextlib.contextmanager
+    def lock(self, wait_seconds: float = 0.0) -> Iterator[None]:
+        """Hold the store's write lock; another run waits up to ``wait_seconds`` then gets StoreBusy."""
+        self.runs_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.root / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        deadline = time.monotonic() + wait_seconds
+        try:
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except OSError as exc:
+                    if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                        raise
+                    if time.monotonic() >= deadline:
+                        raise StoreBusy(f"{self.root}: another dibao run holds this store; try again later") \
+                            from None
+                    time.sleep(0.2)
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n".encode())
+            self._sweep_leftovers()
+            yield
+        finally:
+            os.close(fd)  # closing releases the flock
+
+    def _sweep_leftovers(self) -> None:
+        """Remove half-written folders of runs that were killed (only ever called under the lock)."""
+        for entry in self.runs_dir.iterdir():
+            if entry.name.startswith((INCOMING_PREFIX, REPLACED_PREFIX)):
+                shutil.rmtree(entry, ignore_errors=True)
+
+    def publish(self, date: dt.date, write: Callable[[Path], None], *, replace: bool = False) -> Path:
+        """Write a run with ``write(folder)`` into a temporary folder, then rename it into place.
+
+        Must be called under ``lock()``. An existing run for ``date`` is replaced only when ``replace`` is set.
+        """
+        final = self.run_dir(date)
+        if final.exists() and not replace:
+            raise DibaoError(f"{final}: a run for {date} is already published (use --replace to rebuild it)")
+        incoming = self.runs_dir / f"{INCOMING_PREFIX}{date.isoformat()}-{os.getpid()}"
+        shutil.rmtree(incoming, ignore_errors=True)
+        incoming.mkdir(parents=True)
+        try:
+            write(incoming)
+            _fsync_tree(incoming)
+        except BaseException:
+            shutil.rmtree(incoming, ignore_errors=True)
+            raise
+        if final.exists():
+            aside = self.runs_dir / f"{REPLACED_PREFIX}{date.isoformat()}-{os.getpid()}"
+            final.rename(aside)
+            incoming.rename(final)
+            shutil.rmtree(aside, ignore_errors=True)
+        else:
+            incoming.rename(final)
+        fd = os.open(self.runs_dir, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        return final
