@@ -32,7 +32,7 @@ def header_key(header: str) -> str:
 
 
 class _HeaderFile(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", coerce_numbers_to_str=True)
     version: str
     fields: dict[str, list[str]]
     stems: dict[str, dict[str, list[str]]] = {}
@@ -69,10 +69,11 @@ def _stem_aliases(spec: FileSpec, doc: _HeaderFile, source: Path) -> dict[str, s
     for field, aliases in doc.stems.get(spec.stem, {}).items():
         for alias in aliases:
             claim(alias, field, f"stems.{spec.stem}.{field}")
+    stem_specific = set(table)
     for field, aliases in doc.fields.items():
         if field in field_names:
             for alias in aliases:
-                if header_key(alias) not in table:
+                if header_key(alias) not in stem_specific:
                     claim(alias, field, f"fields.{field}")
     for f in spec.fields:
         table.setdefault(header_key(f.name), f.name)

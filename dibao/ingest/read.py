@@ -40,7 +40,8 @@ class RawTable:
     sha256: str
     headers: list[str]
     frame: pl.DataFrame  # columns in header order, all pl.String
-    numeric_columns: dict[str, int] = field(default_factory=dict)  # header → first 1-based data row stored as number
+    # header → first 1-based data row whose ID is stored as a number (0: some rows, which is not known)
+    numeric_columns: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
 
@@ -100,6 +101,15 @@ def _tidy(frame: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+def _csv_problem(text: str, delimiter: str, width: int) -> str | None:
+    """Only on failure: find the first data row whose field count differs from the header's."""
+    for number, record in enumerate(csv.reader(io.StringIO(text), delimiter=delimiter)):
+        if number and record and len(record) != width:
+            return (f"data row {number} has {len(record)} fields but the header has {width} "
+                    f"(an unquoted {delimiter!r} inside a value?)")
+    return None
+
+
 def read_csv(path: Path, data: bytes, forced_encoding: str | None) -> RawTable:
     text, encoding = decode_text(path, data, forced_encoding)
     if not text.strip():
@@ -112,7 +122,8 @@ def read_csv(path: Path, data: bytes, forced_encoding: str | None) -> RawTable:
             new_columns=headers, encoding="utf8",
         )
     except pl.exceptions.PolarsError as exc:
-        raise FileFault(path.name, f"cannot be parsed as CSV: {str(exc).splitlines()[0]}") from exc
+        raise FileFault(path.name, _csv_problem(text, delimiter, len(headers)) or
+                        f"cannot be parsed as CSV: {str(exc).splitlines()[0]}") from exc
     return RawTable(path, "csv", encoding, _sha256(data), headers, _tidy(frame))
 
 
@@ -144,12 +155,17 @@ def read_excel(path: Path, data: bytes, is_id_header: Callable[[str], bool]) -> 
         notes.append(f"workbook has {len(sheets)} sheets; only the first ({sheets[0]!r}) was read")
     numeric: dict[str, int] = {}
     present = [h for h in headers if is_id_header(h)]
-    if present:
-        as_numbers = reader.load_sheet(0, dtypes={h: "float" for h in present}, use_columns=present).to_polars()
-        for header in present:
-            hits = as_numbers.get_column(header).is_not_null().arg_true()
-            if hits.len():
-                numeric[header] = int(hits[0]) + 1
+    for header in present:
+        # Strict inference tells text cells from numeric ones (asking for floats would coerce digit-only text).
+        try:
+            column = reader.load_sheet(0, use_columns=[header], schema_sample_rows=None,
+                                       dtype_coercion="strict").to_polars().get_column(header)
+        except Exception:  # text and numbers mixed: IDs ending in X stayed text, the others became numbers
+            numeric[header] = 0
+            continue
+        if column.dtype.is_numeric():
+            hits = column.is_not_null().arg_true()
+            numeric[header] = int(hits[0]) + 1 if hits.len() else 0
     return RawTable(path, "xlsx", None, _sha256(data), headers, _tidy(frame), numeric, notes)
 
 

@@ -88,8 +88,10 @@ def _parse_date(text: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
         pl.lit(_EXCEL_EPOCH) + pl.duration(days=serial),  # a date Excel exported as its serial number
     )
     in_range = parsed.is_between(dt.date(1900, 1, 1), dt.date(2100, 12, 31))
-    fault = _fault(text.is_not_null() & parsed.is_null(), RowFault.BAD_DATE).when(
-        parsed.is_not_null() & ~in_range).then(pl.lit(RowFault.DATE_OUT_OF_RANGE.value))
+    fault = (
+        pl.when(text.is_not_null() & parsed.is_null()).then(pl.lit(RowFault.BAD_DATE.value))
+        .when(parsed.is_not_null() & ~in_range).then(pl.lit(RowFault.DATE_OUT_OF_RANGE.value))
+    )
     return parsed, fault
 
 
@@ -105,8 +107,10 @@ def _parse_field(f: Field, text: pl.Expr, value_aliases: dict[str, dict[str, str
         return _parse_date(text)
     if t is FieldType.MONEY:
         number = _parse_number(text)
-        fault = _fault(text.is_not_null() & number.is_null(), RowFault.NOT_A_NUMBER).when(number < 0).then(
-            pl.lit(RowFault.NEGATIVE_AMOUNT.value))
+        fault = (
+            pl.when(text.is_not_null() & number.is_null()).then(pl.lit(RowFault.NOT_A_NUMBER.value))
+            .when(number < 0).then(pl.lit(RowFault.NEGATIVE_AMOUNT.value))
+        )
         return number, fault
     if t is FieldType.COUNT:
         number = _parse_number(text)
@@ -167,10 +171,10 @@ def _refuse_numeric_ids(raw: RawTable, spec: FileSpec, column_map: dict[str, str
         if excel_row is None and sci.len() == 0:
             continue
         row = excel_row if excel_row is not None else int(sci[0]) + 1
-        example = values[row - 1]
+        where = f"data row {row}: {values[row - 1]!r}" if row else "some of its cells"
         raise FileFault(
             raw.path.name,
-            f"ID numbers were stored as numbers (data row {row}: {example!r}), so their last digits are lost. "
+            f"ID numbers were stored as numbers ({where}), so their last digits are lost. "
             f"Format the column as text (文本) in Excel and export again; nothing of this file was loaded",
             column=header,
         )

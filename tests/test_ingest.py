@@ -1,0 +1,292 @@
+"""Ingestion: every encoding and format, every row-level and file-level fault, each with its message."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from dibao.errors import DropFault
+from dibao.ingest import ingest_drop
+from tests.conftest import (
+    COUNTY_HEADERS,
+    REGISTRY_HEADERS,
+    ROLL_HEADERS,
+    county_rows,
+    make_id,
+    registry_rows,
+    roll_rows,
+    write_csv,
+    write_parquet,
+    write_xlsx,
+)
+
+Build = Callable[..., Path]
+
+
+def _fault_text(build: Build, **overrides: object) -> str:
+    with pytest.raises(DropFault) as info:
+        ingest_drop(build(**overrides))
+    return str(info.value)
+
+
+# --- encodings and formats -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("encoding", "expected"),
+    [("utf-8", "utf-8"), ("utf-8-sig", "utf-8-sig"), ("gb18030", "gb18030"), ("utf-16", "utf-16")],
+)
+def test_csv_encodings_are_detected(drop: Build, encoding: str, expected: str) -> None:
+    folder = drop(registry=lambda f: write_csv(f / "registry.csv", REGISTRY_HEADERS, registry_rows(), encoding))
+    result = ingest_drop(folder)
+    registry = result.files["registry"]
+    assert registry.raw.encoding == expected
+    assert registry.accepted["name"].to_list() == ["张伟", "李丽", "王芳"]
+    assert registry.accepted["county_code"].to_list() == ["340402"] * 3
+
+
+def test_encoding_override_is_used_and_a_wrong_one_is_reported(drop: Build) -> None:
+    folder = drop()
+    assert ingest_drop(folder, encodings={"registry": "gb18030"}).files["registry"].raw.encoding == "gb18030"
+    with pytest.raises(DropFault, match=r"registry.csv: is not valid utf-8"):
+        ingest_drop(folder, encodings={"registry": "utf-8"})
+
+
+def test_tab_separated_export_is_read(drop: Build) -> None:
+    folder = drop(registry=lambda f: write_csv(f / "registry.csv", REGISTRY_HEADERS, registry_rows(),
+                                               "gb18030", delimiter="\t"))
+    assert ingest_drop(folder).files["registry"].accepted.height == 3
+
+
+def test_xlsx_and_parquet_give_the_same_result_as_csv(drop: Build) -> None:
+    csv_accepted = ingest_drop(drop()).files["registry"].accepted
+    for name, writer in [("registry.xlsx", write_xlsx), ("registry.parquet", write_parquet)]:
+        (Path(drop()) / "registry.csv").unlink()
+        folder = drop(registry=lambda f, n=name, w=writer: w(f / n, REGISTRY_HEADERS, registry_rows()))
+        other = ingest_drop(folder).files["registry"]
+        assert other.raw.format == name.split(".")[1]
+        assert other.accepted.equals(csv_accepted), name
+        (folder / name).unlink()
+
+
+def test_xlsx_text_ids_with_x_and_numeric_amounts(drop: Build) -> None:
+    rows: list[list[object]] = [["340402", "洛河镇", "新庄村", "DB009", "赵敏", make_id(seq="009").lower(), "户主",
+                                 "农村", "低保", 420.5, "2024/02/03", 300, 1]]
+    folder = drop(dibao_roll=lambda f: write_xlsx(f / "dibao_roll.xlsx", ROLL_HEADERS, rows))
+    roll = ingest_drop(folder).files["dibao_roll"].accepted
+    assert roll["id_norm"].to_list() == [make_id(seq="009")]
+    assert roll["monthly_benefit"].to_list() == [420.5]
+    assert str(roll["enrolled_date"][0]) == "2024-02-03"
+
+
+# --- header aliases -------------------------------------------------------------------------------------------
+
+
+def test_header_aliases_units_and_full_width_are_mapped(drop: Build) -> None:
+    headers = ["区县代码", "乡镇（街道）", "行政村", "户号", "姓　名", "公民身份号码", "与户主关系", "户类型",
+               "脱贫年度", "家庭人均纯收入(元)", "家庭人口数", "*工资性收入（元/年）", "其他纯收入", "医疗自付支出",
+               "教育支出", "备注"]
+    rows = [[*r, "随便写"] for r in registry_rows()]
+    folder = drop(registry=lambda f: write_csv(f / "registry.csv", headers, rows, "gb18030"))
+    registry = ingest_drop(folder).files["registry"]
+    assert registry.column_map["id_number"] == "公民身份号码"
+    assert registry.column_map["wage_income"] == "*工资性收入（元/年）"
+    assert registry.accepted["wage_income"].to_list() == [6000.0, 6000.0, 2000.0]
+    assert any("'备注' is not part of the contract" in n for n in registry.notes)
+
+
+def test_value_aliases_map_county_wording(drop: Build) -> None:
+    row = roll_rows()[0]
+    row[7], row[8] = "城镇", "特困人员"
+    folder = drop(dibao_roll=lambda f: write_csv(f / "dibao_roll.csv", ROLL_HEADERS, [row]))
+    roll = ingest_drop(folder).files["dibao_roll"].accepted
+    assert roll.select("area", "assistance_type").row(0) == ("城市", "特困供养")
+
+
+# --- row-level faults: the row is rejected with its reason, the rest loads --------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "field", "code", "words"),
+    [
+        (10, "2024-13-45", "enrolled_date", "bad_date", "日期无法识别"),
+        (10, "1850-01-01", "enrolled_date", "date_out_of_range", "日期超出合理范围"),
+        (9, "-350", "monthly_benefit", "negative_amount", "金额为负数"),
+        (9, "12O0", "monthly_benefit", "not_a_number", "不是数字"),
+        (9, "一千二", "monthly_benefit", "not_a_number", "不是数字"),
+        (3, "", "dibao_household_id", "blank_required", "必填项为空"),
+        (4, "", "name", "blank_required", "必填项为空"),
+        (8, "临时救助", "assistance_type", "bad_category", "不是允许的取值"),
+        (12, "2.5", "covered_persons", "not_whole_number", "不是非负整数"),
+        (0, "34040", "county_code", "bad_area_code", "不是6位行政区划代码"),
+    ],
+)
+def test_row_level_fault_rejects_only_that_row(
+    drop: Build, column: int, value: str, field: str, code: str, words: str
+) -> None:
+    good = roll_rows()[0]
+    bad = list(good)
+    bad[3] = "DB002"
+    bad[column] = value
+    folder = drop(dibao_roll=lambda f: write_csv(f / "dibao_roll.csv", ROLL_HEADERS, [good, bad]))
+    result = ingest_drop(folder)
+    roll = result.files["dibao_roll"]
+    assert roll.accepted["row"].to_list() == [1]
+    rejected = roll.rejected.row(0, named=True)
+    assert (rejected["source"], rejected["row"], rejected["field"], rejected["reason_code"]) == (
+        "dibao_roll", 2, field, code)
+    assert rejected["value"] == (value or None)
+    assert words in rejected["reason"] and ROLL_HEADERS[column] in rejected["reason"]
+    assert result.rejected.height == 1
+
+
+def test_yes_no_and_year_faults(drop: Build) -> None:
+    rows = registry_rows()
+    rows[1][8] = "20x9"
+    folder = drop(registry=lambda f: write_csv(f / "registry.csv", REGISTRY_HEADERS, rows))
+    rejected = ingest_drop(folder).files["registry"].rejected
+    assert rejected.select("row", "field", "reason_code").rows() == [(2, "exit_year", "bad_year")]
+
+
+def test_a_row_with_several_faults_is_listed_once_per_field(drop: Build) -> None:
+    rows = registry_rows()
+    rows[2][9], rows[2][11] = "abc", "-5"
+    folder = drop(registry=lambda f: write_csv(f / "registry.csv", REGISTRY_HEADERS, rows))
+    registry = ingest_drop(folder).files["registry"]
+    assert registry.rejected.select("row", "field").rows() == [(3, "per_capita_net_income"), (3, "wage_income")]
+    assert registry.accepted.height == 2
+
+
+def test_accepted_values_are_typed_and_amounts_tolerate_separators(drop: Build) -> None:
+    rows = registry_rows()
+    rows[0][11] = '"6,000元"'
+    rows[0][5] = " " + rows[0][5][:6] + " " + rows[0][5][6:] + " "
+    folder = drop(registry=lambda f: write_csv(f / "registry.csv", REGISTRY_HEADERS, rows))
+    registry = ingest_drop(folder).files["registry"].accepted
+    assert registry.schema["wage_income"] == pl.Float64
+    assert registry.schema["household_size"] == pl.Int64
+    assert registry["wage_income"][0] == 6000.0
+    assert registry["id_status"][0] == "valid"
+
+
+def test_invalid_ids_are_kept_with_their_status_not_rejected(drop: Build) -> None:
+    rows = registry_rows()
+    rows[0][5] = rows[0][5][:-1] + ("0" if rows[0][5][-1] != "0" else "1")
+    rows[1][5] = ""
+    folder = drop(registry=lambda f: write_csv(f / "registry.csv", REGISTRY_HEADERS, rows))
+    registry = ingest_drop(folder).files["registry"]
+    assert registry.rejected.height == 0
+    assert registry.accepted["id_status"].to_list() == ["bad_check_digit", "blank", "valid"]
+
+
+# --- file-level faults: clear error naming file and column, nothing loaded ------------------------------------
+
+
+def test_missing_required_column(drop: Build) -> None:
+    headers = [h for h in ROLL_HEADERS if h != "身份证号码"]
+    rows = [r[:5] + r[6:] for r in roll_rows()]
+    text = _fault_text(drop, dibao_roll=lambda f: write_csv(f / "dibao_roll.csv", headers, rows))
+    assert "dibao_roll.csv, column '身份证号码': missing required column 身份证号码 (id_number)" in text
+
+
+def test_ids_turned_into_numbers_by_excel_in_csv(drop: Build) -> None:
+    rows = roll_rows()
+    rows[0][5] = "3.40422E+17"
+    text = _fault_text(drop, dibao_roll=lambda f: write_csv(f / "dibao_roll.csv", ROLL_HEADERS, rows))
+    assert "dibao_roll.csv, column '身份证号码'" in text
+    assert "stored as numbers (data row 1: '3.40422E+17')" in text and "nothing of this file was loaded" in text
+
+
+def test_ids_stored_as_numeric_cells_in_xlsx(drop: Build) -> None:
+    rows: list[list[object]] = [list(r) for r in roll_rows()]
+    rows.append(list(rows[0]))
+    rows[1][5] = 340402198001011234  # Excel converted this one; the first stayed text
+    text = _fault_text(drop, dibao_roll=lambda f: write_xlsx(f / "dibao_roll.xlsx", ROLL_HEADERS, rows))
+    assert "dibao_roll.xlsx, column '身份证号码': ID numbers were stored as numbers (some of its cells)" in text
+    rows[0][5] = 340402198001011111  # now the whole column is numeric: the first row is named
+    text = _fault_text(drop, dibao_roll=lambda f: write_xlsx(f / "dibao_roll.xlsx", ROLL_HEADERS, rows))
+    assert "ID numbers were stored as numbers (data row 1: '340402198001011" in text
+
+
+def test_ids_stored_as_floats_in_parquet(drop: Build) -> None:
+    def write(f: Path) -> Path:
+        frame = pl.DataFrame({"县级区划代码": ["340402"], "县名": ["大通区"], "农村户籍人口": ["1"]})
+        frame.write_parquet(f / "counties.parquet")
+        bank = pl.DataFrame({"证件号码": [3.40402198e17], "余额": ["12"]})
+        bank.write_parquet(f / "bank_assets.parquet")
+        return f
+
+    text = _fault_text(drop, counties=write)
+    assert "bank_assets.parquet, column '证件号码': ID numbers were stored as numbers" in text
+
+
+def test_ragged_row_names_the_row(drop: Build) -> None:
+    rows = registry_rows()
+    rows[1][14] = "0,5"
+    text = _fault_text(drop, registry=lambda f: write_csv(f / "registry.csv", REGISTRY_HEADERS, rows))
+    assert "registry.csv: data row 2 has 16 fields but the header has 15" in text
+
+
+def test_unreadable_encoding(drop: Build) -> None:
+    def write(f: Path) -> Path:
+        path = f / "registry.csv"
+        path.write_bytes(b"\x80\x81\xff\xfe\x00abc\n\xff\x80\x80\n")
+        return path
+
+    text = _fault_text(drop, registry=write)
+    assert "registry.csv: unreadable encoding" in text
+
+
+@pytest.mark.parametrize(
+    ("content", "words"),
+    [(b"", "empty file (0 bytes)"), (b"\n\n", "empty file"),
+     ("县级区划代码,县名,农村户籍人口\n".encode(), "has a header but no data rows")],
+)
+def test_empty_files(drop: Build, content: bytes, words: str) -> None:
+    def write(f: Path) -> Path:
+        (f / "counties.csv").write_bytes(content)
+        return f
+
+    assert f"counties.csv: {words}" in _fault_text(drop, counties=write)
+
+
+def test_duplicate_header(drop: Build) -> None:
+    headers = [*COUNTY_HEADERS, "县名"]
+    text = _fault_text(drop, counties=lambda f: write_csv(f / "counties.csv", headers, [[*r, "x"] for r in
+                                                                                       county_rows()]))
+    assert "counties.csv, column '县名': duplicate header" in text
+
+
+def test_two_headers_for_one_field(drop: Build) -> None:
+    headers = [*COUNTY_HEADERS, "县名称"]
+    text = _fault_text(drop, counties=lambda f: write_csv(f / "counties.csv", headers, [[*r, "x"] for r in
+                                                                                       county_rows()]))
+    assert "columns '县名' and '县名称' both mean county_name" in text
+
+
+def test_missing_required_file_and_all_faults_reported_together(drop: Build) -> None:
+    headers = [h for h in ROLL_HEADERS if h != "姓名"]
+    rows = [r[:4] + r[5:] for r in roll_rows()]
+    text = _fault_text(drop, counties=None,
+                       dibao_roll=lambda f: write_csv(f / "dibao_roll.csv", headers, rows))
+    assert "2 file fault(s)" in text
+    assert "counties.*: required file is missing" in text
+    assert "dibao_roll.csv, column '姓名': missing required column" in text
+
+
+def test_two_files_for_one_stem(drop: Build) -> None:
+    folder = drop()
+    write_parquet(folder / "counties.parquet", COUNTY_HEADERS, county_rows())
+    with pytest.raises(DropFault, match="2 files for counties: keep exactly one"):
+        ingest_drop(folder)
+
+
+def test_unknown_files_and_missing_optional_files_are_noted(drop: Build) -> None:
+    folder = drop()
+    (folder / "readme.txt").write_text("notes from the county")
+    result = ingest_drop(folder)
+    assert "file readme.txt is not part of the contract and was ignored" in result.notes
+    assert "asset test" in result.missing_optional["bank_assets"]
