@@ -140,6 +140,11 @@ def run(
         manifest = result.manifest
         console.print(_inputs_table(manifest["inputs"], f"dibao run {run_date} — inputs"))
         _print_notes(manifest["inputs"], manifest["skipped"], manifest["notes"])
+        linkage = manifest["linkage"]
+        methods = ", ".join(f"{m} {n:,}" for m, n in linkage["records_by_method"].items())
+        review = ", ".join(f"{r} {n:,}" for r, n in linkage["review_by_reason"].items()) or "none"
+        console.print(f"linkage: {linkage['persons']:,} persons; records by method: {methods}; "
+                      f"to review (link_review.parquet): {review}", highlight=False)
         timings = ", ".join(f"{k} {v:.2f} s" for k, v in manifest["timings_seconds"].items())
         console.print(f"[green]published[/] {result.folder}  ({timings}; "
                       f"{manifest['rejected_rows']:,} rejected rows in rejected.parquet)", highlight=False)

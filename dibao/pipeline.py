@@ -20,6 +20,7 @@ import polars as pl
 from dibao import __version__
 from dibao.headers import HeaderTable, load_header_table
 from dibao.ingest import Drop, ingest_drop
+from dibao.link import crosswalk_table, link_persons, person_records
 from dibao.store import RunStore
 
 Progress = Callable[[str], None]
@@ -55,6 +56,17 @@ def input_summary(drop: Drop) -> dict[str, dict[str, Any]]:
             "notes": f.notes,
         }
     return summary
+
+
+def link_summary(links: pl.DataFrame, review: pl.DataFrame) -> dict[str, Any]:
+    """Records per link method and review cases per reason, for the manifest and the summary."""
+    methods = links.group_by("method").len().sort("method")
+    reasons = review.group_by("reason").len().sort("reason")
+    return {
+        "records_by_method": dict(zip(methods["method"], methods["len"], strict=True)),
+        "review_by_reason": dict(zip(reasons["reason"], reasons["len"], strict=True)),
+        "persons": links["person_key"].n_unique(),
+    }
 
 
 def _write_outputs(folder: Path, outputs: dict[str, pl.DataFrame]) -> dict[str, dict[str, Any]]:
@@ -94,7 +106,17 @@ def run_daily(
         drop = ingest_drop(inputs, headers=headers, encodings=encodings)
         timings["ingest"] = round(time.perf_counter() - started, 3)
 
-        outputs: dict[str, pl.DataFrame] = {"rejected": drop.rejected}
+        started = time.perf_counter()
+        progress("link")
+        linked = link_persons(person_records(drop))
+        timings["link"] = round(time.perf_counter() - started, 3)
+
+        outputs: dict[str, pl.DataFrame] = {
+            "person_links": linked.links,
+            "link_review": linked.review,
+            "household_links": crosswalk_table(linked.links),
+            "rejected": drop.rejected,
+        }
 
         def write(folder: Path) -> None:
             t0 = time.perf_counter()
@@ -118,6 +140,7 @@ def run_daily(
             "skipped": drop.missing_optional,
             "notes": drop.notes,
             "rules": {"headers": {"file": headers.source.name, "version": headers.version}},
+            "linkage": link_summary(linked.links, linked.review),
         }
         progress("publish")
         folder = store.publish(date, write, replace=replace)

@@ -107,11 +107,10 @@ def _parse_field(f: Field, text: pl.Expr, value_aliases: dict[str, dict[str, str
         return _parse_date(text)
     if t is FieldType.MONEY:
         number = _parse_number(text)
-        fault = (
+        return number, (
             pl.when(text.is_not_null() & number.is_null()).then(pl.lit(RowFault.NOT_A_NUMBER.value))
             .when(number < 0).then(pl.lit(RowFault.NEGATIVE_AMOUNT.value))
         )
-        return number, fault
     if t is FieldType.COUNT:
         number = _parse_number(text)
         whole = (number.is_not_null() & (number >= 0) & (number == number.floor())).fill_null(False)

@@ -1,0 +1,38 @@
+"""The person records to link: every row of every person-level file, in one frame with the same columns."""
+
+from __future__ import annotations
+
+import polars as pl
+
+from dibao.ingest import Drop
+from dibao.schema import FILE_SPECS
+
+# The household number each person-level file carries (bank and department data have none).
+HOUSEHOLD_FIELD = {"registry": "household_id", "monitoring": "household_id", "dibao_roll": "dibao_household_id"}
+
+RECORD_SCHEMA: dict[str, pl.DataType] = {
+    "source": pl.String(), "row": pl.UInt32(), "id_norm": pl.String(), "id_status": pl.String(),
+    "id_birth_date": pl.Date(), "id_sex": pl.String(), "name_norm": pl.String(), "name_pinyin": pl.String(),
+    "county_code": pl.String(), "household": pl.String(),
+}
+
+
+def person_records(drop: Drop) -> pl.DataFrame:
+    """One row per input record of every person-level file, with ``household`` = ``source:household number``."""
+    frames = []
+    for stem, spec in FILE_SPECS.items():
+        frame = drop.frame(stem)
+        if not spec.person_level or frame is None:
+            continue
+        household_field = HOUSEHOLD_FIELD.get(stem)
+        household = (
+            (pl.lit(f"{stem}:") + pl.col(household_field)) if household_field else pl.lit(None, dtype=pl.String)
+        )
+        county = pl.col("county_code") if "county_code" in frame.columns else pl.lit(None, dtype=pl.String)
+        frames.append(frame.select(
+            pl.lit(stem).alias("source"), "row", "id_norm", "id_status", "id_birth_date", "id_sex",
+            "name_norm", "name_pinyin", county.alias("county_code"), household.alias("household"),
+        ))
+    if not frames:
+        return pl.DataFrame(schema=RECORD_SCHEMA)
+    return pl.concat(frames, how="vertical").cast(RECORD_SCHEMA)  # type: ignore[arg-type]
