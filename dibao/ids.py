@@ -16,6 +16,8 @@ from enum import StrEnum
 import numpy as np
 import polars as pl
 
+from dibao.text import to_halfwidth
+
 # ISO 7064 MOD 11-2: weight of position i (0-based, left to right over the first 17 digits) is 2^(17-i) mod 11.
 WEIGHTS: tuple[int, ...] = tuple(pow(2, 17 - i, 11) for i in range(17))
 # Check character for (weighted sum mod 11).
@@ -53,7 +55,7 @@ _NOISE_CHARS = r"[\s\-\.'’‘`\u00a0]"
 
 def clean_id_expr(raw: pl.Expr) -> pl.Expr:
     """Full-width → ASCII (NFKC), separators removed, lower-case x → X. Blank → null."""
-    cleaned = raw.cast(pl.String).str.normalize("NFKC").str.replace_all(_NOISE_CHARS, "").str.to_uppercase()
+    cleaned = to_halfwidth(raw.cast(pl.String)).str.replace_all(_NOISE_CHARS, "").str.to_uppercase()
     return pl.when(cleaned.str.len_chars() == 0).then(None).otherwise(cleaned)
 
 
@@ -63,10 +65,12 @@ def id_prefix(column: str) -> str:
 
 
 def _check_char_expr(first17: pl.Expr) -> pl.Expr:
-    """The MOD 11-2 check character for a 17-digit string expression (null if not 17 digits)."""
-    total = pl.sum_horizontal(
-        [first17.str.slice(i, 1).cast(pl.Int32, strict=False) * w for i, w in enumerate(WEIGHTS)]
-    )
+    """The MOD 11-2 check character for a 17-digit string expression (null if not 17 digits).
+
+    The 17 digits are read as one integer and taken apart with integer arithmetic: far cheaper than 17 slices.
+    """
+    number = first17.cast(pl.Int64, strict=False)
+    total = pl.sum_horizontal([(number // 10 ** (16 - i)) % 10 * w for i, w in enumerate(WEIGHTS)])
     remainder = (total % 11).cast(pl.UInt32)
     return remainder.replace_strict(list(range(11)), list(CHECK_CHARS), return_dtype=pl.String, default=None)
 

@@ -208,7 +208,7 @@ def test_ids_stored_as_numeric_cells_in_xlsx(drop: Build) -> None:
     assert "dibao_roll.xlsx, column '身份证号码': ID numbers were stored as numbers (some of its cells)" in text
     rows[0][5] = 340402198001011111  # now the whole column is numeric: the first row is named
     text = _fault_text(drop, dibao_roll=lambda f: write_xlsx(f / "dibao_roll.xlsx", ROLL_HEADERS, rows))
-    assert "ID numbers were stored as numbers (data row 1: '340402198001011" in text
+    assert "ID numbers were stored as numbers (data row 1: '3.40402198001011" in text
 
 
 def test_ids_stored_as_floats_in_parquet(drop: Build) -> None:

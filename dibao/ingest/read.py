@@ -14,6 +14,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
@@ -130,8 +131,28 @@ def read_csv(path: Path, data: bytes, forced_encoding: str | None) -> RawTable:
 _NUMBERISH = re.compile(r"^[+-]?\d+(\.\d+)?([eE][+-]?\d+)?$")
 
 
+def _cells_as_text(frame: pl.DataFrame) -> pl.DataFrame:
+    """Typed Excel cells → the text a CSV export would have held (integral numbers without ".0")."""
+    exprs = []
+    for name, dtype in frame.schema.items():
+        col = pl.col(name)
+        if dtype.is_float():
+            integral = (col == col.round()) & (col.abs() < 2**53)
+            exprs.append(pl.when(integral).then(col.cast(pl.Int64).cast(pl.String))
+                         .otherwise(col.cast(pl.String)).alias(name))
+        elif dtype == pl.Datetime or isinstance(dtype, pl.Datetime):
+            exprs.append(col.dt.strftime("%Y-%m-%d %H:%M:%S").alias(name))
+        else:
+            exprs.append(col.cast(pl.String).alias(name))
+    return frame.select(exprs)
+
+
 def read_excel(path: Path, data: bytes, is_id_header: Callable[[str], bool]) -> RawTable:
-    """Read the first sheet as text; report ID columns where Excel stored numbers (digits already lost)."""
+    """Read the first sheet as text; report ID columns where Excel stored numbers (digits already lost).
+
+    One strict, typed load does both in the usual case (every column holds one type of cell). A column mixing
+    text and numbers makes that load fail; then the sheet is read as text and each ID column is checked alone.
+    """
     import fastexcel
 
     try:
@@ -139,8 +160,17 @@ def read_excel(path: Path, data: bytes, is_id_header: Callable[[str], bool]) -> 
         sheets = reader.sheet_names
         if not sheets:
             raise FileFault(path.name, "empty workbook: no sheet")
-        sheet = reader.load_sheet(0, dtypes="string", schema_sample_rows=None)
-        frame = sheet.to_polars()
+        numeric: dict[str, int] = {}
+        try:
+            typed = reader.load_sheet(0, schema_sample_rows=None, dtype_coercion="strict").to_polars()
+            for header in typed.columns:
+                if is_id_header(str(header).strip()) and typed.schema[header].is_numeric():
+                    hits = typed.get_column(header).is_not_null().arg_true()
+                    numeric[str(header).strip()] = int(hits[0]) + 1 if hits.len() else 0
+            frame = _cells_as_text(typed)
+        except fastexcel.UnsupportedColumnTypeCombinationError:
+            frame = reader.load_sheet(0, dtypes="string", schema_sample_rows=None).to_polars()
+            numeric = _mixed_id_columns(reader, frame, is_id_header)
     except FileFault:
         raise
     except Exception as exc:  # fastexcel raises its own hierarchy; any of it means "not readable"
@@ -153,20 +183,24 @@ def read_excel(path: Path, data: bytes, is_id_header: Callable[[str], bool]) -> 
     notes = []
     if len(sheets) > 1:
         notes.append(f"workbook has {len(sheets)} sheets; only the first ({sheets[0]!r}) was read")
+    return RawTable(path, "xlsx", None, _sha256(data), headers, _tidy(frame), numeric, notes)
+
+
+def _mixed_id_columns(reader: Any, frame: pl.DataFrame, is_id_header: Callable[[str], bool]) -> dict[str, int]:
+    """Which ID columns hold numeric cells, when the sheet has columns of mixed cell types."""
     numeric: dict[str, int] = {}
-    present = [h for h in headers if is_id_header(h)]
-    for header in present:
+    for header in [h for h in frame.columns if is_id_header(str(h).strip())]:
         # Strict inference tells text cells from numeric ones (asking for floats would coerce digit-only text).
         try:
             column = reader.load_sheet(0, use_columns=[header], schema_sample_rows=None,
                                        dtype_coercion="strict").to_polars().get_column(header)
         except Exception:  # text and numbers mixed: IDs ending in X stayed text, the others became numbers
-            numeric[header] = 0
+            numeric[str(header).strip()] = 0
             continue
         if column.dtype.is_numeric():
             hits = column.is_not_null().arg_true()
-            numeric[header] = int(hits[0]) + 1 if hits.len() else 0
-    return RawTable(path, "xlsx", None, _sha256(data), headers, _tidy(frame), numeric, notes)
+            numeric[str(header).strip()] = int(hits[0]) + 1 if hits.len() else 0
+    return numeric
 
 
 def read_parquet(path: Path, data: bytes, is_id_header: Callable[[str], bool]) -> RawTable:

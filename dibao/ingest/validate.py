@@ -20,6 +20,7 @@ from dibao.ids import id_prefix, normalise_ids
 from dibao.ingest.read import RawTable
 from dibao.names import normalise_names
 from dibao.schema import Field, FieldType, FileSpec
+from dibao.text import to_halfwidth
 
 
 class RowFault(StrEnum):
@@ -78,13 +79,15 @@ def _fault(condition: pl.Expr, fault: RowFault) -> pl.Expr:
     return pl.when(condition).then(pl.lit(fault.value))
 
 
+_DATE_SEPARATORS = (["/", ".", "年", "月", "日"], ["-", "-", "-", "-", ""])
+_DATE_FORMATS = ("%Y-%m-%d", "%Y%m%d", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M:%S%.f")
+
+
 def _parse_date(text: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
-    s = text.str.normalize("NFKC")
-    iso = s.str.replace(r"^(\d{4})[/.年-](\d{1,2})[/.月-](\d{1,2})日?(?:[ T].*)?$", "$1-$2-$3")
+    s = to_halfwidth(text).str.replace_many(*_DATE_SEPARATORS)
     serial = s.str.extract(r"^(\d{5})(?:\.0+)?$", 1).cast(pl.Int64, strict=False)
     parsed = pl.coalesce(
-        iso.str.to_date("%Y-%m-%d", strict=False),
-        s.str.to_date("%Y%m%d", strict=False),
+        *[s.str.to_date(fmt, strict=False) for fmt in _DATE_FORMATS],
         pl.lit(_EXCEL_EPOCH) + pl.duration(days=serial),  # a date Excel exported as its serial number
     )
     in_range = parsed.is_between(dt.date(1900, 1, 1), dt.date(2100, 12, 31))
@@ -96,7 +99,7 @@ def _parse_date(text: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
 
 
 def _parse_number(text: pl.Expr) -> pl.Expr:
-    cleaned = text.str.normalize("NFKC").str.replace_all(r"[,，\s]", "").str.strip_suffix("元")
+    cleaned = to_halfwidth(text).str.replace_all(r"[,，\s]", "").str.strip_suffix("元")
     return cleaned.cast(pl.Float64, strict=False)
 
 
@@ -122,15 +125,15 @@ def _parse_field(f: Field, text: pl.Expr, value_aliases: dict[str, dict[str, str
         return pl.when(ok).then(number).cast(pl.Int32), _fault(text.is_not_null() & ~ok, RowFault.BAD_YEAR)
     if t is FieldType.YES_NO:
         mapping = value_aliases.get("yes_no", {"是": "是", "否": "否"})
-        word = text.str.normalize("NFKC").replace_strict(mapping, default=None, return_dtype=pl.String)
+        word = to_halfwidth(text).replace_strict(mapping, default=None, return_dtype=pl.String)
         return word == "是", _fault(text.is_not_null() & word.is_null(), RowFault.BAD_YES_NO)
     if t is FieldType.CATEGORY:
         mapping = {c: c for c in f.choices} | value_aliases.get(f.name, {})
-        value = text.str.normalize("NFKC").str.replace_all(r"\s", "").replace_strict(
+        value = to_halfwidth(text).str.replace_all(r"\s", "").replace_strict(
             mapping, default=None, return_dtype=pl.String)
         return value, _fault(text.is_not_null() & value.is_null(), RowFault.BAD_CATEGORY)
     if t is FieldType.AREA_CODE:
-        code = text.str.normalize("NFKC").str.replace_all(r"\s", "")
+        code = to_halfwidth(text).str.replace_all(r"\s", "")
         ok = code.str.contains(r"^\d{6}$").fill_null(False)
         return pl.when(ok).then(code), _fault(text.is_not_null() & ~ok, RowFault.BAD_AREA_CODE)
     return text, pl.lit(None, dtype=pl.String)  # TEXT, NAME, ID_NUMBER: kept as written (stripped)
