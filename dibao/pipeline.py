@@ -21,6 +21,7 @@ from dibao import __version__
 from dibao.headers import HeaderTable, load_header_table
 from dibao.ingest import Drop, ingest_drop
 from dibao.link import crosswalk_table, link_persons, person_records
+from dibao.rules import ParameterSet, RuleSet, decide, load_parameters, load_rules
 from dibao.store import RunStore
 
 Progress = Callable[[str], None]
@@ -93,6 +94,8 @@ def run_daily(
     *,
     encodings: dict[str, str] | None = None,
     headers: HeaderTable | None = None,
+    parameters: ParameterSet | None = None,
+    rules: RuleSet | None = None,
     replace: bool = False,
     wait_seconds: float = 0.0,
     progress: Progress = lambda _: None,
@@ -100,6 +103,8 @@ def run_daily(
     """Run the daily job for ``date`` on the drop folder ``inputs`` and publish it into ``store``."""
     timings: dict[str, float] = {}
     headers = headers or load_header_table()
+    parameters = parameters or load_parameters()
+    rules = rules or load_rules(parameters)
     with store.lock(wait_seconds=wait_seconds):
         started = time.perf_counter()
         progress("ingest")
@@ -111,7 +116,18 @@ def run_daily(
         linked = link_persons(person_records(drop))
         timings["link"] = round(time.perf_counter() - started, 3)
 
+        started = time.perf_counter()
+        progress("rules")
+        decided = decide(drop, linked.links, date, parameters, rules)
+        timings["rules"] = round(time.perf_counter() - started, 3)
+
         outputs: dict[str, pl.DataFrame] = {
+            "exit_candidates": decided.exit_candidates,
+            "inclusion_candidates": decided.inclusion_candidates,
+            "flags": decided.flags,
+            "decisions": decided.decisions,
+            "household_facts": decided.facts,
+            "parameters_in_force": decided.params,
             "person_links": linked.links,
             "link_review": linked.review,
             "household_links": crosswalk_table(linked.links),
@@ -139,7 +155,18 @@ def run_daily(
             "rejected_rows": sum(f.rows_read - f.accepted.height for f in drop.files.values()),
             "skipped": drop.missing_optional,
             "notes": drop.notes,
-            "rules": {"headers": {"file": headers.source.name, "version": headers.version}},
+            "rules": {
+                "headers": {"file": headers.source.name, "version": headers.version},
+                "parameters": {"file": parameters.source.name, "version": parameters.version},
+                "eligibility": {"file": rules.source.name, "version": rules.version,
+                                "rules": [r.id for r in rules.rules]},
+            },
+            "decisions": {
+                "exit_candidates": decided.exit_candidates.height,
+                "inclusion_candidates": decided.inclusion_candidates.height,
+                "flags": decided.flags.height,
+                "by_rule": dict(decided.decisions.group_by("rule_id").len().sort("rule_id").iter_rows()),
+            },
             "linkage": link_summary(linked.links, linked.review),
         }
         progress("publish")

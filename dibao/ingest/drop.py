@@ -18,7 +18,7 @@ import polars as pl
 from dibao.errors import DropFault, FileFault
 from dibao.headers import HeaderTable, load_header_table
 from dibao.ingest.read import SUPPORTED_SUFFIXES, read_table
-from dibao.ingest.validate import REJECTED_SCHEMA, IngestedFile, validate
+from dibao.ingest.validate import REJECTED_SCHEMA, IngestedFile, empty_accepted, validate
 from dibao.schema import FILE_SPECS, REQUIRED_STEMS, FieldType
 
 # What a run cannot do without an optional file; said in the summary and the manifest.
@@ -43,6 +43,11 @@ class Drop:
     def frame(self, stem: str) -> pl.DataFrame | None:
         f = self.files.get(stem)
         return f.accepted if f else None
+
+    def frame_or_empty(self, stem: str) -> pl.DataFrame:
+        """Accepted rows of a file, or an empty frame of the same shape when the drop lacks it."""
+        f = self.files.get(stem)
+        return f.accepted if f else empty_accepted(FILE_SPECS[stem])
 
     @property
     def rejected(self) -> pl.DataFrame:

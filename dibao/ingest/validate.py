@@ -229,6 +229,18 @@ def validate(raw: RawTable, spec: FileSpec, headers: HeaderTable) -> IngestedFil
     return IngestedFile(spec.stem, raw, accepted, rejected, column_map, notes)
 
 
+_TYPED: dict[FieldType, pl.DataType] = {
+    FieldType.DATE: pl.Date(), FieldType.MONEY: pl.Float64(), FieldType.COUNT: pl.Int64(),
+    FieldType.YEAR: pl.Int32(), FieldType.YES_NO: pl.Boolean(),
+}
+
+
+def empty_accepted(spec: FileSpec) -> pl.DataFrame:
+    """The accepted-rows frame of a file that was not in the drop: same columns and types, no rows."""
+    empty = pl.DataFrame(schema={"row": pl.UInt32, **{f.name: _TYPED.get(f.type, pl.String()) for f in spec.fields}})
+    return _derive(empty, spec)
+
+
 def _derive(frame: pl.DataFrame, spec: FileSpec) -> pl.DataFrame:
     """Add the normalised ID columns (``id_norm``, ``id_status``…) and name keys (``name_norm``, ``name_pinyin``)."""
     for f in spec.fields:

@@ -1,0 +1,88 @@
+"""From fired rules to the published lists (DOMAIN.md §5): exit candidates, inclusion candidates, flags.
+
+渐退帮扶: a roll household whose only reason is the rule marked ``grace: true`` (income above the standard) keeps
+its benefit for ``grace_months``; ``grace_until`` is the last day of that period counted from ``first_seen``.
+In this stage ``first_seen`` is the run date; the daily batch carries it from one run to the next.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import polars as pl
+
+from dibao.rules.compile import RuleSet
+
+EXIT_SCHEMA: dict[str, pl.DataType] = {
+    "dibao_household_id": pl.String(), "county_code": pl.String(), "reasons": pl.List(pl.String()),
+    "reason_labels": pl.List(pl.String()), "figures": pl.String(), "detail": pl.String(),
+    "first_seen": pl.Date(), "grace_until": pl.Date(),
+}
+INCLUSION_SCHEMA: dict[str, pl.DataType] = {
+    "household_id": pl.String(), "source": pl.String(), "county_code": pl.String(),
+    "reasons": pl.List(pl.String()), "reason_labels": pl.List(pl.String()), "figures": pl.String(),
+    "detail": pl.String(), "first_seen": pl.Date(),
+}
+FLAG_SCHEMA: dict[str, pl.DataType] = {
+    "subject_type": pl.String(), "subject_id": pl.String(), "source": pl.String(), "county_code": pl.String(),
+    "code": pl.String(), "label": pl.String(), "detail": pl.String(), "figures": pl.String(),
+    "first_seen": pl.Date(),
+}
+
+
+def _grouped(decisions: pl.DataFrame, outcome: str, order: dict[str, int]) -> pl.DataFrame:
+    """One row per subject: reasons in rule order, figures as one JSON object {reason: figures}."""
+    rows = decisions.filter(pl.col("outcome") == outcome).with_columns(
+        pl.col("rule_id").replace_strict(order, return_dtype=pl.Int32).alias("__order")
+    ).sort("subject_id", "__order")
+    return rows.group_by("subject_id", "source", "county_code", maintain_order=True).agg(
+        pl.col("rule_id").alias("reasons"),
+        pl.col("label").alias("reason_labels"),
+        (pl.lit("{") + pl.concat_str([pl.lit('"') + pl.col("rule_id") + pl.lit('":') + pl.col("figures")])
+         .str.join(",") + pl.lit("}")).alias("figures"),
+        pl.col("detail").str.join("\n").alias("detail"),
+    )
+
+
+def exit_candidates(decisions: pl.DataFrame, rules: RuleSet, params: pl.DataFrame, run_date: dt.date
+                    ) -> pl.DataFrame:
+    order = {r.id: i for i, r in enumerate(rules.rules)}
+    grace_rule = next((r.id for r in rules.rules if r.grace), None)
+    grouped = _grouped(decisions, "exit", order)
+    grace_months = params.filter(pl.col("area") == "农村").select("county_code", "grace_months")
+    only_grace = (pl.col("reasons").list.len() == 1) & (pl.col("reasons").list.first() == grace_rule)
+    first_seen = pl.lit(run_date)
+    return (
+        grouped.join(grace_months, on="county_code", how="left")
+        .with_columns(first_seen.alias("first_seen"))
+        .with_columns(
+            pl.when(only_grace).then(
+                pl.col("first_seen").dt.offset_by(pl.format("{}mo", pl.col("grace_months").cast(pl.Int32)))
+                .dt.offset_by("-1d")
+            ).alias("grace_until")
+        )
+        .rename({"subject_id": "dibao_household_id"})
+        .select(list(EXIT_SCHEMA)).cast(EXIT_SCHEMA)  # type: ignore[arg-type]
+        .sort("county_code", "dibao_household_id")
+    )
+
+
+def inclusion_candidates(decisions: pl.DataFrame, rules: RuleSet, run_date: dt.date) -> pl.DataFrame:
+    order = {r.id: i for i, r in enumerate(rules.rules)}
+    return (
+        _grouped(decisions, "inclusion", order)
+        .with_columns(pl.lit(run_date).alias("first_seen"))
+        .rename({"subject_id": "household_id"})
+        .select(list(INCLUSION_SCHEMA)).cast(INCLUSION_SCHEMA)  # type: ignore[arg-type]
+        .sort("county_code", "household_id")
+    )
+
+
+def flags(decisions: pl.DataFrame, run_date: dt.date) -> pl.DataFrame:
+    return (
+        decisions.filter(pl.col("outcome") == "flag")
+        .with_columns(pl.lit("household").alias("subject_type"), pl.col("rule_id").alias("code"),
+                      pl.lit(run_date).alias("first_seen"))
+        .select(list(FLAG_SCHEMA)).cast(FLAG_SCHEMA)  # type: ignore[arg-type]
+        .sort("county_code", "code", "subject_id")
+    )

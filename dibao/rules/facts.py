@@ -1,0 +1,233 @@
+"""Household facts, assembled in DuckDB from the linked data (one row per household; columns: ``catalog.FACTS``).
+
+Two kinds of subject share one table:
+- ``roll``: each 低保/特困 roll household (应退尽退 is decided on these);
+- ``household``: each registry family, and each monitored family with no registry household in its cross-walk
+  group (应保尽保 and the monitoring checks are decided on these).
+
+A roll household's current income comes from the registry or monitoring household it shares most members with
+(the roll's own figure is from the last review and goes stale); its members' balances, vehicles, homes,
+businesses, deaths and disabilities come from the bank and department records linked to the same persons.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import duckdb
+import polars as pl
+
+from dibao.ingest import Drop
+
+_SQL = r"""
+CREATE TEMP TABLE person AS
+SELECT DISTINCT person_key,
+       CASE WHEN regexp_full_match(person_key, '\d{17}[\dX]')
+            THEN try_strptime(substr(person_key, 7, 8), '%Y%m%d')::DATE END AS birth_date
+FROM links;
+
+CREATE TEMP TABLE person_age AS
+SELECT person_key, birth_date,
+       date_diff('year', birth_date, $run_date)
+         - CASE WHEN strftime($run_date, '%m%d') < strftime(birth_date, '%m%d') THEN 1 ELSE 0 END AS age
+FROM person;
+
+CREATE TEMP TABLE dept AS
+SELECT l.person_key, f.item, trim(f.value) AS value, f.as_of
+FROM dept_facts f JOIN links l ON l.source = 'dept_facts' AND l."row" = f."row";
+
+CREATE TEMP TABLE person_dept AS
+SELECT person_key,
+  min(CASE WHEN item = '残疾等级' THEN
+        CASE WHEN regexp_matches(value, '^(一|1)级') THEN 1 WHEN regexp_matches(value, '^(二|2)级') THEN 2
+             WHEN regexp_matches(value, '^(三|3)级') THEN 3 WHEN regexp_matches(value, '^(四|4)级') THEN 4 END
+      END) AS disability_grade,
+  bool_or(item = '残疾等级' AND regexp_matches(value, '智力|精神')) AS intellectual_or_mental,
+  max(CASE WHEN item = '死亡' THEN coalesce(try_cast(value AS DATE), as_of) END) AS death_date,
+  count(*) FILTER (WHERE item = '机动车' AND value NOT LIKE '%残疾人%') AS vehicles,
+  max(CASE WHEN item = '不动产' THEN try_cast(value AS INTEGER) END) AS homes,
+  count(*) FILTER (WHERE item = '工商登记' AND value = '存续') AS active_businesses,
+  arg_max(try_cast(value AS DOUBLE), as_of) FILTER (WHERE item = '工资收入') AS wage_monthly,
+  bool_or(item = '财政供养' AND value IN ('是', '1', 'Y', 'y')) AS public_payroll
+FROM dept GROUP BY person_key;
+
+CREATE TEMP TABLE person_bank AS
+SELECT l.person_key, sum(b.balance) AS balance
+FROM bank_assets b JOIN links l ON l.source = 'bank_assets' AND l."row" = b."row"
+GROUP BY l.person_key;
+
+CREATE TEMP TABLE roll_person AS
+SELECT l.person_key,
+       count(DISTINCT r.dibao_household_id) AS roll_households,
+       bool_or(r.assistance_type = '低保') AND bool_or(r.assistance_type = '特困供养') AS dibao_and_destitute
+FROM dibao_roll r JOIN links l ON l.source = 'dibao_roll' AND l."row" = r."row"
+GROUP BY l.person_key;
+
+CREATE TEMP TABLE unfiled_relative AS
+SELECT DISTINCT relative_id_norm AS person_key FROM relatives
+WHERE NOT filed AND relative_id_status IN ('valid', 'upgraded');
+
+CREATE TEMP TABLE member AS
+SELECT DISTINCT household, household_group, person_key, source FROM links WHERE household IS NOT NULL;
+
+-- Registry and monitoring households with their (household-total) income figures.
+CREATE TEMP TABLE income_hh AS
+SELECT 'registry:' || household_id AS household, 'registry' AS src, household_id,
+       any_value(county_code) AS county_code,
+       max(wage_income) AS wage, max(other_net_income) AS other, max(medical_out_of_pocket) AS medical,
+       max(education_spending) AS education, coalesce(max(household_size), count(*)) AS size,
+       NULL::VARCHAR AS monitoring_category, NULL::DATE AS identified_date, NULL::BOOLEAN AS risk_eliminated
+FROM registry GROUP BY household_id
+UNION ALL
+SELECT 'monitoring:' || household_id, 'monitoring', household_id, any_value(county_code),
+       max(wage_income), max(other_net_income), max(medical_out_of_pocket), max(education_spending), count(*),
+       mode(monitoring_category), max(identified_date), bool_or(risk_eliminated)
+FROM monitoring GROUP BY household_id;
+
+CREATE TEMP TABLE roll_hh AS
+SELECT 'dibao_roll:' || r.dibao_household_id AS household, r.dibao_household_id AS subject_id,
+       any_value(r.county_code) AS county_code, mode(r.area) AS area, mode(r.assistance_type) AS assistance_type,
+       max(r.monthly_benefit) AS monthly_benefit, max(r.assessed_monthly_income) AS assessed_income,
+       max(r.covered_persons) AS covered_persons, count(*) AS listed
+FROM dibao_roll r GROUP BY r.dibao_household_id;
+
+-- Which registry/monitoring household each household shares most members with (its income household).
+CREATE TEMP TABLE best_income AS
+SELECT household, income_household FROM (
+  SELECT a.household, b.household AS income_household,
+         row_number() OVER (PARTITION BY a.household
+                            ORDER BY count(*) DESC, (b.source = 'monitoring') DESC, b.household) AS rn
+  FROM member a JOIN member b ON a.person_key = b.person_key AND b.source IN ('registry', 'monitoring')
+  WHERE a.household <> b.household OR a.source IN ('registry', 'monitoring')
+  GROUP BY a.household, b.household, b.source
+) WHERE rn = 1;
+
+-- The monitored household of each registry household (monitoring attributes), by shared members.
+CREATE TEMP TABLE best_monitoring AS
+SELECT household, monitoring_household FROM (
+  SELECT a.household, b.household AS monitoring_household,
+         row_number() OVER (PARTITION BY a.household ORDER BY count(*) DESC, b.household) AS rn
+  FROM member a JOIN member b ON a.person_key = b.person_key AND b.source = 'monitoring'
+  GROUP BY a.household, b.household
+) WHERE rn = 1;
+
+CREATE TEMP TABLE subject AS
+SELECT 'roll' AS subject_type, r.subject_id, 'dibao_roll' AS source, r.household, r.county_code, r.area,
+       TRUE AS covered, r.assistance_type, r.monthly_benefit, r.assessed_income,
+       coalesce(i.size, r.covered_persons, r.listed) AS members, bi.income_household,
+       i.src AS income_src, i.wage, i.other, i.medical, i.education,
+       m.monitoring_category, m.identified_date, m.risk_eliminated, m.household IS NOT NULL AS monitored
+FROM roll_hh r
+LEFT JOIN best_income bi ON bi.household = r.household
+LEFT JOIN income_hh i ON i.household = bi.income_household
+LEFT JOIN income_hh m ON m.household = CASE WHEN i.src = 'monitoring' THEN i.household END
+UNION ALL
+SELECT 'household', i.household_id, i.src, i.household, i.county_code, NULL,
+       NULL, NULL, NULL, NULL,
+       i.size, i.household, i.src, i.wage, i.other, i.medical, i.education,
+       coalesce(m.monitoring_category, i.monitoring_category), coalesce(m.identified_date, i.identified_date),
+       coalesce(m.risk_eliminated, i.risk_eliminated), (m.household IS NOT NULL OR i.src = 'monitoring')
+FROM income_hh i
+LEFT JOIN best_monitoring bm ON bm.household = i.household AND i.src = 'registry'
+LEFT JOIN income_hh m ON m.household = bm.monitoring_household
+WHERE i.src = 'registry'
+   OR NOT EXISTS (SELECT 1 FROM member a JOIN member b ON a.person_key = b.person_key
+                  WHERE a.household = i.household AND b.source = 'registry');
+
+-- Members of a subject: its own listed persons and those of its income household (the whole family).
+CREATE TEMP TABLE subject_member AS
+SELECT DISTINCT s.household, m.person_key FROM subject s
+JOIN member m ON m.household = s.household OR m.household = s.income_household;
+
+CREATE TEMP TABLE member_agg AS
+SELECT sm.household,
+  count(*) FILTER (WHERE rp.person_key IS NOT NULL) AS roll_members,
+  coalesce(sum(pb.balance), 0) AS financial_assets,
+  coalesce(sum(pd.vehicles), 0) AS vehicles,
+  coalesce(max(pd.homes), 0) AS homes,
+  coalesce(sum(pd.active_businesses), 0) AS active_businesses,
+  count(*) FILTER (WHERE pd.public_payroll) AS public_payroll_members,
+  count(*) FILTER (WHERE pd.death_date IS NOT NULL) AS deceased_members,
+  max(pd.death_date) AS last_death_date,
+  count(*) FILTER (WHERE pd.disability_grade IN (1, 2) OR (pd.disability_grade = 3 AND pd.intellectual_or_mental))
+    AS no_work_capacity_members,
+  count(*) FILTER (WHERE pa.age >= p.elderly_age) AS elderly_members,
+  count(*) FILTER (WHERE pa.age < p.minor_age) AS minor_members,
+  count(*) FILTER (WHERE rp.roll_households > 1) AS duplicate_enrolled_members,
+  count(*) FILTER (WHERE rp.dibao_and_destitute) AS dibao_and_destitute_members,
+  count(*) FILTER (WHERE ur.person_key IS NOT NULL) AS unfiled_relative_members,
+  sum(pd.wage_monthly) AS dept_wage_monthly
+FROM subject_member sm
+JOIN subject s ON s.household = sm.household
+JOIN params p ON p.county_code = s.county_code AND p.area = coalesce(s.area, '农村')
+LEFT JOIN person_age pa ON pa.person_key = sm.person_key
+LEFT JOIN person_dept pd ON pd.person_key = sm.person_key
+LEFT JOIN person_bank pb ON pb.person_key = sm.person_key
+LEFT JOIN roll_person rp ON rp.person_key = sm.person_key
+LEFT JOIN unfiled_relative ur ON ur.person_key = sm.person_key
+GROUP BY sm.household;
+
+CREATE TEMP TABLE household_facts AS
+WITH base AS (
+  SELECT s.*, a.*, p.employment_cost_share,
+         greatest(coalesce(s.members, 1), 1) AS size,
+         coalesce(s.wage, 0) * (1 - p.employment_cost_share) + coalesce(s.other, 0) AS gross_income,
+         coalesce(s.medical, 0) + coalesce(s.education, 0) AS rigid_spending
+  FROM subject s
+  LEFT JOIN member_agg a ON a.household = s.household
+  JOIN params p ON p.county_code = s.county_code AND p.area = coalesce(s.area, '农村')
+)
+SELECT subject_type, subject_id, source, county_code, coalesce(area, '农村') AS area,
+       household AS household_key, size AS members,
+       coalesce(covered, roll_members > 0) AS covered, monitored,
+       assistance_type, monthly_benefit, assessed_income,
+       CASE WHEN income_src IS NOT NULL THEN income_src
+            WHEN dept_wage_monthly * (1 - employment_cost_share) / size > coalesce(assessed_income, 0)
+            THEN 'dept_wages' ELSE 'roll_assessment' END AS income_source,
+       CASE WHEN income_src IS NOT NULL THEN gross_income END AS gross_income,
+       CASE WHEN income_src IS NOT NULL THEN rigid_spending END AS rigid_spending,
+       CASE WHEN income_src IS NOT NULL THEN gross_income - rigid_spending END AS annual_net_income,
+       CASE WHEN income_src IS NOT NULL THEN (gross_income - rigid_spending) / 12 / size
+            ELSE greatest(coalesce(assessed_income, 0),
+                          coalesce(dept_wage_monthly, 0) * (1 - employment_cost_share) / size) END
+         AS per_capita_income,
+       CASE WHEN income_src IS NOT NULL THEN (gross_income - rigid_spending) / size END AS per_capita_income_year,
+       coalesce(dept_wage_monthly, 0) AS dept_wage_monthly,
+       $bank_data AS bank_data,
+       coalesce(financial_assets, 0) AS financial_assets,
+       coalesce(financial_assets, 0) / size AS per_capita_assets,
+       coalesce(vehicles, 0)::INTEGER AS vehicles, coalesce(homes, 0)::INTEGER AS homes,
+       coalesce(active_businesses, 0)::INTEGER AS active_businesses,
+       coalesce(public_payroll_members, 0)::INTEGER AS public_payroll_members,
+       coalesce(deceased_members, 0)::INTEGER AS deceased_members, last_death_date,
+       coalesce(no_work_capacity_members, 0)::INTEGER AS no_work_capacity_members,
+       coalesce(elderly_members, 0)::INTEGER AS elderly_members,
+       coalesce(minor_members, 0)::INTEGER AS minor_members,
+       coalesce(duplicate_enrolled_members, 0)::INTEGER AS duplicate_enrolled_members,
+       coalesce(dibao_and_destitute_members, 0)::INTEGER AS dibao_and_destitute_members,
+       coalesce(unfiled_relative_members, 0)::INTEGER AS unfiled_relative_members,
+       monitoring_category, identified_date,
+       date_diff('day', identified_date, $run_date)::INTEGER AS days_since_identified,
+       risk_eliminated
+FROM base
+ORDER BY subject_type, subject_id;
+"""
+
+
+def household_facts(drop: Drop, links: pl.DataFrame, params: pl.DataFrame, run_date: dt.date) -> pl.DataFrame:
+    """One row per roll household and per registry/monitoring family, with the columns of ``catalog.FACTS``."""
+    con = duckdb.connect()
+    try:
+        con.register("links", links.select("source", "row", "person_key", "household", "household_group"))
+        con.register("params", params)
+        for stem in ("registry", "monitoring", "dibao_roll", "bank_assets", "dept_facts", "relatives"):
+            con.register(stem, drop.frame_or_empty(stem))
+        for statement in (s.strip() for s in _SQL.split(";")):
+            if statement:
+                placeholders = {k: v for k, v in {"run_date": run_date,
+                                                  "bank_data": "bank_assets" in drop.files}.items()
+                                if f"${k}" in statement}
+                con.execute(statement, placeholders)
+        return con.sql("SELECT * FROM household_facts").pl()
+    finally:
+        con.close()

@@ -1,0 +1,174 @@
+"""Dated policy parameters (``rules/parameters.yaml``): which value is in force for a county, area and day.
+
+Provinces change standards mid-year and counties differ; a rule never contains a number, it names a parameter.
+Loading checks the file (units, sorted and non-overlapping dates); resolving for a run date checks that every
+county of the drop has a value in force. Each mistake names the file and the key.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import polars as pl
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from dibao.errors import ConfigError
+
+DEFAULT_PARAMETERS_PATH = Path(__file__).resolve().parents[2] / "rules" / "parameters.yaml"
+
+UNITS = {
+    "yuan_per_person_month": "元/人/月",
+    "yuan_per_person_year": "元/人/年",
+    "ratio": "比例",
+    "multiplier": "倍",
+    "months": "个月",
+    "days": "天",
+    "years": "周岁",
+}
+Dimension = Literal["county_code", "area"]
+
+
+class _Value(BaseModel):
+    model_config = ConfigDict(extra="forbid", coerce_numbers_to_str=True)
+    county_code: str | None = None
+    area: Literal["城市", "农村"] | None = None
+    from_: dt.date
+    until: dt.date | None = None
+    value: float
+
+    @classmethod
+    def parse(cls, raw: object) -> _Value:
+        if isinstance(raw, dict) and "from" in raw:
+            raw = {("from_" if k == "from" else k): v for k, v in raw.items()}
+        return cls.model_validate(raw)
+
+
+class _Parameter(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    label: str
+    unit: str
+    reference: str
+    varies_by: list[Dimension] = []
+    values: list[dict[str, object]]
+
+
+class _ParameterFile(BaseModel):
+    model_config = ConfigDict(extra="forbid", coerce_numbers_to_str=True)
+    version: str
+    province: str = ""
+    parameters: dict[str, _Parameter]
+
+
+@dataclass(frozen=True)
+class ParameterValue:
+    county_code: str | None
+    area: str | None
+    valid_from: dt.date
+    valid_until: dt.date | None
+    value: float
+
+
+@dataclass(frozen=True)
+class Parameter:
+    name: str
+    label: str
+    unit: str
+    reference: str
+    varies_by: tuple[str, ...]
+    values: tuple[ParameterValue, ...]
+
+    def in_force(self, on: dt.date, county_code: str | None = None, area: str | None = None
+                 ) -> ParameterValue | None:
+        for v in self.values:
+            if ("county_code" in self.varies_by and v.county_code != county_code) or (
+                    "area" in self.varies_by and v.area != area):
+                continue
+            if v.valid_from <= on and (v.valid_until is None or on <= v.valid_until):
+                return v
+        return None
+
+
+@dataclass(frozen=True)
+class ParameterSet:
+    version: str
+    source: Path
+    parameters: dict[str, Parameter]
+
+    def resolve(self, on: dt.date, counties: list[str]) -> pl.DataFrame:
+        """One row per (county_code, area) with every parameter's value, start date and reference in force.
+
+        Columns: county_code, area, then per parameter ``<name>`` (value) and ``<name>__from`` (date in force).
+        Raises ConfigError naming the file and key when a county lacks a value on ``on``.
+        """
+        rows = []
+        for county in sorted(set(counties)):
+            for area in ("城市", "农村"):
+                row: dict[str, object] = {"county_code": county, "area": area}
+                for name, p in self.parameters.items():
+                    v = p.in_force(on, county, area)
+                    if v is None:
+                        where = " ".join(f"{d} {x}" for d, x in (("county", county), ("area", area))
+                                         if ("county_code" if d == "county" else d) in p.varies_by)
+                        raise ConfigError(f"{self.source}: parameters.{name}: no value in force on {on}"
+                                          + (f" for {where}" if where else ""))
+                    row[name] = v.value
+                    row[f"{name}__from"] = v.valid_from
+                rows.append(row)
+        return pl.DataFrame(rows)
+
+
+def _check_dates(source: Path, name: str, values: list[ParameterValue], varies_by: tuple[str, ...]) -> None:
+    groups: dict[tuple[str | None, str | None], list[ParameterValue]] = {}
+    for v in values:
+        key = (v.county_code if "county_code" in varies_by else None, v.area if "area" in varies_by else None)
+        groups.setdefault(key, []).append(v)
+    for key, entries in groups.items():
+        label = " ".join(k for k in key if k) or "(all)"
+        for earlier, later in itertools.pairwise(entries):
+            if later.valid_from <= earlier.valid_from:
+                raise ConfigError(f"{source}: parameters.{name}: dates for {label} are not sorted "
+                                  f"({earlier.valid_from} then {later.valid_from})")
+            if earlier.valid_until is not None and earlier.valid_until >= later.valid_from:
+                raise ConfigError(f"{source}: parameters.{name}: dates for {label} overlap "
+                                  f"(until {earlier.valid_until}, next from {later.valid_from})")
+        for v in entries:
+            if v.valid_until is not None and v.valid_until < v.valid_from:
+                raise ConfigError(f"{source}: parameters.{name}: for {label}, until {v.valid_until} is before "
+                                  f"from {v.valid_from}")
+
+
+def load_parameters(path: Path = DEFAULT_PARAMETERS_PATH) -> ParameterSet:
+    """Load and check the parameter file."""
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        doc = _ParameterFile.model_validate(raw)
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path}: cannot read parameters: {exc}") from exc
+    except ValidationError as exc:
+        raise ConfigError(f"{path}: malformed parameters: {exc}") from exc
+    parameters = {}
+    for name, p in doc.parameters.items():
+        if p.unit not in UNITS:
+            raise ConfigError(f"{path}: parameters.{name}.unit: unknown unit {p.unit!r} "
+                              f"(known: {', '.join(UNITS)})")
+        values = []
+        for i, entry in enumerate(p.values):
+            try:
+                v = _Value.parse(entry)
+            except ValidationError as exc:
+                raise ConfigError(f"{path}: parameters.{name}.values[{i}]: {exc}") from exc
+            for dim in ("county_code", "area"):
+                given = getattr(v, dim) is not None
+                if given != (dim in p.varies_by):
+                    need = "needs" if dim in p.varies_by else "must not have"
+                    raise ConfigError(f"{path}: parameters.{name}.values[{i}]: {need} {dim} "
+                                      f"(varies_by: {p.varies_by or 'nothing'})")
+            values.append(ParameterValue(v.county_code, v.area, v.from_, v.until, v.value))
+        _check_dates(path, name, values, tuple(p.varies_by))
+        parameters[name] = Parameter(name, p.label, p.unit, p.reference, tuple(p.varies_by), tuple(values))
+    return ParameterSet(doc.version, path, parameters)
