@@ -72,10 +72,10 @@ SIZE_WEIGHTS = np.array([0.26, 0.25, 0.18, 0.15, 0.10, 0.06])
 # Income bands: (name, share, low, high) where low/high are multiples of the monthly standard of the true
 # per-capita monthly income. "boundary" is exactly 1.0 × standard (income not *below* the standard).
 INCOME_BANDS_ROLL: tuple[tuple[str, float, float, float], ...] = (
-    ("eligible", 0.80, 0.10, 0.97),
+    ("eligible", 0.85, 0.10, 0.97),
     ("boundary", 0.02, 1.0, 1.0),
-    ("just_above", 0.10, 1.01, 1.25),  # 渐退 territory
-    ("well_above", 0.08, 1.3, 3.0),
+    ("just_above", 0.08, 1.01, 1.25),  # 渐退 territory
+    ("well_above", 0.05, 1.3, 3.0),
 )
 INCOME_BANDS_DESTITUTE: tuple[tuple[str, float, float, float], ...] = (
     ("eligible", 0.95, 0.0, 0.6),
@@ -150,7 +150,7 @@ ID_KIND_WEIGHTS: dict[str, float] = {
     "full_width": 0.12,
     "spaces": 0.20,
 }
-LOWER_X_RATE = 0.25  # of X-ending IDs in a noisy source, scaled by the source's id rate / 0.035
+LOWER_X_RATE = 0.06  # of X-ending IDs in a noisy source, scaled by the source's id rate / 0.035
 INFANT_BLANK_RATE = 0.5  # of under-2s in registry/monitoring/roll: ID not yet issued
 ADULT_BLANK_RATE = 0.0005
 NAME_KIND_WEIGHTS: dict[str, float] = {
