@@ -27,8 +27,10 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
-console = Console()
-err_console = Console(stderr=True)
+# Logs of scheduled runs are not terminals: give them a width that fits the tables instead of 80 columns.
+_LOG_WIDTH = None if sys.stdout.isatty() else 140
+console = Console(width=_LOG_WIDTH)
+err_console = Console(stderr=True, width=_LOG_WIDTH)
 
 
 @contextmanager
@@ -60,9 +62,10 @@ def _reason_label(code: str) -> str:
 
 def _inputs_table(summary: dict[str, dict[str, Any]], title: str) -> Table:
     table = Table(title=title, title_justify="left")
-    for column, justify in [("file", "left"), ("format", "left"), ("encoding", "left"), ("read", "right"),
+    table.add_column("file", min_width=18, no_wrap=True)
+    for column, justify in [("format", "left"), ("encoding", "left"), ("read", "right"),
                             ("accepted", "right"), ("rejected", "right"), ("rejected by reason", "left")]:
-        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+        table.add_column(column, justify=justify, overflow="fold")  # type: ignore[arg-type]
     for info in summary.values():
         reasons = "\n".join(f"{_reason_label(code)} {n}" for code, n in info["rejected_by_reason"].items())
         table.add_row(info["file"], info["format"], info["encoding"] or "-", f"{info['rows_read']:,}",
@@ -148,6 +151,62 @@ def run(
         timings = ", ".join(f"{k} {v:.2f} s" for k, v in manifest["timings_seconds"].items())
         console.print(f"[green]published[/] {result.folder}  ({timings}; "
                       f"{manifest['rejected_rows']:,} rejected rows in rejected.parquet)", highlight=False)
+
+
+OUTCOME_ZH = {"exit": "应退尽退", "inclusion": "应保尽保", "flag": "其他核查"}
+METHOD_ZH = {"exact": "证件号一致", "upgraded_15": "15位升18位", "repaired_id": "证件号纠错",
+             "name_match": "户内姓名匹配", "internal": "未关联"}
+
+
+def _latest_run(store: Path, date: str | None) -> Path:
+    from dibao.store import RunStore
+
+    runs = RunStore(store)
+    dates = runs.published_dates()
+    if not dates:
+        raise DibaoError(f"{store}: no published run (run `dibao run` first)")
+    chosen = dt.date.fromisoformat(date) if date else dates[-1]
+    if chosen not in dates:
+        raise DibaoError(f"{store}: no run for {chosen} (published: {', '.join(map(str, dates[-5:]))})")
+    return runs.run_dir(chosen)
+
+
+@app.command()
+def explain(
+    query: Annotated[str, typer.Argument(help="ID number (15/18 digits, any formatting) or a household number.")],
+    store: Annotated[Path, typer.Option("--store", help="Run store folder.")] = Path("store"),
+    date: Annotated[str | None, typer.Option("--date", help="Run date (default: the latest).")] = None,
+) -> None:
+    """Explain one household or person: every decision with its figures, parameters, policy and link evidence."""
+    from dibao.explain import explain as explain_query
+    from dibao.explain import fact_label, figure_text
+    from dibao.rules.params import UNITS
+
+    with _operator_errors():
+        result = explain_query(_latest_run(store, date), query)
+    who = f"证件号码 {result.person_key}" if result.person_key else f"家庭编号 {result.query}"
+    console.print(f"[bold]{who}[/] — 运行日期 {result.run}，跨系统共 {len(result.households)} 户", highlight=False)
+    for hh in result.households:
+        kind = "低保/特困在保家庭" if hh["subject_type"] == "roll" else "脱贫/监测家庭"
+        console.rule(f"{kind} {hh['household_id']} ({hh['source']})")
+        facts = "；".join(f"{fact_label(k)} {figure_text(v)}" for k, v in hh["facts"].items() if v is not None)
+        console.print(facts, highlight=False)
+        if hh["grace_until"]:
+            console.print(f"[yellow]渐退帮扶期至 {hh['grace_until']}[/] (自 {hh['first_seen']} 发现收入超标)",
+                          highlight=False)
+        if not hh["decisions"]:
+            console.print("[green]未发现问题[/] (no findings)")
+        for d in hh["decisions"]:
+            console.print(f"[bold red]【{OUTCOME_ZH[d['outcome']]}】{d['code']}[/] {d['detail']}", highlight=False)
+            for name, p in d["parameters"].items():
+                console.print(f"    参数 {name} = {figure_text(p['value'])} {UNITS.get(p['unit'], p['unit'])}"
+                              f" (自 {p['from']} 起执行)", highlight=False)
+            console.print(f"    依据：{d['reference']}", highlight=False)
+        table = Table("姓名", "人员标识", "来源", "行", "关联方式", "得分", "依据")
+        for m in hh["members"]:
+            table.add_row(m["name"] or "-", m["person_key"], m["source"], str(m["row"]),
+                          METHOD_ZH.get(m["method"], m["method"]), f"{m['score']:.2f}", ",".join(m["evidence"]))
+        console.print(table)
 
 
 @app.command()

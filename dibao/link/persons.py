@@ -37,7 +37,7 @@ class LinkSettings:
 LINK_SCHEMA: dict[str, pl.DataType] = {
     "source": pl.String(), "row": pl.UInt32(), "person_key": pl.String(), "method": pl.String(),
     "score": pl.Float64(), "evidence": pl.List(pl.String()), "id_status": pl.String(),
-    "household": pl.String(), "household_group": pl.String(),
+    "household": pl.String(), "household_group": pl.String(), "name": pl.String(),
 }
 REVIEW_SCHEMA: dict[str, pl.DataType] = {
     "source": pl.String(), "row": pl.UInt32(), "reason": pl.String(), "candidates": pl.List(pl.String()),
@@ -211,7 +211,7 @@ def link_persons(records: pl.DataFrame, settings: LinkSettings | None = None) ->
     linked = pl.concat([linked, matched])
     internal = _internal_keys(recs, linked, groups)
     links = (
-        recs.join(pl.concat([linked, internal]), on="rid", how="left")
+        recs.rename({"name_norm": "name"}).join(pl.concat([linked, internal]), on="rid", how="left")
         .join(groups, on="household", how="left")
         .sort("rid")
         .select(list(LINK_SCHEMA))
