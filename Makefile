@@ -19,6 +19,8 @@ $(STAMP): pyproject.toml requirements.lock
 demo: $(STAMP)
 	$(BIN)/dibao ingest data/samples/drop
 	$(BIN)/dibao run --inputs data/samples/drop --date $(DEMO_DATE) --store $(STORE) --replace
+	@echo "--- why the first 应退尽退 household was flagged (dibao explain):"
+	$(BIN)/dibao explain $$($(BIN)/python -c "import polars as pl; print(pl.read_parquet('$(STORE)/runs/$(DEMO_DATE)/exit_candidates.parquet').sort(pl.col('reasons').list.len(), descending=True)['dibao_household_id'][0])") --store $(STORE)
 
 ## test: set up and run the whole test suite
 test: $(STAMP)

@@ -19,7 +19,8 @@ from rich.console import Console
 from rich.table import Table
 
 from dibao.errors import DibaoError
-from dibao.ingest.validate import REASONS, RowFault
+from dibao.ingest.parse import RowFault
+from dibao.ingest.validate import REASONS
 
 app = typer.Typer(
     name="dibao",

@@ -20,6 +20,8 @@ from pypinyin import Style, lazy_pinyin
 MIDDLE_DOT = "·"
 # Dots people and input methods use between the parts of minority names (after NFKC, which maps ･ to ・).
 _DOT_VARIANTS = r"[\.•・‧∙⋅●。﹒]"
+# Anything NFKC or the rules above would change: spaces, dots, full-width and compatibility forms.
+_NEEDS_CLEANING = r"[\s\.•・‧∙⋅●。﹒·\x{3000}\x{FF00}-\x{FFEF}\x{F900}-\x{FAFF}\x{2F800}-\x{2FA1F}]"
 
 
 @lru_cache(maxsize=1)
@@ -32,13 +34,16 @@ def _distinct_chars(column: pl.Series) -> list[str]:
 
 
 def _cleaned(column: pl.Series) -> pl.Series:
-    return (
-        column.cast(pl.String)
-        .str.normalize("NFKC")
-        .str.replace_all(r"\s+", "")
-        .str.replace_all(_DOT_VARIANTS, MIDDLE_DOT)
-        .str.strip_chars(MIDDLE_DOT)
-    )
+    """NFKC, whitespace removed, dots unified. Only names that need it are touched (most need nothing)."""
+    column = column.cast(pl.String)
+    messy = column.str.contains(_NEEDS_CLEANING).fill_null(False).arg_true()
+    if not messy.len():
+        return column
+    fixed = pl.select(
+        pl.lit(column.gather(messy)).str.normalize("NFKC").str.replace_all(r"\s+", "")
+        .str.replace_all(_DOT_VARIANTS, MIDDLE_DOT).str.strip_chars(MIDDLE_DOT)
+    ).to_series()
+    return column.scatter(messy, fixed)
 
 
 def simplified_table(chars: list[str]) -> dict[str, str]:

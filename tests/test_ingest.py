@@ -290,3 +290,12 @@ def test_unknown_files_and_missing_optional_files_are_noted(drop: Build) -> None
     result = ingest_drop(folder)
     assert "file readme.txt is not part of the contract and was ignored" in result.notes
     assert "asset test" in result.missing_optional["bank_assets"]
+
+
+def test_full_width_digits_in_codes_and_amounts_are_read(drop: Build) -> None:
+    row = roll_rows()[0]
+    row[0], row[9], row[10] = "３４０４０２", "４２０", "２０２３－０５－０１"
+    folder = drop(dibao_roll=lambda f: write_csv(f / "dibao_roll.csv", ROLL_HEADERS, [row]))
+    roll = ingest_drop(folder).files["dibao_roll"].accepted
+    assert roll.select("county_code", "monthly_benefit").row(0) == ("340402", 420.0)
+    assert str(roll["enrolled_date"][0]) == "2023-05-01"

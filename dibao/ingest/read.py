@@ -77,7 +77,8 @@ def decode_text(path: Path, data: bytes, forced: str | None) -> tuple[str, str]:
 
 
 def _header_row(path: Path, text: str) -> tuple[list[str], str]:
-    first_line = text.split("\n", 1)[0].rstrip("\r")
+    end = text.find("\n")
+    first_line = (text if end < 0 else text[:end]).rstrip("\r")
     if not first_line.strip():
         raise FileFault(path.name, "empty file: no header row")
     delimiter = max(_DELIMITERS, key=first_line.count)

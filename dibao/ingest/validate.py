@@ -8,35 +8,17 @@ the whole file. Every check is a Polars expression over the whole column.
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass, field
-from enum import StrEnum
 
 import polars as pl
 
 from dibao.errors import FileFault
 from dibao.headers import HeaderTable
 from dibao.ids import id_prefix, normalise_ids
+from dibao.ingest.parse import RowFault, parse_field
 from dibao.ingest.read import RawTable
 from dibao.names import normalise_names
-from dibao.schema import Field, FieldType, FileSpec
-from dibao.text import to_halfwidth
-
-
-class RowFault(StrEnum):
-    """Why a row was rejected: stable codes, with the words the operator reads in ``REASONS``."""
-
-    BLANK_REQUIRED = "blank_required"
-    BAD_DATE = "bad_date"
-    DATE_OUT_OF_RANGE = "date_out_of_range"
-    NOT_A_NUMBER = "not_a_number"
-    NEGATIVE_AMOUNT = "negative_amount"
-    NOT_WHOLE_NUMBER = "not_whole_number"
-    BAD_YEAR = "bad_year"
-    BAD_YES_NO = "bad_yes_no"
-    BAD_CATEGORY = "bad_category"
-    BAD_AREA_CODE = "bad_area_code"
-
+from dibao.schema import FieldType, FileSpec
 
 REASONS: dict[RowFault, str] = {
     RowFault.BLANK_REQUIRED: "必填项为空 (required field is blank)",
@@ -56,7 +38,6 @@ REJECTED_SCHEMA = {
     "value": pl.String, "reason_code": pl.String, "reason": pl.String,
 }
 
-_EXCEL_EPOCH = dt.date(1899, 12, 30)
 
 
 @dataclass
@@ -73,70 +54,6 @@ class IngestedFile:
     @property
     def rows_read(self) -> int:
         return self.raw.frame.height
-
-
-def _fault(condition: pl.Expr, fault: RowFault) -> pl.Expr:
-    return pl.when(condition).then(pl.lit(fault.value))
-
-
-_DATE_SEPARATORS = (["/", ".", "年", "月", "日"], ["-", "-", "-", "-", ""])
-_DATE_FORMATS = ("%Y-%m-%d", "%Y%m%d", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M:%S%.f")
-
-
-def _parse_date(text: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
-    s = to_halfwidth(text).str.replace_many(*_DATE_SEPARATORS)
-    serial = s.str.extract(r"^(\d{5})(?:\.0+)?$", 1).cast(pl.Int64, strict=False)
-    parsed = pl.coalesce(
-        *[s.str.to_date(fmt, strict=False) for fmt in _DATE_FORMATS],
-        pl.lit(_EXCEL_EPOCH) + pl.duration(days=serial),  # a date Excel exported as its serial number
-    )
-    in_range = parsed.is_between(dt.date(1900, 1, 1), dt.date(2100, 12, 31))
-    fault = (
-        pl.when(text.is_not_null() & parsed.is_null()).then(pl.lit(RowFault.BAD_DATE.value))
-        .when(parsed.is_not_null() & ~in_range).then(pl.lit(RowFault.DATE_OUT_OF_RANGE.value))
-    )
-    return parsed, fault
-
-
-def _parse_number(text: pl.Expr) -> pl.Expr:
-    cleaned = to_halfwidth(text).str.replace_all(r"[,，\s]", "").str.strip_suffix("元")
-    return cleaned.cast(pl.Float64, strict=False)
-
-
-def _parse_field(f: Field, text: pl.Expr, value_aliases: dict[str, dict[str, str]]) -> tuple[pl.Expr, pl.Expr]:
-    """(typed value, fault code or null) for one field."""
-    t = f.type
-    if t is FieldType.DATE:
-        return _parse_date(text)
-    if t is FieldType.MONEY:
-        number = _parse_number(text)
-        return number, (
-            pl.when(text.is_not_null() & number.is_null()).then(pl.lit(RowFault.NOT_A_NUMBER.value))
-            .when(number < 0).then(pl.lit(RowFault.NEGATIVE_AMOUNT.value))
-        )
-    if t is FieldType.COUNT:
-        number = _parse_number(text)
-        whole = (number.is_not_null() & (number >= 0) & (number == number.floor())).fill_null(False)
-        fault = _fault(text.is_not_null() & ~whole, RowFault.NOT_WHOLE_NUMBER)
-        return pl.when(whole).then(number).cast(pl.Int64), fault
-    if t is FieldType.YEAR:
-        number = _parse_number(text)
-        ok = (number.is_between(1900, 2100) & (number == number.floor())).fill_null(False)
-        return pl.when(ok).then(number).cast(pl.Int32), _fault(text.is_not_null() & ~ok, RowFault.BAD_YEAR)
-    if t is FieldType.YES_NO:
-        mapping = value_aliases.get("yes_no", {"是": "是", "否": "否"})
-        word = to_halfwidth(text).replace_strict(mapping, default=None, return_dtype=pl.String)
-        return word == "是", _fault(text.is_not_null() & word.is_null(), RowFault.BAD_YES_NO)
-    if t is FieldType.CATEGORY:
-        mapping = {c: c for c in f.choices} | value_aliases.get(f.name, {})
-        value = to_halfwidth(text).str.replace_all(r"\s", "").replace_strict(
-            mapping, default=None, return_dtype=pl.String)
-        return value, _fault(text.is_not_null() & value.is_null(), RowFault.BAD_CATEGORY)
-    if t is FieldType.AREA_CODE:
-        code = to_halfwidth(text).str.replace_all(r"\s", "")
-        ok = code.str.contains(r"^\d{6}$").fill_null(False)
-        return pl.when(ok).then(code), _fault(text.is_not_null() & ~ok, RowFault.BAD_AREA_CODE)
-    return text, pl.lit(None, dtype=pl.String)  # TEXT, NAME, ID_NUMBER: kept as written (stripped)
 
 
 def map_columns(raw: RawTable, spec: FileSpec, headers: HeaderTable) -> tuple[dict[str, str], list[str]]:
@@ -188,20 +105,16 @@ def validate(raw: RawTable, spec: FileSpec, headers: HeaderTable) -> IngestedFil
     _refuse_numeric_ids(raw, spec, column_map)
     notes = raw.notes + notes
 
-    text_cols = [
-        (pl.col(column_map[f.name]) if f.name in column_map else pl.lit(None, dtype=pl.String)).alias(f"__t_{f.name}")
-        for f in spec.fields
-    ]
-    frame = raw.frame.select(pl.int_range(1, pl.len() + 1, dtype=pl.UInt32).alias("row"), *text_cols)
-    typed, faults = [], []
+    height = raw.frame.height
+    texts = {f.name: raw.frame.get_column(column_map[f.name]) if f.name in column_map
+             else pl.repeat(None, height, dtype=pl.String, eager=True) for f in spec.fields}
+    columns: list[pl.Series] = [pl.Series("row", range(1, height + 1), dtype=pl.UInt32)]
+    faults: list[pl.Series] = []
     for f in spec.fields:
-        text = pl.col(f"__t_{f.name}")
-        value, fault = _parse_field(f, text, headers.value_aliases)
-        if f.required:
-            fault = pl.when(text.is_null()).then(pl.lit(RowFault.BLANK_REQUIRED.value)).otherwise(fault)
-        typed.append(value.alias(f.name))
-        faults.append(fault.alias(f"__e_{f.name}"))
-    frame = frame.with_columns(*typed, *faults)
+        value, fault = parse_field(f, texts[f.name], headers.value_aliases)
+        columns.append(value)
+        faults.append(fault)
+    frame = pl.DataFrame(columns + faults + [t.alias(f"__t_{name}") for name, t in texts.items()])
 
     fault_cols = [f"__e_{f.name}" for f in spec.fields]
     rejected = pl.concat(

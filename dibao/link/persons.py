@@ -115,7 +115,7 @@ def _county_agrees() -> pl.Expr:
 def _stage_repair(recs: pl.DataFrame, profiles: pl.DataFrame, settings: LinkSettings
                   ) -> tuple[pl.DataFrame, pl.DataFrame]:
     repairable = [IdStatus.BAD_CHECK_DIGIT.value, IdStatus.BAD_DATE.value]
-    bad = recs.filter(pl.col("id_status").is_in(repairable) & pl.col("id_norm").str.contains(r"^\d{17}[\dX]$"))
+    bad = recs.filter(pl.col("id_status").is_in(repairable) & pl.col("id_norm").str.contains(r"^[0-9]{17}[0-9X]$"))
     candidates = repair_candidates(bad.select("rid", pl.col("id_norm").alias("id_clean")), profiles["person_key"])
     pairs = (
         candidates.join(bad.select("rid", "name_norm", "name_pinyin", "county_code"), on="rid")
