@@ -118,9 +118,11 @@ def ingest_drop(
             return fault
 
     files: dict[str, IngestedFile] = {}
-    # Files are independent; Polars releases the GIL, so two at a time uses both cores on the big ones.
+    # Files are independent; Polars releases the GIL, so two at a time uses both cores. Largest first, so the
+    # biggest file does not run alone at the end.
+    order = sorted(paths, key=lambda stem: paths[stem].stat().st_size, reverse=True)
     with ThreadPoolExecutor(max_workers=2) as pool:
-        for stem, result in zip(paths, pool.map(one, paths), strict=True):
+        for stem, result in zip(order, pool.map(one, order), strict=True):
             if isinstance(result, FileFault):
                 faults.append(result)
             else:

@@ -39,9 +39,9 @@ def decide(drop: Drop, links: pl.DataFrame, run_date: dt.date, parameters: Param
     return Decisions(
         facts=facts,
         decisions=decisions,
-        exit_candidates=exit_candidates(decisions, rules, params, run_date),
-        inclusion_candidates=inclusion_candidates(decisions, rules, run_date),
-        flags=flags(decisions, run_date),
+        exit_candidates=exit_candidates(decisions, rules, params, run_date, facts),
+        inclusion_candidates=inclusion_candidates(decisions, rules, run_date, facts),
+        flags=flags(decisions, run_date, facts),
         params=params,
     )
 

@@ -13,21 +13,33 @@ import polars as pl
 
 from dibao.rules.compile import RuleSet
 
+PLACE_COLUMNS = ("town", "village", "head_name", "head_id")
+_PLACE: dict[str, pl.DataType] = {c: pl.String() for c in PLACE_COLUMNS}
 EXIT_SCHEMA: dict[str, pl.DataType] = {
-    "dibao_household_id": pl.String(), "county_code": pl.String(), "reasons": pl.List(pl.String()),
+    "dibao_household_id": pl.String(), "county_code": pl.String(), **_PLACE, "reasons": pl.List(pl.String()),
     "reason_labels": pl.List(pl.String()), "figures": pl.String(), "detail": pl.String(),
     "first_seen": pl.Date(), "grace_until": pl.Date(),
 }
 INCLUSION_SCHEMA: dict[str, pl.DataType] = {
-    "household_id": pl.String(), "source": pl.String(), "county_code": pl.String(),
+    "household_id": pl.String(), "source": pl.String(), "county_code": pl.String(), **_PLACE,
     "reasons": pl.List(pl.String()), "reason_labels": pl.List(pl.String()), "figures": pl.String(),
     "detail": pl.String(), "first_seen": pl.Date(),
 }
 FLAG_SCHEMA: dict[str, pl.DataType] = {
     "subject_type": pl.String(), "subject_id": pl.String(), "source": pl.String(), "county_code": pl.String(),
+    **_PLACE,
     "code": pl.String(), "label": pl.String(), "detail": pl.String(), "figures": pl.String(),
     "first_seen": pl.Date(),
 }
+
+
+def _with_place(frame: pl.DataFrame, facts: pl.DataFrame | None) -> pl.DataFrame:
+    """Add town, village and household head from the facts (absent in rule-case tests, which have no places)."""
+    if facts is None or "town" not in facts.columns:
+        return frame.with_columns([pl.lit(None, dtype=pl.String).alias(c) for c in PLACE_COLUMNS])
+    place = facts.select("subject_type", "subject_id", "source", *PLACE_COLUMNS).unique(
+        ["subject_type", "subject_id", "source"])
+    return frame.join(place, on=["subject_type", "subject_id", "source"], how="left")
 
 
 def _grouped(decisions: pl.DataFrame, outcome: str, order: dict[str, int]) -> pl.DataFrame:
@@ -35,7 +47,7 @@ def _grouped(decisions: pl.DataFrame, outcome: str, order: dict[str, int]) -> pl
     rows = decisions.filter(pl.col("outcome") == outcome).with_columns(
         pl.col("rule_id").replace_strict(order, return_dtype=pl.Int32).alias("__order")
     ).sort("subject_id", "__order")
-    return rows.group_by("subject_id", "source", "county_code", maintain_order=True).agg(
+    return rows.group_by("subject_type", "subject_id", "source", "county_code", maintain_order=True).agg(
         pl.col("rule_id").alias("reasons"),
         pl.col("label").alias("reason_labels"),
         (pl.lit("{") + pl.concat_str([pl.lit('"') + pl.col("rule_id") + pl.lit('":') + pl.col("figures")])
@@ -44,11 +56,11 @@ def _grouped(decisions: pl.DataFrame, outcome: str, order: dict[str, int]) -> pl
     )
 
 
-def exit_candidates(decisions: pl.DataFrame, rules: RuleSet, params: pl.DataFrame, run_date: dt.date
-                    ) -> pl.DataFrame:
+def exit_candidates(decisions: pl.DataFrame, rules: RuleSet, params: pl.DataFrame, run_date: dt.date,
+                    facts: pl.DataFrame | None = None) -> pl.DataFrame:
     order = {r.id: i for i, r in enumerate(rules.rules)}
     grace_rule = next((r.id for r in rules.rules if r.grace), None)
-    grouped = _grouped(decisions, "exit", order)
+    grouped = _with_place(_grouped(decisions, "exit", order), facts)
     grace_months = params.filter(pl.col("area") == "农村").select("county_code", "grace_months")
     only_grace = (pl.col("reasons").list.len() == 1) & (pl.col("reasons").list.first() == grace_rule)
     first_seen = pl.lit(run_date)
@@ -67,10 +79,11 @@ def exit_candidates(decisions: pl.DataFrame, rules: RuleSet, params: pl.DataFram
     )
 
 
-def inclusion_candidates(decisions: pl.DataFrame, rules: RuleSet, run_date: dt.date) -> pl.DataFrame:
+def inclusion_candidates(decisions: pl.DataFrame, rules: RuleSet, run_date: dt.date,
+                         facts: pl.DataFrame | None = None) -> pl.DataFrame:
     order = {r.id: i for i, r in enumerate(rules.rules)}
     return (
-        _grouped(decisions, "inclusion", order)
+        _with_place(_grouped(decisions, "inclusion", order), facts)
         .with_columns(pl.lit(run_date).alias("first_seen"))
         .rename({"subject_id": "household_id"})
         .select(list(INCLUSION_SCHEMA)).cast(INCLUSION_SCHEMA)  # type: ignore[arg-type]
@@ -78,9 +91,9 @@ def inclusion_candidates(decisions: pl.DataFrame, rules: RuleSet, run_date: dt.d
     )
 
 
-def flags(decisions: pl.DataFrame, run_date: dt.date) -> pl.DataFrame:
+def flags(decisions: pl.DataFrame, run_date: dt.date, facts: pl.DataFrame | None = None) -> pl.DataFrame:
     return (
-        decisions.filter(pl.col("outcome") == "flag")
+        _with_place(decisions.filter(pl.col("outcome") == "flag"), facts)
         .with_columns(pl.lit("household").alias("subject_type"), pl.col("rule_id").alias("code"),
                       pl.lit(run_date).alias("first_seen"))
         .select(list(FLAG_SCHEMA)).cast(FLAG_SCHEMA)  # type: ignore[arg-type]

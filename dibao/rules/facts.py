@@ -91,6 +91,23 @@ SELECT 'dibao_roll:' || r.dibao_household_id AS household, r.dibao_household_id 
        max(r.covered_persons) AS covered_persons, count(*) AS listed
 FROM dibao_roll r GROUP BY r.dibao_household_id;
 
+-- Where each household lives and who heads it, for the work lists (the 户主 row, else the first listed).
+CREATE TEMP TABLE place AS
+SELECT 'dibao_roll:' || dibao_household_id AS household, mode(town) AS town, mode(village) AS village,
+       arg_min(name, (relation IS DISTINCT FROM '户主')::INTEGER * 100000000 + "row") AS head_name,
+       arg_min(id_norm, (relation IS DISTINCT FROM '户主')::INTEGER * 100000000 + "row") AS head_id
+FROM dibao_roll GROUP BY dibao_household_id
+UNION ALL
+SELECT 'registry:' || household_id, mode(town), mode(village),
+       arg_min(name, (relation IS DISTINCT FROM '户主')::INTEGER * 100000000 + "row"),
+       arg_min(id_norm, (relation IS DISTINCT FROM '户主')::INTEGER * 100000000 + "row")
+FROM registry GROUP BY household_id
+UNION ALL
+SELECT 'monitoring:' || household_id, mode(town), mode(village),
+       arg_min(name, (relation IS DISTINCT FROM '户主')::INTEGER * 100000000 + "row"),
+       arg_min(id_norm, (relation IS DISTINCT FROM '户主')::INTEGER * 100000000 + "row")
+FROM monitoring GROUP BY household_id;
+
 -- Which registry/monitoring household each household shares most members with (its income household).
 CREATE TEMP TABLE best_income AS
 SELECT household, income_household FROM (
@@ -178,7 +195,7 @@ WITH base AS (
   JOIN params p ON p.county_code = s.county_code AND p.area = coalesce(s.area, '农村')
 )
 SELECT subject_type, subject_id, source, county_code, coalesce(area, '农村') AS area,
-       household AS household_key, size AS members,
+       base.household AS household_key, pl.town, pl.village, pl.head_name, pl.head_id, size AS members,
        coalesce(covered, roll_members > 0) AS covered, monitored,
        assistance_type, monthly_benefit, assessed_income,
        CASE WHEN income_src IS NOT NULL THEN income_src
@@ -209,7 +226,7 @@ SELECT subject_type, subject_id, source, county_code, coalesce(area, '农村') A
        monitoring_category, identified_date,
        date_diff('day', identified_date, $run_date)::INTEGER AS days_since_identified,
        risk_eliminated
-FROM base
+FROM base LEFT JOIN place pl ON pl.household = base.household
 ORDER BY subject_type, subject_id;
 """
 
