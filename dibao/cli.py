@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
+import polars as pl
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -121,6 +122,8 @@ def run(
     store: Annotated[Path, typer.Option("--store", help="Run store folder (runs are published in STORE/runs/).")],
     encoding: EncodingOption = None,
     replace: Annotated[bool, typer.Option("--replace", help="Rebuild an already published run for DATE.")] = False,
+    rebuild: Annotated[bool, typer.Option("--rebuild", help="Run a date earlier than the latest run: later runs "
+                                                            "are removed (re-run each later day after).")] = False,
     wait: Annotated[float, typer.Option("--wait", help="Seconds to wait if another run holds the store.")] = 0.0,
 ) -> None:
     """The daily job: ingest, compare, and publish STORE/runs/DATE/ (all or nothing)."""
@@ -140,7 +143,7 @@ def run(
 
         with console.status("starting…") as status:
             result = run_daily(inputs, run_date, RunStore(store), encodings=_parse_encodings(encoding),
-                               replace=replace, wait_seconds=wait, progress=progress)
+                               replace=replace, rebuild=rebuild, wait_seconds=wait, progress=progress)
         manifest = result.manifest
         console.print(_inputs_table(manifest["inputs"], f"dibao run {run_date} — inputs"))
         _print_notes(manifest["inputs"], manifest["skipped"], manifest["notes"])
@@ -150,11 +153,78 @@ def run(
         console.print(f"linkage: {linkage['persons']:,} persons; records by method: {methods}; "
                       f"to review (link_review.parquet): {review}", highlight=False)
         timings = ", ".join(f"{k} {v:.2f} s" for k, v in manifest["timings_seconds"].items())
+        console.print(_summary_table(manifest))
+        since = f"since {manifest['previous_run']}" if manifest["previous_run"] else "first run of this store"
+        console.print(f"[bold]{manifest['summary']}[/]  ({since})", highlight=False)
+        if manifest["removed_later_runs"]:
+            console.print(f"[yellow]rebuilt from {run_date}: removed later runs "
+                          f"{', '.join(manifest['removed_later_runs'])} — re-run those days[/]", highlight=False)
         console.print(f"[green]published[/] {result.folder}  ({timings}; "
                       f"{manifest['rejected_rows']:,} rejected rows in rejected.parquet)", highlight=False)
 
 
 OUTCOME_ZH = {"exit": "应退尽退", "inclusion": "应保尽保", "flag": "其他核查"}
+
+
+def _summary_table(manifest: dict[str, Any]) -> Table:
+    """Final summary: per list, today's count and the changes since the previous run."""
+    changes = manifest.get("changes", {})
+    table = Table(title=f"dibao run {manifest['run_date']} — summary", title_justify="left")
+    for column in ("list", "today", "added", "resolved", "changed"):
+        table.add_column(column, justify="left" if column == "list" else "right")
+    counts = manifest["decisions"]
+    for key, name in (("exit", "exit_candidates"), ("inclusion", "inclusion_candidates"), ("flag", "flags")):
+        table.add_row(f"{OUTCOME_ZH[key]} ({key})", f"{counts[name]:,}",
+                      *(f"{changes.get(f'{key}:{c}', 0):,}" for c in ("added", "resolved", "changed")))
+    return table
+
+
+@app.command()
+def runs(store: Annotated[Path, typer.Option("--store", help="Run store folder.")] = Path("store")) -> None:
+    """List published runs with their counts."""
+    from dibao.store import RunStore
+
+    runs_store = RunStore(store)
+    table = Table("date", "exit", "inclusion", "flags", "rejected rows", "changes", "content hash", "engine",
+                  title=f"published runs in {store}", title_justify="left")
+    for date in runs_store.published_dates():
+        m: dict[str, Any] = runs_store.manifest(date)
+        d = m.get("decisions", {})
+        table.add_row(date.isoformat(), f"{d.get('exit_candidates', 0):,}", f"{d.get('inclusion_candidates', 0):,}",
+                      f"{d.get('flags', 0):,}", f"{m.get('rejected_rows', 0):,}", str(m.get("summary", "")),
+                      str(m.get("content_sha256", ""))[:12], str(m.get("engine_version", "")))
+    console.print(table)
+
+
+@app.command()
+def diff(
+    date1: Annotated[str, typer.Argument(help="Earlier run date, YYYY-MM-DD.")],
+    date2: Annotated[str, typer.Argument(help="Later run date, YYYY-MM-DD.")],
+    store: Annotated[Path, typer.Option("--store", help="Run store folder.")] = Path("store"),
+    limit: Annotated[int, typer.Option("--limit", help="Rows to print per list (the full diff: --out).")] = 20,
+    out: Annotated[Path | None, typer.Option("--out", help="Write the whole diff to this Parquet file.")] = None,
+) -> None:
+    """What changed between two published runs: added, resolved and changed items of every list."""
+    from dibao.state import CHANGE_LABELS, LIST_LABELS, Lists, diff_lists, summary_line
+
+    with _operator_errors():
+        first, second = _latest_run(store, date1), _latest_run(store, date2)
+    later = Lists.read(second)
+    day = dt.date.fromisoformat(second.name)
+    changes = diff_lists(later, Lists.read(first), day)
+    console.print(f"[bold]{first.name} → {second.name}: {summary_line(changes, later.exit, day)}[/]", highlight=False)
+    for name, label in LIST_LABELS.items():
+        rows = changes.filter(pl.col("list") == name)
+        if rows.is_empty():
+            continue
+        table = Table("变化", "编号", "县", "乡镇", "说明", title=f"{label} ({rows.height:,})", title_justify="left")
+        for r in rows.head(limit).iter_rows(named=True):
+            table.add_row(CHANGE_LABELS[r["change"]], r["subject_id"], r["county_code"] or "", r["town"] or "",
+                          r["detail"])
+        console.print(table)
+    if out is not None:
+        changes.write_parquet(out)
+        console.print(f"whole diff written to {out}")
 METHOD_ZH = {"exact": "证件号一致", "upgraded_15": "15位升18位", "repaired_id": "证件号纠错",
              "name_match": "户内姓名匹配", "internal": "未关联"}
 

@@ -18,10 +18,12 @@ from typing import Any
 import polars as pl
 
 from dibao import __version__
+from dibao.errors import DibaoError
 from dibao.headers import HeaderTable, load_header_table
 from dibao.ingest import Drop, ingest_drop
 from dibao.link import crosswalk_table, link_persons, person_records
 from dibao.rules import ParameterSet, RuleSet, decide, load_parameters, load_rules
+from dibao.state import Lists, carry_forward, diff_lists, summary_line
 from dibao.store import RunStore
 
 Progress = Callable[[str], None]
@@ -97,6 +99,7 @@ def run_daily(
     parameters: ParameterSet | None = None,
     rules: RuleSet | None = None,
     replace: bool = False,
+    rebuild: bool = False,
     wait_seconds: float = 0.0,
     progress: Progress = lambda _: None,
 ) -> RunResult:
@@ -106,6 +109,14 @@ def run_daily(
     parameters = parameters or load_parameters()
     rules = rules or load_rules(parameters)
     with store.lock(wait_seconds=wait_seconds):
+        latest = store.published_dates()[-1] if store.published_dates() else None
+        if latest is not None and date < latest and not rebuild:
+            raise DibaoError(
+                f"{store.root}: runs up to {latest} are already published; a run for the earlier date {date} "
+                f"would contradict them. Use --rebuild to rebuild from {date} (later runs are removed, then "
+                f"re-run each later day)")
+        previous_date = store.previous(date)
+        previous = Lists.read(store.run_dir(previous_date)) if previous_date else None
         started = time.perf_counter()
         progress("ingest")
         drop = ingest_drop(inputs, headers=headers, encodings=encodings)
@@ -121,10 +132,15 @@ def run_daily(
         decided = decide(drop, linked.links, date, parameters, rules)
         timings["rules"] = round(time.perf_counter() - started, 3)
 
+        lists = carry_forward(Lists(decided.exit_candidates, decided.inclusion_candidates, decided.flags),
+                              previous, rules, decided.params)
+        diff = diff_lists(lists, previous, date)
+
         outputs: dict[str, pl.DataFrame] = {
-            "exit_candidates": decided.exit_candidates,
-            "inclusion_candidates": decided.inclusion_candidates,
-            "flags": decided.flags,
+            "exit_candidates": lists.exit,
+            "inclusion_candidates": lists.inclusion,
+            "flags": lists.flag,
+            "diff": diff,
             "decisions": decided.decisions,
             "household_facts": decided.facts,
             "parameters_in_force": decided.params,
@@ -161,14 +177,21 @@ def run_daily(
                 "eligibility": {"file": rules.source.name, "version": rules.version,
                                 "rules": [r.id for r in rules.rules]},
             },
+            "previous_run": previous_date.isoformat() if previous_date else None,
+            "removed_later_runs": [d.isoformat() for d in store.published_dates() if d > date] if rebuild else [],
+            "summary": summary_line(diff, lists.exit, date),
+            "changes": dict(diff.group_by("list", "change").len().select(
+                pl.concat_str("list", "change", separator=":"), "len").sort("list").iter_rows()),
             "decisions": {
-                "exit_candidates": decided.exit_candidates.height,
-                "inclusion_candidates": decided.inclusion_candidates.height,
-                "flags": decided.flags.height,
+                "exit_candidates": lists.exit.height,
+                "inclusion_candidates": lists.inclusion.height,
+                "flags": lists.flag.height,
                 "by_rule": dict(decided.decisions.group_by("rule_id").len().sort("rule_id").iter_rows()),
             },
             "linkage": link_summary(linked.links, linked.review),
         }
         progress("publish")
-        folder = store.publish(date, write, replace=replace)
+        folder = store.publish(date, write, replace=replace or rebuild)
+        if rebuild:
+            store.remove_after(date)
     return RunResult(date, folder, drop, manifest, timings)

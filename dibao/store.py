@@ -59,6 +59,20 @@ class RunStore:
                     dates.append(dt.date.fromisoformat(entry.name))
         return sorted(dates)
 
+    def previous(self, date: dt.date) -> dt.date | None:
+        """The latest published run strictly before ``date`` (its state is carried into ``date``)."""
+        earlier = [d for d in self.published_dates() if d < date]
+        return earlier[-1] if earlier else None
+
+    def remove_after(self, date: dt.date) -> list[dt.date]:
+        """Remove published runs later than ``date`` (a rebuild from ``date`` forward). Call under ``lock()``."""
+        later = [d for d in self.published_dates() if d > date]
+        for d in later:
+            aside = self.runs_dir / f"{REPLACED_PREFIX}{d.isoformat()}-{os.getpid()}"
+            self.run_dir(d).rename(aside)
+            shutil.rmtree(aside, ignore_errors=True)
+        return later
+
     def manifest(self, date: dt.date) -> dict[str, object]:
         path = self.run_dir(date) / "manifest.json"
         result: dict[str, object] = json.loads(path.read_text(encoding="utf-8"))

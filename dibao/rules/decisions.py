@@ -18,7 +18,7 @@ _PLACE: dict[str, pl.DataType] = {c: pl.String() for c in PLACE_COLUMNS}
 EXIT_SCHEMA: dict[str, pl.DataType] = {
     "dibao_household_id": pl.String(), "county_code": pl.String(), **_PLACE, "reasons": pl.List(pl.String()),
     "reason_labels": pl.List(pl.String()), "figures": pl.String(), "detail": pl.String(),
-    "first_seen": pl.Date(), "grace_until": pl.Date(),
+    "first_seen": pl.Date(), "grace_start": pl.Date(), "grace_until": pl.Date(),
 }
 INCLUSION_SCHEMA: dict[str, pl.DataType] = {
     "household_id": pl.String(), "source": pl.String(), "county_code": pl.String(), **_PLACE,
@@ -56,27 +56,37 @@ def _grouped(decisions: pl.DataFrame, outcome: str, order: dict[str, int]) -> pl
     )
 
 
+def grace_until(grace_rule: str | None) -> pl.Expr:
+    """Last day of 渐退 grace: ``grace_start`` + ``grace_months`` − 1 day, while income is the only reason."""
+    only_grace = (pl.col("reasons").list.len() == 1) & (pl.col("reasons").list.first() == grace_rule)
+    end = (pl.col("grace_start").dt.offset_by(pl.format("{}mo", pl.col("grace_months").cast(pl.Int32)))
+           .dt.offset_by("-1d"))
+    return pl.when(only_grace & pl.col("grace_start").is_not_null()).then(end).alias("grace_until")
+
+
 def exit_candidates(decisions: pl.DataFrame, rules: RuleSet, params: pl.DataFrame, run_date: dt.date,
                     facts: pl.DataFrame | None = None) -> pl.DataFrame:
+    """One row per roll household with its reasons; ``first_seen`` and ``grace_start`` are today's (a later
+    stage carries earlier ones forward, see ``dibao.state``)."""
     order = {r.id: i for i, r in enumerate(rules.rules)}
     grace_rule = next((r.id for r in rules.rules if r.grace), None)
     grouped = _with_place(_grouped(decisions, "exit", order), facts)
-    grace_months = params.filter(pl.col("area") == "农村").select("county_code", "grace_months")
-    only_grace = (pl.col("reasons").list.len() == 1) & (pl.col("reasons").list.first() == grace_rule)
-    first_seen = pl.lit(run_date)
     return (
-        grouped.join(grace_months, on="county_code", how="left")
-        .with_columns(first_seen.alias("first_seen"))
+        grouped.join(grace_months(params), on="county_code", how="left")
         .with_columns(
-            pl.when(only_grace).then(
-                pl.col("first_seen").dt.offset_by(pl.format("{}mo", pl.col("grace_months").cast(pl.Int32)))
-                .dt.offset_by("-1d")
-            ).alias("grace_until")
+            pl.lit(run_date).alias("first_seen"),
+            pl.when(pl.col("reasons").list.contains(grace_rule)).then(pl.lit(run_date)).alias("grace_start"),
         )
+        .with_columns(grace_until(grace_rule))
         .rename({"subject_id": "dibao_household_id"})
         .select(list(EXIT_SCHEMA)).cast(EXIT_SCHEMA)  # type: ignore[arg-type]
         .sort("county_code", "dibao_household_id")
     )
+
+
+def grace_months(params: pl.DataFrame) -> pl.DataFrame:
+    """``grace_months`` in force per county (the same for both areas)."""
+    return params.filter(pl.col("area") == "农村").select("county_code", "grace_months")
 
 
 def inclusion_candidates(decisions: pl.DataFrame, rules: RuleSet, run_date: dt.date,

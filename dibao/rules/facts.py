@@ -148,13 +148,14 @@ FROM income_hh i
 LEFT JOIN best_monitoring bm ON bm.household = i.household AND i.src = 'registry'
 LEFT JOIN income_hh m ON m.household = bm.monitoring_household
 WHERE i.src = 'registry'
-   OR NOT EXISTS (SELECT 1 FROM member a JOIN member b ON a.person_key = b.person_key
-                  WHERE a.household = i.household AND b.source = 'registry');
+   OR i.household NOT IN (SELECT a.household FROM member a JOIN member b ON a.person_key = b.person_key
+                          WHERE a.source = 'monitoring' AND b.source = 'registry');
 
 -- Members of a subject: its own listed persons and those of its income household (the whole family).
 CREATE TEMP TABLE subject_member AS
-SELECT DISTINCT s.household, m.person_key FROM subject s
-JOIN member m ON m.household = s.household OR m.household = s.income_household;
+SELECT s.household, m.person_key FROM subject s JOIN member m ON m.household = s.household
+UNION
+SELECT s.household, m.person_key FROM subject s JOIN member m ON m.household = s.income_household;
 
 CREATE TEMP TABLE member_agg AS
 SELECT sm.household,

@@ -1,0 +1,444 @@
+"""Printable work lists (工作清单) for county data teams and township caseworkers (经办人员).
+
+Every morning the county prints these and hands each township its own workbook, so they are built for paper:
+header row frozen and repeated on every page, A4 landscape one page wide, a header/footer naming county, sheet,
+run date and page, and an empty 核查结果(填写) column for the caseworker's pen. ID numbers and household numbers
+are always text cells with a text column format: Excel silently turns an 18-digit number into ``3.40402E+17``.
+
+Layout under ``RUN/worklists/``::
+
+    全省汇总.xlsx                              province summary (one row per county + 合计)
+    {county_code}_{county_name}.xlsx           whole county
+    {county_code}_{county_name}/{town}.xlsx    one township (only towns present in today's lists)
+
+Each county/township workbook has the sheets 应退尽退, 应保尽保, 其他核查, 今日变化, always all four, in that order.
+An empty list keeps its header row and gets one merged row "今日无", so a printed empty sheet says so rather than
+looking like a printing fault. Rows are built with Polars; the Python loop only writes cells.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import shutil
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import polars as pl
+import xlsxwriter
+from xlsxwriter.format import Format
+from xlsxwriter.workbook import Workbook
+from xlsxwriter.worksheet import Worksheet
+
+WORKLIST_DIR = "worklists"
+PROVINCE_FILE = "全省汇总.xlsx"
+PROVINCE_SHEET = "全省汇总"
+UNKNOWN_TOWN = "未知乡镇"
+UNKNOWN_COUNTY_CODE = "未知"
+UNKNOWN_COUNTY_NAME = "未知县区"
+EMPTY_TEXT = "今日无"  # the one row of an empty list
+EXCEL_EPOCH = dt.date(1899, 12, 30)  # day 0 of Excel's serial dates (1900 system)
+
+SHEET_EXIT = "应退尽退"
+SHEET_INCLUSION = "应保尽保"
+SHEET_FLAGS = "其他核查"
+SHEET_DIFF = "今日变化"
+SHEETS = (SHEET_EXIT, SHEET_INCLUSION, SHEET_FLAGS, SHEET_DIFF)
+
+DIFF_SCHEMA: dict[str, pl.DataType] = {
+    "list": pl.String(), "subject_id": pl.String(), "county_code": pl.String(), "town": pl.String(),
+    "code": pl.String(), "change": pl.String(), "detail": pl.String(), "date": pl.Date(),
+}
+
+LIST_LABELS = {"exit": SHEET_EXIT, "inclusion": SHEET_INCLUSION, "flag": SHEET_FLAGS}
+LIST_ORDER = {"exit": 0, "inclusion": 1, "flag": 2}
+CHANGE_LABELS = {"added": "新增", "resolved": "已解决", "changed": "有变化"}
+SOURCE_LABELS = {"dibao_roll": "低保户", "registry": "脱贫户", "monitoring": "监测户"}
+SUBJECT_LABELS = {"household": "家庭", "person": "个人"}
+
+Kind = Literal["int", "text", "id", "wrap", "date", "fill"]
+
+
+@dataclass(frozen=True)
+class Column:
+    """One printed column: Chinese header, width in characters, and how its cells are written."""
+
+    header: str
+    width: float
+    kind: Kind  # id: 证件号码/编号, always text; wrap: multi-line text; fill: left empty for the caseworker
+
+
+_FILL = (Column("核查结果(填写)", 20, "fill"), Column("备注", 12, "fill"))
+_PLACE = (Column("序号", 6, "int"), Column("乡镇", 12, "text"), Column("行政村", 12, "text"))
+_HEAD = (Column("户主姓名", 10, "text"), Column("户主证件号码", 21, "id"))
+_DETAIL = Column("核查依据与数据", 60, "wrap")
+_FIRST_SEEN = Column("首次发现日期", 12, "date")
+
+COLUMNS: dict[str, tuple[Column, ...]] = {
+    SHEET_EXIT: (*_PLACE, Column("低保家庭编号", 20, "id"), *_HEAD, Column("退出原因", 18, "wrap"), _DETAIL,
+                 _FIRST_SEEN, Column("渐退期至", 12, "date"), *_FILL),
+    SHEET_INCLUSION: (*_PLACE, Column("户编号", 20, "id"), Column("来源", 8, "text"), *_HEAD,
+                      Column("纳入原因", 18, "wrap"), _DETAIL, _FIRST_SEEN, *_FILL),
+    SHEET_FLAGS: (*_PLACE, Column("对象编号", 20, "id"), Column("对象类型", 8, "text"), Column("来源", 8, "text"),
+                  *_HEAD, Column("核查事项", 18, "wrap"), _DETAIL, _FIRST_SEEN, *_FILL),
+    SHEET_DIFF: (Column("序号", 6, "int"), Column("乡镇", 12, "text"), Column("清单", 10, "text"),
+                 Column("编号", 20, "id"), Column("核查事项", 18, "wrap"), Column("变化", 8, "text"),
+                 Column("说明", 60, "wrap"), Column("变化日期", 12, "date")),
+}
+SUMMARY_COLUMNS: tuple[Column, ...] = (
+    Column("县级区划代码", 14, "id"), Column("县名", 14, "text"), Column("应退尽退户数", 13, "int"),
+    Column("其中渐退期户数", 15, "int"), Column("应保尽保户数", 13, "int"), Column("其他核查条数", 13, "int"),
+    Column("今日新增", 10, "int"), Column("今日解决", 10, "int"),
+)
+
+_KEYS = ("__county", "__town")  # partition keys carried beside the printed columns
+_UNSAFE = re.compile(r'[\\/:*?"<>|\x00-\x1f]')
+
+
+# ---------------------------------------------------------------------------------------------- building rows
+
+
+# The columns each list must have (other columns, e.g. ``figures`` or ``grace_start``, are not printed).
+_NEEDED = {
+    "exit": ("dibao_household_id", "county_code", "town", "village", "head_name", "head_id", "reason_labels",
+             "detail", "first_seen", "grace_until"),
+    "inclusion": ("household_id", "source", "county_code", "town", "village", "head_name", "head_id",
+                  "reason_labels", "detail", "first_seen"),
+    "flag": ("subject_type", "subject_id", "source", "county_code", "town", "village", "head_name", "head_id",
+             "code", "label", "detail", "first_seen"),
+    "diff": tuple(DIFF_SCHEMA),
+    "counties": ("county_code", "county_name"),
+}
+# Types as published (dibao.rules.decisions, dibao.state); not imported from there, so that printing stays a light
+# import (the rules package pulls in the whole ingest stack).
+_TYPES: dict[str, pl.DataType] = {
+    **{name: pl.String() for fields in _NEEDED.values() for name in fields},
+    "reason_labels": pl.List(pl.String()), "first_seen": pl.Date(), "grace_until": pl.Date(), "date": pl.Date(),
+}
+
+
+def _conform(frame: pl.DataFrame, kind: str) -> pl.DataFrame:
+    """The printed columns, cast to the published types: an empty frame of Null columns still takes list and date
+    expressions, and a county code read as a number becomes text again."""
+    return frame.select([pl.col(name).cast(_TYPES[name]) for name in _NEEDED[kind]])
+
+
+def _keys() -> list[pl.Expr]:
+    return [pl.col("county_code").fill_null(UNKNOWN_COUNTY_CODE).alias("__county"),
+            pl.col("town").fill_null(UNKNOWN_TOWN).alias("__town")]
+
+
+def _place(id_column: str, id_header: str) -> list[pl.Expr]:
+    return [pl.col("__town").alias("乡镇"), pl.col("village").alias("行政村"), pl.col(id_column).alias(id_header)]
+
+
+def _head() -> list[pl.Expr]:
+    return [pl.col("head_name").alias("户主姓名"), pl.col("head_id").alias("户主证件号码")]
+
+
+def _tail() -> list[pl.Expr]:
+    return [pl.col("detail").alias(_DETAIL.header), pl.col("first_seen").alias(_FIRST_SEEN.header)]
+
+
+def _sorted(frame: pl.DataFrame, id_header: str) -> pl.DataFrame:
+    """Sort by 乡镇 (未知乡镇 last), 行政村, then id (nulls last): the walking order of a township."""
+    return frame.sort([pl.col("__county"), _unknown_last(), "乡镇", "行政村", id_header], nulls_last=True,
+                      maintain_order=True)
+
+
+def _unknown_last() -> pl.Expr:
+    return pl.col("__town") == UNKNOWN_TOWN
+
+
+def exit_rows(exit_candidates: pl.DataFrame) -> pl.DataFrame:
+    """应退尽退 rows, province-wide."""
+    frame = _conform(exit_candidates, "exit").with_columns(_keys()).select(
+        *_KEYS, *_place("dibao_household_id", "低保家庭编号"), *_head(),
+        pl.col("reason_labels").list.join("、").alias("退出原因"), *_tail(),
+        pl.col("grace_until").alias("渐退期至"),
+    )
+    return _sorted(frame, "低保家庭编号")
+
+
+def inclusion_rows(inclusion_candidates: pl.DataFrame) -> pl.DataFrame:
+    """应保尽保 rows, province-wide; 来源 as 脱贫户/监测户."""
+    frame = _conform(inclusion_candidates, "inclusion").with_columns(_keys()).select(
+        *_KEYS, *_place("household_id", "户编号"), pl.col("source").replace(SOURCE_LABELS).alias("来源"),
+        *_head(), pl.col("reason_labels").list.join("、").alias("纳入原因"), *_tail(),
+    )
+    return _sorted(frame, "户编号")
+
+
+def flag_rows(flags: pl.DataFrame) -> pl.DataFrame:
+    """其他核查 rows, province-wide; 核查事项 is the flag's Chinese label."""
+    frame = _conform(flags, "flag").with_columns(_keys()).select(
+        *_KEYS, *_place("subject_id", "对象编号"),
+        pl.col("subject_type").replace(SUBJECT_LABELS).alias("对象类型"),
+        pl.col("source").replace(SOURCE_LABELS).alias("来源"), *_head(),
+        pl.col("label").fill_null(pl.col("code")).alias("核查事项"), *_tail(),
+    )
+    return frame.sort([pl.col("__county"), _unknown_last(), "乡镇", "行政村", "对象编号", "核查事项"],
+                      nulls_last=True, maintain_order=True)
+
+
+def diff_rows(diff: pl.DataFrame, flags: pl.DataFrame) -> pl.DataFrame:
+    """今日变化 rows, province-wide. A flag's 核查事项 is its label where any flag of today carries it (a resolved
+    flag may have no row left today; then the code is shown)."""
+    labels = (_conform(flags, "flag").select("code", "label").drop_nulls()
+              .unique("code", keep="first", maintain_order=True))
+    code_labels = dict(zip(labels["code"].to_list(), labels["label"].to_list(), strict=True))
+    frame = _conform(diff, "diff").with_columns(_keys()).with_columns(
+        pl.col("list").replace_strict(LIST_ORDER, default=len(LIST_ORDER), return_dtype=pl.Int32).alias("__order"),
+    )
+    return frame.sort([pl.col("__county"), _unknown_last(), "__town", "__order", "subject_id", "code"],
+                      nulls_last=True, maintain_order=True).select(
+        *_KEYS, pl.col("__town").alias("乡镇"), pl.col("list").replace(LIST_LABELS).alias("清单"),
+        pl.col("subject_id").alias("编号"),
+        pl.when(pl.col("list") == "flag").then(pl.col("code").replace(code_labels)).alias("核查事项"),
+        pl.col("change").replace(CHANGE_LABELS).alias("变化"), pl.col("detail").alias("说明"),
+        pl.col("date").alias("变化日期"),
+    )
+
+
+def province_summary(run_date: dt.date, exit_candidates: pl.DataFrame, inclusion_candidates: pl.DataFrame,
+                     flags: pl.DataFrame, diff: pl.DataFrame, counties: pl.DataFrame) -> pl.DataFrame:
+    """One row per county (every county of the drop, plus any county code found only in the lists)."""
+    ex = _conform(exit_candidates, "exit").with_columns(_keys())
+    grace = pl.col("grace_until").is_not_null() & (pl.col("grace_until") >= run_date)
+    counts = [
+        ex.group_by("__county").agg(pl.len().alias("应退尽退户数"), grace.sum().alias("其中渐退期户数")),
+        _conform(inclusion_candidates, "inclusion").with_columns(_keys())
+        .group_by("__county").agg(pl.len().alias("应保尽保户数")),
+        _conform(flags, "flag").with_columns(_keys()).group_by("__county").agg(pl.len().alias("其他核查条数")),
+        _conform(diff, "diff").with_columns(_keys()).group_by("__county").agg(
+            (pl.col("change") == "added").sum().alias("今日新增"),
+            (pl.col("change") == "resolved").sum().alias("今日解决")),
+    ]
+    out = _county_names(counties, exit_candidates, inclusion_candidates, flags, diff)
+    for part in counts:
+        out = out.join(part, on="__county", how="left")
+    return out.select(
+        pl.col("__county").alias("县级区划代码"), pl.col("__name").alias("县名"),
+        *[pl.col(c.header).fill_null(0).cast(pl.Int64) for c in SUMMARY_COLUMNS[2:]],
+    ).sort("县级区划代码")
+
+
+def _county_names(counties: pl.DataFrame, *lists: pl.DataFrame) -> pl.DataFrame:
+    """``__county``, ``__name`` for every county of the drop and every county code appearing in a list."""
+    known = (_conform(counties, "counties").select(
+        pl.col("county_code").fill_null(UNKNOWN_COUNTY_CODE).alias("__county"),
+        pl.col("county_name").fill_null(UNKNOWN_COUNTY_NAME).alias("__name"))
+        .unique("__county", keep="first", maintain_order=True))
+    codes = pl.concat([known.select("__county")] + [
+        f.select(pl.col("county_code").cast(pl.String).fill_null(UNKNOWN_COUNTY_CODE).alias("__county"))
+        for f in lists]).unique()
+    return codes.join(known, on="__county", how="left").with_columns(
+        pl.col("__name").fill_null(UNKNOWN_COUNTY_NAME)).sort("__county")
+
+
+# ---------------------------------------------------------------------------------------------- writing cells
+
+
+class _Formats:
+    """The workbook's cell formats; xlsxwriter formats belong to one workbook."""
+
+    def __init__(self, workbook: Workbook) -> None:
+        base: dict[str, Any] = {"valign": "top", "font_size": 10}  # the grid is printed: no cell borders needed
+        self.header = workbook.add_format({**base, "border": 1, "bold": True, "bg_color": "#D9E1F2", "align": "center",
+                                           "valign": "vcenter", "text_wrap": True})
+        self.cell: dict[str, Format] = {
+            "int": workbook.add_format({**base, "num_format": "0"}),
+            "text": workbook.add_format({**base, "num_format": "@"}),
+            "id": workbook.add_format({**base, "num_format": "@"}),
+            "wrap": workbook.add_format({**base, "num_format": "@", "text_wrap": True}),
+            "date": workbook.add_format({**base, "num_format": "yyyy-mm-dd", "align": "left"}),
+            "fill": workbook.add_format({**base, "num_format": "@"}),
+        }
+        # Column formats (no border, so the printed area stays the used range): what a caseworker types later
+        # into an empty cell keeps the column's type — text for IDs, dates as dates.
+        self.column: dict[str, Format] = {
+            "int": workbook.add_format({"num_format": "0"}),
+            "text": workbook.add_format({"num_format": "@"}),
+            "id": workbook.add_format({"num_format": "@"}),
+            "wrap": workbook.add_format({"num_format": "@", "text_wrap": True}),
+            "date": workbook.add_format({"num_format": "yyyy-mm-dd"}),
+            "fill": workbook.add_format({"num_format": "@", "text_wrap": True}),
+        }
+        self.empty = workbook.add_format({**base, "align": "center"})
+        self.total_text = workbook.add_format({**base, "bold": True, "num_format": "@"})
+        self.total_int = workbook.add_format({**base, "bold": True, "num_format": "0"})
+
+
+def _write_column(sheet: Worksheet, col: int, kind: Kind, fmt: Format, values: pl.Series) -> None:
+    """Write one column's non-empty cells, from row 2 down.
+
+    IDs and text go through write_string, never as numbers (Excel would turn an 18-digit ID into 3.40402E+17).
+    Dates arrive as Excel serial day numbers (see ``_printed``) and get a yyyy-mm-dd format: real dates that sort
+    and filter. Empty cells are not written at all; the printed grid draws their boxes. Both keep the ~600,000
+    cells of a province's daily lists within seconds.
+    """
+    if kind in ("int", "date"):
+        for row, number in enumerate(values.to_list(), start=1):
+            if number is not None:
+                sheet.write_number(row, col, number, fmt)
+        return
+    for row, text in enumerate(values.to_list(), start=1):
+        if text:  # None and "" stay empty cells
+            sheet.write_string(row, col, text, fmt)
+
+
+def _escape(text: str) -> str:
+    """Header/footer text: '&' is a control character there."""
+    return text.replace("&", "&&")
+
+
+def _print_setup(sheet: Worksheet, columns: Sequence[Column], formats: _Formats, last_row: int, place: str,
+                 run_date: dt.date) -> None:
+    """Print-ready: A4 landscape, one page wide, header row frozen, filtered and repeated; page header/footer."""
+    for col, column in enumerate(columns):
+        sheet.set_column(col, col, column.width, formats.column[column.kind])
+    sheet.freeze_panes(1, 0)
+    sheet.autofilter(0, 0, max(last_row, 1), len(columns) - 1)
+    sheet.print_area(0, 0, max(last_row, 1), len(columns) - 1)  # empty 核查结果 columns are printed too
+    sheet.hide_gridlines(0)  # print the grid: boxes for every cell, written or empty
+    sheet.set_landscape()
+    sheet.set_paper(9)  # A4
+    sheet.fit_to_pages(1, 0)
+    sheet.repeat_rows(0)
+    sheet.set_margins(left=0.4, right=0.4, top=0.75, bottom=0.6)
+    sheet.set_header(f"&L{_escape(place)}&C&A&R{run_date.isoformat()}", {"margin": 0.3})
+    sheet.set_footer(f"&L{_escape(place)} 低保核查工作清单&C第 &P/&N 页&R{run_date.isoformat()}", {"margin": 0.3})
+
+
+def _write_sheet(workbook: Workbook, formats: _Formats, name: str, columns: Sequence[Column], rows: pl.DataFrame,
+                 place: str, run_date: dt.date) -> Worksheet:
+    """Header in row 1, then the rows; an empty list gets one merged row '今日无'."""
+    sheet = workbook.add_worksheet(name)
+    sheet.write_row(0, 0, [c.header for c in columns], formats.header)
+    for col, (column, values) in enumerate(zip(columns, rows.iter_columns(), strict=True)):
+        _write_column(sheet, col, column.kind, formats.cell[column.kind], values)
+    if rows.height == 0:
+        sheet.merge_range(1, 0, 1, len(columns) - 1, EMPTY_TEXT, formats.empty)
+    _print_setup(sheet, columns, formats, rows.height, place, run_date)
+    return sheet
+
+
+def _new_workbook(path: Path, run_date: dt.date, title: str) -> tuple[Workbook, _Formats]:
+    """A workbook with fixed properties, so re-running the same day writes identical bytes."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    workbook = xlsxwriter.Workbook(str(path), {
+        "in_memory": True, "strings_to_numbers": False, "strings_to_formulas": False, "strings_to_urls": False,
+    })
+    workbook.set_properties({"title": title, "author": "dibao", "company": "民政",
+                             "created": dt.datetime.combine(run_date, dt.time())})
+    return workbook, _Formats(workbook)
+
+
+def _printed(rows: pl.DataFrame, sheet: str) -> pl.DataFrame:
+    """Number the rows 1.. (序号 restarts in every workbook) and lay out the sheet's columns in order."""
+    columns = COLUMNS[sheet]
+    numbered = rows.drop(_KEYS).with_row_index("序号", offset=1)
+    return numbered.select([_cell_values(c, numbered.columns) for c in columns])
+
+
+def _cell_values(column: Column, present: list[str]) -> pl.Expr:
+    """The column as written: dates become Excel serial day numbers, fill columns are empty."""
+    if column.header not in present:
+        return pl.lit(None, dtype=pl.String).alias(column.header)
+    if column.kind == "date":
+        return (pl.col(column.header) - pl.lit(EXCEL_EPOCH)).dt.total_days().alias(column.header)
+    return pl.col(column.header)
+
+
+def _write_lists(path: Path, run_date: dt.date, place: str, parts: dict[str, pl.DataFrame]) -> None:
+    workbook, formats = _new_workbook(path, run_date, f"{place} 低保核查工作清单 {run_date.isoformat()}")
+    for sheet in SHEETS:
+        _write_sheet(workbook, formats, sheet, COLUMNS[sheet], _printed(parts[sheet], sheet), place, run_date)
+    workbook.close()
+
+
+def _write_summary(path: Path, run_date: dt.date, summary: pl.DataFrame) -> None:
+    workbook, formats = _new_workbook(path, run_date, f"低保核查全省汇总 {run_date.isoformat()}")
+    sheet = _write_sheet(workbook, formats, PROVINCE_SHEET, SUMMARY_COLUMNS, summary, PROVINCE_SHEET, run_date)
+    total_row = summary.height + 1 if summary.height else 2  # below the data (or below the row '今日无')
+    sheet.write_string(total_row, 0, "合计", formats.total_text)
+    sheet.write_blank(total_row, 1, None, formats.total_text)
+    for col, column in enumerate(SUMMARY_COLUMNS[2:], start=2):
+        sheet.write_number(total_row, col, int(summary[column.header].sum()), formats.total_int)
+    sheet.autofilter(0, 0, total_row - 1, len(SUMMARY_COLUMNS) - 1)  # sorting by filter leaves 合计 last
+    workbook.close()
+
+
+def _safe_name(text: str) -> str:
+    """A file name Windows and Linux both accept (county staff open these on Windows)."""
+    cleaned = _UNSAFE.sub("_", text).strip().strip(".")
+    return cleaned or UNKNOWN_TOWN
+
+
+def _split(frame: pl.DataFrame, key: str) -> dict[str, pl.DataFrame]:
+    return {str(k[0]): part for k, part in frame.partition_by(key, as_dict=True, maintain_order=True).items()}
+
+
+@dataclass(frozen=True)
+class _Job:
+    """One county or township workbook: where, whose, and its four sheets' rows."""
+
+    path: Path
+    place: str
+    parts: dict[str, pl.DataFrame]
+
+
+def _jobs(out: Path, lists: dict[str, pl.DataFrame], names: pl.DataFrame) -> list[_Job]:
+    """Split the province-wide rows by county, then by township (only towns present in some list)."""
+    by_county = {sheet: _split(rows, "__county") for sheet, rows in lists.items()}
+    jobs: list[_Job] = []
+    for code, name in names.select("__county", "__name").iter_rows():
+        county = _safe_name(f"{code}_{name}")
+        parts = {sheet: by_county[sheet].get(code, lists[sheet].clear()) for sheet in SHEETS}
+        jobs.append(_Job(out / f"{county}.xlsx", name, parts))
+        by_town = {sheet: _split(rows, "__town") for sheet, rows in parts.items()}
+        for town in sorted({town for split in by_town.values() for town in split}):
+            town_parts = {sheet: by_town[sheet].get(town, lists[sheet].clear()) for sheet in SHEETS}
+            jobs.append(_Job(out / county / f"{_safe_name(town)}.xlsx", f"{name} {town}", town_parts))
+    return jobs
+
+
+def _run_jobs(jobs: list[_Job], run_date: dt.date) -> None:
+    for job in jobs:
+        _write_lists(job.path, run_date, job.place, job.parts)
+
+
+def write_worklists(folder: Path, run_date: dt.date, exit_candidates: pl.DataFrame,
+                    inclusion_candidates: pl.DataFrame, flags: pl.DataFrame, diff: pl.DataFrame,
+                    counties: pl.DataFrame, *, workers: int = 1) -> list[Path]:
+    """Write ``folder/worklists`` (county, township and province workbooks); return the paths written, sorted.
+
+    The folder is owned by this function: an existing ``worklists`` folder is replaced, so a re-run never leaves
+    the workbook of a township that has nothing today.
+    """
+    out = folder / WORKLIST_DIR
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    lists = {
+        SHEET_EXIT: exit_rows(exit_candidates),
+        SHEET_INCLUSION: inclusion_rows(inclusion_candidates),
+        SHEET_FLAGS: flag_rows(flags),
+        SHEET_DIFF: diff_rows(diff, flags),
+    }
+    names = _county_names(counties, exit_candidates, inclusion_candidates, flags, diff)
+    jobs = _jobs(out, lists, names)
+    if workers > 1:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+        batches = [jobs[i::workers] for i in range(workers)]
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            list(pool.map(_run_jobs, batches, [run_date] * workers))
+    else:
+        _run_jobs(jobs, run_date)
+    summary_path = out / PROVINCE_FILE
+    _write_summary(summary_path, run_date,
+                   province_summary(run_date, exit_candidates, inclusion_candidates, flags, diff, counties))
+    return sorted([job.path for job in jobs] + [summary_path])
