@@ -18,6 +18,7 @@ from typing import Any
 import polars as pl
 
 from dibao import __version__
+from dibao.coverage import coverage
 from dibao.errors import DibaoError
 from dibao.headers import HeaderTable, load_header_table
 from dibao.ingest import Drop, ingest_drop
@@ -135,12 +136,17 @@ def run_daily(
         lists = carry_forward(Lists(decided.exit_candidates, decided.inclusion_candidates, decided.flags),
                               previous, rules, decided.params)
         diff = diff_lists(lists, previous, date)
+        progress("coverage")
+        started = time.perf_counter()
+        rates = coverage(drop, linked.links, lists.exit, lists.inclusion, date)
+        timings["coverage"] = round(time.perf_counter() - started, 3)
 
         outputs: dict[str, pl.DataFrame] = {
             "exit_candidates": lists.exit,
             "inclusion_candidates": lists.inclusion,
             "flags": lists.flag,
             "diff": diff,
+            "coverage": rates,
             "decisions": decided.decisions,
             "household_facts": decided.facts,
             "parameters_in_force": decided.params,
