@@ -136,4 +136,4 @@ def coverage(drop: Drop, links: pl.DataFrame, exits: pl.DataFrame, inclusions: p
         pl.col("measure").replace_strict(MEASURES, return_dtype=pl.String).alias("label"),
         pl.col("measure").replace_strict(references, default=None, return_dtype=pl.Float64).alias("reference_rate"),
         pl.lit(run_date).alias("run_date"),
-    ).select(list(COVERAGE_SCHEMA)).cast(COVERAGE_SCHEMA)  # type: ignore[arg-type]
+    ).select(list(COVERAGE_SCHEMA)).cast(COVERAGE_SCHEMA)

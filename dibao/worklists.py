@@ -405,14 +405,9 @@ def _jobs(out: Path, lists: dict[str, pl.DataFrame], names: pl.DataFrame) -> lis
     return jobs
 
 
-def _run_jobs(jobs: list[_Job], run_date: dt.date) -> None:
-    for job in jobs:
-        _write_lists(job.path, run_date, job.place, job.parts)
-
-
 def write_worklists(folder: Path, run_date: dt.date, exit_candidates: pl.DataFrame,
                     inclusion_candidates: pl.DataFrame, flags: pl.DataFrame, diff: pl.DataFrame,
-                    counties: pl.DataFrame, *, workers: int = 1) -> list[Path]:
+                    counties: pl.DataFrame) -> list[Path]:
     """Write ``folder/worklists`` (county, township and province workbooks); return the paths written, sorted.
 
     The folder is owned by this function: an existing ``worklists`` folder is replaced, so a re-run never leaves
@@ -430,14 +425,8 @@ def write_worklists(folder: Path, run_date: dt.date, exit_candidates: pl.DataFra
     }
     names = _county_names(counties, exit_candidates, inclusion_candidates, flags, diff)
     jobs = _jobs(out, lists, names)
-    if workers > 1:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-        batches = [jobs[i::workers] for i in range(workers)]
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-            list(pool.map(_run_jobs, batches, [run_date] * workers))
-    else:
-        _run_jobs(jobs, run_date)
+    for job in jobs:
+        _write_lists(job.path, run_date, job.place, job.parts)
     summary_path = out / PROVINCE_FILE
     _write_summary(summary_path, run_date,
                    province_summary(run_date, exit_candidates, inclusion_candidates, flags, diff, counties))

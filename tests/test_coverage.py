@@ -41,5 +41,5 @@ def test_an_unknown_reference_measure_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "coverage.yaml"
     path.write_text("version: 1\nreference_rates:\n  rural_coverage: {rate: 0.04, label: x, source: y}\n",
                     encoding="utf-8")
-    with pytest.raises(ConfigError, match="reference_rates.rural_coverage: unknown measure"):
+    with pytest.raises(ConfigError, match=r"reference_rates\.rural_coverage: unknown measure"):
         load_coverage_config(path)

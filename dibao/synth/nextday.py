@@ -18,7 +18,8 @@ Households are chosen from the drop alone (a truth folder, when given, is only u
 household is changed only when every record of its members is clear — usable ID, row accepted, no noisy record
 elsewhere that could be one of them — and the figures leave no doubt about its day-1 status (no exit reason,
 income and assets clearly inside the limits). So the engine's reading of day 1 is certain, and each change has
-exactly the effect named in the summary. Each change draws from its own random stream (seed, step).
+exactly the effect named in the summary. Each change draws from its own random stream (seed, step, day 2),
+so chained days with one seed still differ.
 
     python -m dibao.synth.nextday DROP OUT [--seed S] [--truth TRUTH] [--date YYYY-MM-DD]
 """
@@ -694,7 +695,7 @@ def next_day(drop: Path, out: Path, *, seed: int = 1, truth: Path | None = None,
     roll = _roll_households(day1_drop, recs)
 
     def rng(step: int) -> np.random.Generator:
-        return np.random.default_rng([seed, step])
+        return np.random.default_rng([seed, step, day2.toordinal()])  # another day, other changes
 
     raws = {stem: _read_raw(stem, f.raw.path, headers) for stem, f in day1_drop.files.items()
             if stem in ("registry", "monitoring", "dept_facts")}
