@@ -26,6 +26,7 @@ from dibao.link import crosswalk_table, link_persons, person_records
 from dibao.rules import ParameterSet, RuleSet, decide, load_parameters, load_rules
 from dibao.state import Lists, carry_forward, diff_lists, summary_line
 from dibao.store import RunStore
+from dibao.worklists import write_worklists
 
 Progress = Callable[[str], None]
 
@@ -160,6 +161,12 @@ def run_daily(
             t0 = time.perf_counter()
             files = _write_outputs(folder, outputs)
             timings["write"] = round(time.perf_counter() - t0, 3)
+            progress("work lists")
+            t0 = time.perf_counter()
+            workbooks = write_worklists(folder, date, lists.exit, lists.inclusion, lists.flag, diff,
+                                        drop.frame_or_empty("counties"))
+            timings["worklists"] = round(time.perf_counter() - t0, 3)
+            manifest["worklists"] = [str(p.relative_to(folder)) for p in workbooks]
             manifest.update(
                 files=files,
                 content_sha256=content_hash(files),

@@ -256,8 +256,8 @@ class _Formats:
             "date": workbook.add_format({**base, "num_format": "yyyy-mm-dd", "align": "left"}),
             "fill": workbook.add_format({**base, "num_format": "@"}),
         }
-        # Column formats (no border, so the printed area stays the used range): what a caseworker types later
-        # into an empty cell keeps the column's type — text for IDs, dates as dates.
+        # Column formats: what a caseworker types later into an empty cell keeps the column's type — text for
+        # IDs (no 3.40402E+17), dates as dates.
         self.column: dict[str, Format] = {
             "int": workbook.add_format({"num_format": "0"}),
             "text": workbook.add_format({"num_format": "@"}),
@@ -368,6 +368,7 @@ def _write_summary(path: Path, run_date: dt.date, summary: pl.DataFrame) -> None
     for col, column in enumerate(SUMMARY_COLUMNS[2:], start=2):
         sheet.write_number(total_row, col, int(summary[column.header].sum()), formats.total_int)
     sheet.autofilter(0, 0, total_row - 1, len(SUMMARY_COLUMNS) - 1)  # sorting by filter leaves 合计 last
+    sheet.print_area(0, 0, total_row, len(SUMMARY_COLUMNS) - 1)
     workbook.close()
 
 

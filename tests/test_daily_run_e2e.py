@@ -69,3 +69,19 @@ def test_explain_a_flagged_household_and_a_person(published: tuple[RunResult, Pa
     assert out.exit_code == 0 and person in out.output and "证件号纠错" in out.output
     out = CliRunner().invoke(app, ["explain", "nothing-like-this", "--store", store])
     assert out.exit_code == 4 and "no household or person" in out.output
+
+
+def test_work_lists_open_with_the_four_sheets_and_text_ids(published: tuple[RunResult, Path]) -> None:
+    import fastexcel
+
+    result, _ = published
+    exits = pl.read_parquet(result.folder / "exit_candidates.parquet")
+    county = exits["county_code"][0]
+    workbook = next((result.folder / "worklists").glob(f"{county}_*.xlsx"))
+    reader = fastexcel.read_excel(workbook)
+    assert reader.sheet_names == ["应退尽退", "应保尽保", "其他核查", "今日变化"]
+    sheet = reader.load_sheet("应退尽退", schema_sample_rows=None, dtype_coercion="strict").to_polars()
+    assert sheet.schema["户主证件号码"] == pl.String and sheet.schema["低保家庭编号"] == pl.String
+    expected = set(exits.filter(pl.col("county_code") == county)["head_id"].drop_nulls())
+    assert set(sheet["户主证件号码"].drop_nulls()) == expected
+    assert (result.folder / "worklists" / "全省汇总.xlsx").is_file()
