@@ -3,8 +3,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-STORE ?= store
+DEMO_DIR := .demo
+STORE ?= $(DEMO_DIR)/store
 DEMO_DATE ?= 2026-11-20
+DEMO_DATE2 ?= 2026-11-21
 
 .PHONY: demo test lint bench samples clean
 
@@ -15,12 +17,22 @@ $(STAMP): pyproject.toml requirements.lock
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
-## demo: set up, validate the bundled sample drop, run the daily job on it
+## demo: set up, then run the daily job on two consecutive days of the bundled samples and show what changed
 demo: $(STAMP)
+	rm -rf $(DEMO_DIR) && mkdir -p $(DEMO_DIR)
 	$(BIN)/dibao ingest data/samples/drop
-	$(BIN)/dibao run --inputs data/samples/drop --date $(DEMO_DATE) --store $(STORE) --replace
-	@echo "--- why the first 应退尽退 household was flagged (dibao explain):"
-	$(BIN)/dibao explain $$($(BIN)/python -c "import polars as pl; print(pl.read_parquet('$(STORE)/runs/$(DEMO_DATE)/exit_candidates.parquet').sort(pl.col('reasons').list.len(), descending=True)['dibao_household_id'][0])") --store $(STORE)
+	@echo "=== day 1: $(DEMO_DATE)"
+	$(BIN)/dibao run --inputs data/samples/drop --date $(DEMO_DATE) --store $(STORE)
+	@echo "=== day 2: $(DEMO_DATE2) (a death, an income rise, a new monitored household)"
+	$(BIN)/python -m dibao.synth.nextday data/samples/drop $(DEMO_DIR)/day2 --seed 1
+	$(BIN)/dibao run --inputs $(DEMO_DIR)/day2 --date $(DEMO_DATE2) --store $(STORE)
+	$(BIN)/dibao diff $(DEMO_DATE) $(DEMO_DATE2) --store $(STORE) --limit 10
+	$(BIN)/dibao runs --store $(STORE)
+	@echo "=== why the first 应退尽退 household was flagged (dibao explain):"
+	$(BIN)/dibao explain $$($(BIN)/python -c "import polars as pl; print(pl.read_parquet('$(STORE)/runs/$(DEMO_DATE2)/exit_candidates.parquet').sort(pl.col('reasons').list.len(), descending=True)['dibao_household_id'][0])") --store $(STORE)
+	@echo "=== work lists: $(STORE)/runs/$(DEMO_DATE2)/worklists/"
+	@$(BIN)/python -c "import json; print(chr(10).join(json.load(open('$(STORE)/runs/$(DEMO_DATE2)/manifest.json'))['worklists'][:5]))"
+	@$(BIN)/dibao demo-access --store $(STORE)
 
 ## test: set up and run the whole test suite
 test: $(STAMP)
@@ -40,4 +52,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/ingest.py
 
 clean:
-	rm -rf $(VENV) $(STORE) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache .mypy_cache .ruff_cache

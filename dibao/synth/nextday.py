@@ -281,11 +281,13 @@ def _roll_households(drop: Drop, recs: pl.DataFrame) -> pl.DataFrame:
     """Roll households whose day-1 reading is certain, with income, assets and department facts per household.
 
     Columns: dibao_household_id, county_code, area, assistance_type, ids (sorted), size, standard, pcm (per-capita
-    monthly income as the engine computes it), income_households, wage, other, medical, education, assets_pc,
+    monthly income as the engine computes it), income_households (null: a family in no registry or monitoring
+    file, whose income is the roll's assessment), wage, other, medical, education, assets_pc,
     vehicles (countable 机动车 records), vehicle_rows, clean (no exit reason apart from a vehicle).
     """
     tainted = _tainted(recs)
-    roll_typed = drop.frame_or_empty("dibao_roll").select("row", "county_code", "area", "assistance_type")
+    roll_typed = drop.frame_or_empty("dibao_roll").select(
+        "row", "county_code", "area", "assistance_type", "assessed_monthly_income", "covered_persons")
     roll = recs.filter(pl.col("source") == "dibao_roll").join(roll_typed, on="row", how="left")
     in_many = roll.filter("clear").group_by("id").agg(pl.col("household").n_unique().alias("n")).filter(
         pl.col("n") > 1).select("id")
@@ -301,6 +303,7 @@ def _roll_households(drop: Drop, recs: pl.DataFrame) -> pl.DataFrame:
         pl.col("area").n_unique().alias("n_area"),
         pl.col("assistance_type").n_unique().alias("n_type"),
         pl.col("county_code").first(), pl.col("area").first(), pl.col("assistance_type").first(),
+        pl.col("assessed_monthly_income").max().alias("assessed"), pl.col("covered_persons").max().alias("covered"),
     ).filter(
         pl.col("all_clear") & ~pl.col("doubt") & (pl.col("n_ids") == pl.col("size"))
         & (pl.col("n_county") == 1) & (pl.col("n_area") == 1) & (pl.col("n_type") == 1)
@@ -322,18 +325,22 @@ def _roll_households(drop: Drop, recs: pl.DataFrame) -> pl.DataFrame:
                    *[pl.col(c).first() for c in (*INCOME_FIELDS, "size_i")],
                    pl.col("ok").all().alias("_ok"),
                ))
-    hh = hh.join(per_hh, on="dibao_household_id", how="inner").join(figures, on="dibao_household_id", how="inner")
+    # A family in no registry or monitoring file: the engine reads the roll's own assessed income.
+    hh = hh.join(per_hh, on="dibao_household_id", how="left").join(figures, on="dibao_household_id", how="left")
+    roll_only = pl.col("income_households").is_null()
     hh = hh.filter(
-        pl.col("_ok") & (pl.col("_sets").list.len() == 1) & (pl.col("_sets").list.first() == pl.col("ids"))
-        & (pl.col("size_i") == pl.col("size"))
-        & pl.all_horizontal(pl.col(f"_n_{c}") == 1 for c in (*INCOME_FIELDS, "size_i"))
-    ).drop(cs.starts_with("_"))
+        (roll_only & (pl.col("covered").fill_null(pl.col("size")) == pl.col("size")) & pl.col("assessed").is_not_null())
+        | (pl.col("_ok") & (pl.col("_sets").list.len() == 1) & (pl.col("_sets").list.first() == pl.col("ids"))
+           & (pl.col("size_i") == pl.col("size"))
+           & pl.all_horizontal(pl.col(f"_n_{c}") == 1 for c in (*INCOME_FIELDS, "size_i")))
+    ).drop(cs.starts_with("_"), "covered", "size_i")
 
     keep = 1 - EMPLOYMENT_COST_SHARE
     net = pl.col("wage") * keep + pl.col("other") - pl.col("medical") - pl.col("education")
     hh = hh.rename({"wage_income": "wage", "other_net_income": "other", "medical_out_of_pocket": "medical",
                     "education_spending": "education"}).with_columns(
-        (net / 12 / pl.col("size")).alias("pcm"),
+        pl.when(pl.col("income_households").is_null()).then(pl.col("assessed"))
+        .otherwise(net / 12 / pl.col("size")).alias("pcm"),
     ).join(_standards(), on=["county_code", "area"], how="inner")
 
     # Assets and department facts of the members (clear records only: anything unclear tainted the household).
@@ -348,6 +355,7 @@ def _roll_households(drop: Drop, recs: pl.DataFrame) -> pl.DataFrame:
             countable.sum().alias("vehicles"),
             pl.col("row").filter(countable).alias("vehicle_rows"),
             pl.col("item").is_in(["死亡", "工商登记", "财政供养"]).sum().alias("blocking"),
+            (pl.col("item") == "工资收入").sum().alias("wage_facts"),
             pl.when(pl.col("item") == "不动产").then(value.cast(pl.Int64, strict=False)).max().alias("homes"),
         ), on="id", how="left",
     ).group_by("dibao_household_id").agg(
@@ -355,12 +363,15 @@ def _roll_households(drop: Drop, recs: pl.DataFrame) -> pl.DataFrame:
         pl.col("vehicles").sum(),
         pl.col("vehicle_rows").explode().drop_nulls().sort().alias("vehicle_rows"),
         pl.col("blocking").sum(),
+        pl.col("wage_facts").sum(),
         pl.col("homes").max(),
     )
     hh = hh.join(member_facts, on="dibao_household_id", how="left").with_columns(
         (pl.col("assets").fill_null(0) / pl.col("size")).alias("assets_pc"))
     limit = pl.col("standard") * ASSET_MONTHS * CLEAR_ASSET_SHARE
-    clean = ((pl.col("blocking").fill_null(0) == 0) & (pl.col("homes").fill_null(0) <= 1)
+    # Without a registry entry, a 人社局 wage record could become the income the engine reads: leave those alone.
+    wages_known = pl.col("income_households").is_not_null() | (pl.col("wage_facts").fill_null(0) == 0)
+    clean = ((pl.col("blocking").fill_null(0) == 0) & (pl.col("homes").fill_null(0) <= 1) & wages_known
              & (pl.col("assets_pc") < limit))
     return hh.with_columns(clean.alias("clean"), pl.col("vehicles").fill_null(0)).sort("dibao_household_id")
 
@@ -397,6 +408,14 @@ def _income_households(drop: Drop, recs: pl.DataFrame) -> pl.DataFrame:
 def _age(id_number: str, day: dt.date) -> int:
     born = dt.date(int(id_number[6:10]), int(id_number[10:12]), int(id_number[12:14]))
     return day.year - born.year - ((day.month, day.day) < (born.month, born.day))
+
+
+def _income_known_first(pool: pl.DataFrame) -> pl.DataFrame:
+    """Households whose current income the registry or monitoring shows, if any; else roll-only families, whose
+    income only the roll's last assessment shows (the engine cannot see a rise since, so the truth may still
+    hold an income reason for them)."""
+    known = pool.filter(pl.col("income_households").is_not_null())
+    return known if known.height else pool
 
 
 def _pick(rng: np.random.Generator, frame: pl.DataFrame) -> dict[str, Any]:
@@ -709,8 +728,8 @@ def next_day(drop: Path, out: Path, *, seed: int = 1, truth: Path | None = None,
 
     # 1. A death: a member (an elderly one where there is one) of a roll household with no exit reason.
     if "dept_facts" in raws:
-        pool = roll.filter(clearly_eligible & (pl.col("vehicles") == 0)).select("dibao_household_id", "ids") \
-            .explode("ids").rename({"ids": "id"})
+        pool = _income_known_first(roll.filter(clearly_eligible & (pl.col("vehicles") == 0))).select(
+            "dibao_household_id", "ids").explode("ids").rename({"ids": "id"})
         pool = pool.with_columns(pl.col("id").map_elements(lambda i: _age(i, day2), return_dtype=pl.Int64)
                                  .alias("age"))
         if pool.filter(pl.col("age") >= ELDERLY_AGE).height:
@@ -734,6 +753,7 @@ def next_day(drop: Path, out: Path, *, seed: int = 1, truth: Path | None = None,
 
     # 2. An income rise: a 低保 household clearly inside every test gets a raise that lifts it 2–10 % above.
     pool = roll.filter(pl.col("clean") & (pl.col("vehicles") == 0) & (pl.col("assistance_type") == "低保")
+                       & pl.col("income_households").is_not_null()
                        & (pl.col("pcm") < pl.col("standard") - 0.01)
                        & ~pl.col("dibao_household_id").is_in(list(used)))
     # A wage rise needs someone earning wages, and a plausible one: the smallest raises that do it.
@@ -800,8 +820,8 @@ def next_day(drop: Path, out: Path, *, seed: int = 1, truth: Path | None = None,
 
     # 4. A vehicle sold: a household whose single countable vehicle is its only exit reason.
     if "dept_facts" in raws:
-        pool = roll.filter(clearly_eligible & (pl.col("vehicles") == 1)
-                           & ~pl.col("dibao_household_id").is_in(list(used)))
+        pool = _income_known_first(roll.filter(clearly_eligible & (pl.col("vehicles") == 1)
+                                               & ~pl.col("dibao_household_id").is_in(list(used))))
         if pool.height:
             chosen = _pick(rng(4), pool)
             household = str(chosen["dibao_household_id"])
@@ -814,7 +834,9 @@ def next_day(drop: Path, out: Path, *, seed: int = 1, truth: Path | None = None,
             edits.vehicles_sold.append(household)
             edits.removed_dept_rows.extend(rows)
             changes.append(Change("vehicle_sold", household, ((_name_of(recs, id_number), id_number),),
-                                  ("dept_facts",), f"机动车 {str(plate).strip()} no longer registered (sold)",
+                                  ("dept_facts",), f"机动车 {str(plate).strip()} no longer registered (sold)" + (
+                                      "" if chosen["income_households"] is not None
+                                      else "; income known only from the roll's last assessment"),
                                   "exit_candidates: vehicle_owned resolved (resolved)"))
         else:
             skipped.append("vehicle sold: no roll household whose only exit reason is one vehicle")
