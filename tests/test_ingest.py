@@ -299,3 +299,11 @@ def test_full_width_digits_in_codes_and_amounts_are_read(drop: Build) -> None:
     roll = ingest_drop(folder).files["dibao_roll"].accepted
     assert roll.select("county_code", "monthly_benefit").row(0) == ("340402", 420.0)
     assert str(roll["enrolled_date"][0]) == "2023-05-01"
+
+
+def test_gb18030_body_under_an_ascii_header_is_transcoded(drop: Build) -> None:
+    headers = ["county_code", "county_name", "rural_population"]
+    folder = drop(counties=lambda f: write_csv(f / "counties.csv", headers, county_rows(), "gb18030"))
+    counties = ingest_drop(folder).files["counties"]
+    assert counties.raw.encoding == "gb18030"
+    assert counties.accepted["county_name"].to_list() == ["大通区"]

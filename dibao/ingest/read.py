@@ -112,20 +112,50 @@ def _csv_problem(text: str, delimiter: str, width: int) -> str | None:
     return None
 
 
+def _parse_csv(path: Path, utf8: bytes, text: str | None, headers: list[str], delimiter: str) -> pl.DataFrame:
+    try:
+        return pl.read_csv(io.BytesIO(utf8), separator=delimiter, infer_schema=False, has_header=True,
+                           new_columns=headers, encoding="utf8")
+    except pl.exceptions.PolarsError as exc:
+        decoded = text if text is not None else utf8.decode("utf-8", errors="replace")
+        raise FileFault(path.name, _csv_problem(decoded, delimiter, len(headers)) or
+                        f"cannot be parsed as CSV: {str(exc).splitlines()[0]}") from exc
+
+
 def read_csv(path: Path, data: bytes, forced_encoding: str | None) -> RawTable:
+    """CSV in UTF-8 (with or without BOM), GB18030 or UTF-16.
+
+    UTF-8 bytes go to Polars as they are (it checks the encoding itself); only other encodings are transcoded
+    through Python, which costs a second or two per few hundred megabytes.
+    """
+    body = data[3:] if data.startswith(b"\xef\xbb\xbf") else data
+    first_line = body.split(b"\n", 1)[0] if b"\n" in body[:1_000_000] else body[:1_000_000]
+    utf8_header: str | None = None
+    if forced_encoding is None or forced_encoding.lower().replace("_", "-") in ("utf-8", "utf-8-sig", "utf8"):
+        try:
+            utf8_header = first_line.decode("utf-8")
+        except UnicodeDecodeError:
+            utf8_header = None
+    if utf8_header is not None and not data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        encoding = "utf-8-sig" if body is not data else (forced_encoding or "utf-8").lower()
+        if not utf8_header.strip() and not body.strip():
+            raise FileFault(path.name, "empty file")
+        headers, delimiter = _header_row(path, utf8_header)
+        _check_headers(path, headers)
+        try:
+            frame = _parse_csv(path, body, None, headers, delimiter)
+        except FileFault:
+            if forced_encoding is not None:
+                raise
+            frame = None  # not valid UTF-8 after all (a GB18030 body under an ASCII header): transcode below
+        if frame is not None:
+            return RawTable(path, "csv", encoding, _sha256(data), headers, _tidy(frame))
     text, encoding = decode_text(path, data, forced_encoding)
-    if not text.strip():
+    if not text or text.isspace():
         raise FileFault(path.name, "empty file")
     headers, delimiter = _header_row(path, text)
     _check_headers(path, headers)
-    try:
-        frame = pl.read_csv(
-            io.BytesIO(text.encode("utf-8")), separator=delimiter, infer_schema=False, has_header=True,
-            new_columns=headers, encoding="utf8",
-        )
-    except pl.exceptions.PolarsError as exc:
-        raise FileFault(path.name, _csv_problem(text, delimiter, len(headers)) or
-                        f"cannot be parsed as CSV: {str(exc).splitlines()[0]}") from exc
+    frame = _parse_csv(path, text.encode("utf-8"), text, headers, delimiter)
     return RawTable(path, "csv", encoding, _sha256(data), headers, _tidy(frame))
 
 
