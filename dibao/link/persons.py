@@ -65,20 +65,37 @@ def name_similarity(a_norm: pl.Series, b_norm: pl.Series, a_pinyin: pl.Series, b
 
 
 def _profiles(exact: pl.DataFrame) -> pl.DataFrame:
-    """Per known ID: its usual name, pinyin, counties, birth date and sex (from the exactly linked records)."""
-    return exact.group_by("person_key").agg(
-        pl.col("name_norm").drop_nulls().mode().sort().first().alias("p_name"),
-        pl.col("name_pinyin").drop_nulls().mode().sort().first().alias("p_pinyin"),
+    """Per known ID: its usual name, pinyin, counties, birth date and sex (from the exactly linked records).
+
+    The usual name is the most frequent one (ties: the first in sort order), found by counting, not per-group mode.
+    """
+    usual_name = (
+        exact.drop_nulls("name_norm").group_by("person_key", "name_norm", "name_pinyin").len()
+        .sort(["person_key", "len", "name_norm"], descending=[False, True, False])
+        .unique("person_key", keep="first", maintain_order=True)
+        .select("person_key", pl.col("name_norm").alias("p_name"), pl.col("name_pinyin").alias("p_pinyin"))
+    )
+    rest = exact.group_by("person_key").agg(
         pl.col("county_code").drop_nulls().unique().alias("p_counties"),
         pl.col("id_birth_date").first().alias("p_birth"),
         pl.col("id_sex").first().alias("p_sex"),
     )
+    return rest.join(usual_name, on="person_key", how="left")
 
 
 def _with_similarity(pairs: pl.DataFrame, settings: LinkSettings) -> pl.DataFrame:
-    sim, by_chars = name_similarity(pairs["name_norm"], pairs["p_name"], pairs["name_pinyin"], pairs["p_pinyin"],
-                                    settings.pinyin_weight)
-    return pairs.with_columns(pl.Series("sim", sim), pl.Series("by_chars", by_chars))
+    """Add ``sim`` and ``by_chars``; identical names score 1 without calling rapidfuzz (most pairs)."""
+    same = (pl.col("name_norm") == pl.col("p_name")).fill_null(False)
+    differ = pairs.select(~same).to_series().arg_true()
+    sim = pl.repeat(1.0, pairs.height, dtype=pl.Float64, eager=True)
+    by_chars = pl.repeat(True, pairs.height, dtype=pl.Boolean, eager=True)
+    if differ.len():
+        sub = pairs[differ]
+        s, c = name_similarity(sub["name_norm"], sub["p_name"], sub["name_pinyin"], sub["p_pinyin"],
+                               settings.pinyin_weight)
+        sim = sim.scatter(differ, pl.Series(s))
+        by_chars = by_chars.scatter(differ, pl.Series(c))
+    return pairs.with_columns(sim.alias("sim"), by_chars.alias("by_chars"))
 
 
 def _name_evidence() -> pl.Expr:
