@@ -301,6 +301,118 @@ def synth(
     console.print(summary)
 
 
+token_app = typer.Typer(help="API bearer tokens (stored hashed): add and revoke.", no_args_is_help=True)
+app.add_typer(token_app, name="token")
+StoreOption = Annotated[Path, typer.Option("--store", help="Run store folder.")]
+TokensOption = Annotated[Path | None, typer.Option("--tokens", help="Tokens file (default: STORE/tokens.yaml).")]
+
+
+@token_app.command("add")
+def token_add(
+    name: Annotated[str, typer.Argument(help="Who the token is for (shown in the audit log).")],
+    role: Annotated[str, typer.Option("--role", help="caseworker | analyst | admin")],
+    county: Annotated[list[str] | None, typer.Option("--county", help="County code a caseworker may see "
+                                                                       "(repeatable).")] = None,
+    store: StoreOption = Path("store"),
+    tokens: TokensOption = None,
+) -> None:
+    """Create a token; it is printed once and only its SHA-256 hash is kept."""
+    from api.tokens import add_token
+
+    with _operator_errors():
+        try:
+            secret = add_token(tokens or store / "tokens.yaml", name, role, county or [])
+        except ValueError as exc:
+            raise DibaoError(str(exc)) from None
+    console.print(f"token for {name} ({role}; counties: {', '.join(county or []) or 'all'}) — shown once:")
+    console.print(secret, highlight=False)
+
+
+@token_app.command("revoke")
+def token_revoke(name: Annotated[str, typer.Argument()], store: StoreOption = Path("store"),
+                 tokens: TokensOption = None) -> None:
+    """Remove a token by name."""
+    from api.tokens import revoke_token
+
+    removed = revoke_token(tokens or store / "tokens.yaml", name)
+    console.print(f"revoked {name}" if removed else f"no token named {name}")
+    if not removed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def serve(
+    store: StoreOption = Path("store"),
+    host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port")] = 8000,
+    tokens: TokensOption = None,
+    workers: Annotated[int, typer.Option("--workers", help="Server processes.")] = 1,
+) -> None:
+    """Serve the latest published run over HTTP (FastAPI; OpenAPI docs at /docs). Switches to new runs itself."""
+    from api.serve import serve as run_server
+
+    run_server(store, host, port, tokens, workers=workers)
+
+
+@app.command()
+def audit(
+    store: StoreOption = Path("store"),
+    user: Annotated[str | None, typer.Option("--user", help="Token name.")] = None,
+    since: Annotated[str | None, typer.Option("--since", help="YYYY-MM-DD[THH:MM].")] = None,
+    until: Annotated[str | None, typer.Option("--until", help="YYYY-MM-DD[THH:MM].")] = None,
+    action: Annotated[str | None, typer.Option("--action", help="household, candidates or diff.")] = None,
+    verify: Annotated[bool, typer.Option("--verify", help="Check the hash chain (edits and deletions).")] = False,
+) -> None:
+    """Who looked up which household or read which list, when, and what they got."""
+    from api.audit import query_audit, verify_chain
+
+    audit_dir = store / "audit"
+    if verify:
+        ok, message = verify_chain(audit_dir)
+        console.print(("[green]intact[/] " if ok else "[bold red]TAMPERED[/] ") + message, highlight=False)
+        if not ok:
+            raise typer.Exit(1)
+        return
+    entries = query_audit(audit_dir, user=user, since=since, until=until, action=action)
+    table = Table("time", "who", "role", "action", "what", "status", "results",
+                  title=f"audit log {audit_dir} ({len(entries):,} entries)", title_justify="left")
+    for e in entries:
+        what = str(e.get("path", "")) + (f"?{e['query']}" if e.get("query") else "")
+        count = e.get("count")
+        table.add_row(str(e.get("time", "")), str(e.get("user", "")), str(e.get("role", "")), str(e.get("action", "")),
+                      what, str(e.get("status", "")), "-" if count is None else f"{count:,}")
+    console.print(table)
+
+
+@app.command("demo-access")
+def demo_access(store: StoreOption = Path("store"), port: int = 8000) -> None:
+    """Create demo tokens for each role and print how to start the service and call it."""
+    from api.tokens import add_token, revoke_token
+    from dibao.state import Lists
+
+    with _operator_errors():
+        run = _latest_run(store, None)
+    exits = Lists.read(run).exit
+    county = exits["county_code"][0] if exits.height else "340402"
+    household = exits.filter(pl.col("county_code") == county)["dibao_household_id"][0] if exits.height else "?"
+    tokens_file = store / "tokens.yaml"
+    secrets = {}
+    for name, role, counties in (("demo-caseworker", "caseworker", [county]), ("demo-analyst", "analyst", []),
+                                 ("demo-admin", "admin", [])):
+        revoke_token(tokens_file, name)
+        secrets[role] = add_token(tokens_file, name, role, counties)
+    url = f"http://127.0.0.1:{port}"
+    console.print(f"\n=== the API: start it with\n  .venv/bin/dibao serve --store {store} --port {port}\n"
+                  f"then (OpenAPI docs at {url}/docs):", highlight=False)
+    console.print(f"  # caseworker of county {county}: one household, with every decision explained\n"
+                  f"  curl -H 'Authorization: Bearer {secrets['caseworker']}' {url}/households/{household}\n"
+                  f"  # analyst: coverage rates only (personal data is refused)\n"
+                  f"  curl -H 'Authorization: Bearer {secrets['analyst']}' '{url}/coverage?level=province'\n"
+                  f"  # admin: the province's 应退尽退 work list\n"
+                  f"  curl -H 'Authorization: Bearer {secrets['admin']}' '{url}/candidates?type=exit&size=5'\n"
+                  f"  # who read what: .venv/bin/dibao audit --store {store}", highlight=False, soft_wrap=True)
+
+
 def main() -> None:  # pragma: no cover - entry point for `python -m dibao`
     app()
 
