@@ -1,0 +1,182 @@
+"""Benchmark: the API under load — household lookups and coverage queries beside a trivial endpoint.
+
+    .venv/bin/python benchmarks/api_load.py --store benchmarks/work/store-200000 --concurrency 50 --seconds 15
+
+Starts `api.serve` on 127.0.0.1 (a free port) over a published store, then runs the load generator in a separate
+process (wrk when installed — Debian package wrk — else an httpx asyncio client; ``--concurrency`` connections, each phase
+bounded to ``--seconds``), and stops
+the server. Loopback only. Target (issue 6): household lookup p99 ≤ 20 ms and within 3× of the trivial
+endpoint's p99. Build the store first with benchmarks/rules.py (a 200,000-household run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import polars as pl
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def _phase(url: str, token: str, paths: list[str], concurrency: int, seconds: float) -> dict[str, float]:
+    import httpx
+
+    latencies: list[float] = []
+    errors = 0
+    deadline = time.perf_counter() + seconds
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {token}"}, limits=limits,
+                                 timeout=30) as client:
+        async def worker(seed: int) -> None:
+            nonlocal errors
+            rng = random.Random(seed)
+            while time.perf_counter() < deadline:
+                started = time.perf_counter()
+                response = await client.get(rng.choice(paths))
+                latencies.append(time.perf_counter() - started)
+                errors += response.status_code >= 500 or response.status_code == 401
+
+        begun = time.perf_counter()
+        await asyncio.gather(*(worker(i) for i in range(concurrency)))
+        elapsed = time.perf_counter() - begun
+    latencies.sort()
+    return {"requests": len(latencies), "errors": errors, "rps": len(latencies) / elapsed,
+            "p50_ms": 1000 * statistics.median(latencies),
+            "p99_ms": 1000 * latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))]}
+
+
+def _wrk(url: str, token: str, paths: list[str], concurrency: int, seconds: float, work: Path) -> dict[str, float]:
+    """One phase with wrk (C, one thread, so the server keeps the other core): random paths from ``paths``."""
+    script = work / "load.lua"
+    quoted = ",".join(json.dumps(p) for p in paths)
+    script.write_text(
+        f"local paths = {{{quoted}}}\n"
+        "math.randomseed(1)\n"
+        "request = function()\n"
+        "  return wrk.format('GET', paths[math.random(#paths)], "
+        f"{{['Authorization'] = 'Bearer {token}'}})\n"
+        "end\n", encoding="utf-8")
+    subprocess.run(["wrk", "-t1", f"-c{concurrency}", "-d2s", "-s", str(script), url], check=True,
+                   capture_output=True)  # warm-up
+    out = subprocess.run(["wrk", "-t1", f"-c{concurrency}", f"-d{int(seconds)}s", "--latency", "-s", str(script),
+                          url], check=True, capture_output=True, text=True).stdout
+
+    def ms(text: str) -> float:
+        value = float(re.sub(r"[a-z]+$", "", text))
+        return value * {"us": 0.001, "ms": 1.0, "s": 1000.0}[re.search(r"[a-z]+$", text).group()]  # type: ignore[union-attr]
+
+    requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {"requests": requests, "errors": int(errors.group(1)) if errors else 0,
+            "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),  # type: ignore[union-attr]
+            "p50_ms": ms(re.search(r"50%\s+(\S+)", out).group(1)),  # type: ignore[union-attr]
+            "p99_ms": ms(re.search(r"99%\s+(\S+)", out).group(1))}  # type: ignore[union-attr]
+
+
+def client_main(args: argparse.Namespace) -> None:
+    """The load generator (runs in its own process)."""
+    plan = json.loads(Path(args.plan).read_text())
+    results = {}
+    for name, paths in plan["phases"].items():
+        asyncio.run(_phase(plan["url"], plan["token"], paths[:50], args.concurrency, 2.0))  # warm-up
+        results[name] = asyncio.run(_phase(plan["url"], plan["token"], paths, args.concurrency, args.seconds))
+    print(json.dumps(results))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--store", type=Path, default=ROOT / "benchmarks" / "work" / "store-200000")
+    parser.add_argument("--concurrency", type=int, default=50)
+    parser.add_argument("--seconds", type=float, default=15.0)
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--python-client", action="store_true", help="use the httpx client even if wrk exists")
+    parser.add_argument("--client", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--plan", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.client:
+        client_main(args)
+        return
+
+    sys.path.insert(0, str(ROOT))
+    from api.tokens import add_token, revoke_token
+    from dibao.store import RunStore
+
+    store = args.store.resolve()
+    run = RunStore(store).run_dir(RunStore(store).published_dates()[-1])
+    tokens_file = store / "tokens.yaml"
+    revoke_token(tokens_file, "load-benchmark")
+    token = add_token(tokens_file, "load-benchmark", "admin", [])
+    links = pl.read_parquet(run / "person_links.parquet", columns=["person_key", "household"])
+    ids = links.filter((pl.col("person_key").str.len_chars() == 18) & pl.col("household").is_not_null())[
+        "person_key"].unique().sort().sample(2000, seed=1)  # members of a household (bank-only persons: 404)
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    plan = {
+        "url": url, "token": token,
+        "phases": {
+            "GET /health (trivial)": ["/health"],
+            "GET /households/{id}": [f"/households/{i}" for i in ids],
+            "GET /coverage": ["/coverage?level=county", "/coverage?level=province", "/coverage?level=city"],
+        },
+    }
+    plan_file = store / "load-plan.json"
+    plan_file.write_text(json.dumps(plan))
+    env = dict(os.environ, POLARS_MAX_THREADS="1")
+    server = subprocess.Popen([sys.executable, "-m", "api.serve", "--store", str(store), "--port", str(port),
+                               "--workers", str(args.workers)], cwd=ROOT, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        import httpx
+
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{url}/health", timeout=1).json().get("run"):
+                    break
+            except (httpx.HTTPError, ValueError):
+                pass
+            time.sleep(0.5)
+        if shutil.which("wrk") and not args.python_client:
+            generator = "wrk (1 thread)"
+            results = {name: _wrk(url, token, paths, args.concurrency, args.seconds, store)
+                       for name, paths in plan["phases"].items()}
+        else:
+            generator = "httpx asyncio client"
+            out = subprocess.run([sys.executable, __file__, "--client", "--plan", str(plan_file),
+                                  "--concurrency", str(args.concurrency), "--seconds", str(args.seconds)],
+                                 check=True, capture_output=True, text=True, timeout=600)
+            results = json.loads(out.stdout)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        revoke_token(tokens_file, "load-benchmark")
+        plan_file.unlink(missing_ok=True)
+    print(f"store {store} (run {run.name}), concurrency {args.concurrency}, {args.workers} server worker(s), "
+          f"{args.seconds:.0f} s per phase, load by {generator}, {os.cpu_count()} cores shared by server and load")
+    print("| endpoint | requests | errors | req/s | p50 ms | p99 ms |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for name, r in results.items():
+        print(f"| {name} | {r['requests']:,} | {r['errors']} | {r['rps']:,.0f} | {r['p50_ms']:.1f} | "
+              f"{r['p99_ms']:.1f} |")
+
+
+if __name__ == "__main__":
+    main()
