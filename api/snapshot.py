@@ -600,6 +600,7 @@ class SnapshotHolder:
         if self._thread is not None:
             self._thread.join(timeout=5)
         self._started = False
+        gc.unfreeze()  # hand frozen objects back to the collector, so they are freed normally at shutdown
 
     def _watch(self) -> None:
         while not self._stop.wait(self.refresh_seconds):
