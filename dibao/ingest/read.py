@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -157,9 +156,6 @@ def read_csv(path: Path, data: bytes, forced_encoding: str | None) -> RawTable:
     _check_headers(path, headers)
     frame = _parse_csv(path, text.encode("utf-8"), text, headers, delimiter)
     return RawTable(path, "csv", encoding, _sha256(data), headers, _tidy(frame))
-
-
-_NUMBERISH = re.compile(r"^[+-]?\d+(\.\d+)?([eE][+-]?\d+)?$")
 
 
 def _cells_as_text(frame: pl.DataFrame) -> pl.DataFrame:

@@ -6,8 +6,6 @@ the policy reference, and a one-line Chinese explanation for the work lists.
 
 from __future__ import annotations
 
-import json
-
 import duckdb
 import polars as pl
 
@@ -78,9 +76,3 @@ def evaluate_rules(facts: pl.DataFrame, params: pl.DataFrame, rules: RuleSet, pa
     if not frames:
         return pl.DataFrame(schema=DECISION_SCHEMA)
     return pl.concat(frames).cast(DECISION_SCHEMA)
-
-
-def figures_of(decision: dict[str, object]) -> dict[str, object]:
-    """The figures of one decision row, decoded (for explanations and tests)."""
-    figures: dict[str, object] = json.loads(str(decision["figures"]))
-    return figures

@@ -354,8 +354,3 @@ def id17_to_ids(id17: np.ndarray) -> pl.Series:
         check_idx[lo:lo + step] = lookup[check_chars_for(digits).view(np.uint32)]
     return pl.DataFrame({"a": id17, "c": pl.Series(list(CHECK_CHARS)).gather(check_idx)}).select(
         pl.concat_str([pl.col("a").cast(pl.String), pl.col("c")]).alias("id_number")).to_series()
-
-
-def grade_label_expr(grade: pl.Expr) -> pl.Expr:
-    """一级 … 四级 from a grade number."""
-    return grade.cast(pl.Int64).replace_strict(list(range(5)), list(GRADE_LABELS), return_dtype=pl.String)

@@ -13,7 +13,6 @@ import polars as pl
 from dibao.schema import FILE_SPECS, FieldType
 from dibao.synth.params import COUNTIES, DATE_COMPACT_RATE, DATE_SLASH_RATE
 
-HIDDEN = ("_person", "_household", "_extra")
 _PERSON_COLS = ["person_uid", "household_uid", "member_pos", "name", "id_number", "relation"]
 
 
