@@ -5,7 +5,8 @@
 Starts `api.serve` on 127.0.0.1 (a free port) over a published store, then runs the load generator in a separate
 process (wrk when installed — Debian package wrk — else an httpx asyncio client; ``--concurrency`` connections,
 each phase bounded to ``--seconds``), and stops the server. Loopback only. Target (issue 6): household lookup
-p99 ≤ 20 ms and within 3× of the trivial endpoint's p99. Build the store first with benchmarks/rules.py (a 200,000-household run).
+p99 ≤ 20 ms and within 3× of the trivial endpoint's p99. Build the store first with benchmarks/rules.py
+(a 200,000-household run).
 """
 
 from __future__ import annotations
