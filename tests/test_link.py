@@ -184,3 +184,17 @@ def test_every_record_gets_exactly_one_link_row(tmp_path: Path) -> None:
     assert result.links.height == 5  # three registry records, two roll records
     assert result.links.select("source", "row").is_unique().all()
     assert result.links["person_key"].null_count() == 0
+
+
+def test_two_records_with_differently_damaged_check_digits_are_one_person(tmp_path: Path) -> None:
+    # Nobody has this person's valid ID, so repair cannot reach it; both records agree on the first 17 digits.
+    person = make_id(birth="19790831", seq="820")
+    roll_id = person[:17] + ("1" if person[17] != "1" else "2")
+    bank_id = person[:17] + ("3" if person[17] != "3" else "4")
+    bank = [[bank_id, "郝秀", "中国农业银行", "12000", "2026-11-01"], [FATHER[:17] + "0", "王五", "邮储银行", "5",
+                                                                   "2026-11-01"]]
+    result = link(tmp_path, FAMILY, [roll("DB1", "张伟", FATHER), roll("DB1", "郝秀", roll_id)], bank=bank)
+    roll_key = roll_link(result, 2)["person_key"]
+    bank_rows = result.links.filter(pl.col("source") == "bank_assets")
+    assert bank_rows["person_key"][0] == roll_key and str(roll_key).startswith("H:")
+    assert bank_rows["person_key"][1] != roll_key  # another name: not the same person

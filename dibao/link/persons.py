@@ -201,16 +201,26 @@ def _stage_household(recs: pl.DataFrame, linked: pl.DataFrame, profiles: pl.Data
 
 
 def _internal_keys(recs: pl.DataFrame, linked: pl.DataFrame, groups: pl.DataFrame) -> pl.DataFrame:
-    """Keys for records nobody could link. Same household group + same name (and no namesake in the same
-    source household, e.g. twins) share one key, so an infant without an ID is one person across files."""
+    """Keys for records nobody could link.
+
+    Same household group + same name (and no namesake in the same source household, e.g. twins) share one key,
+    so an infant without an ID is one person across files. Records whose IDs are damaged only in the check
+    character and agree on the other 17 digits and the name's sound are one person too (the 17 digits define
+    the ID): they share the household key of any of them, else a key of their own (``D:``).
+    """
     rest = recs.join(linked.select("rid"), on="rid", how="anti").join(groups, on="household", how="left")
     namesakes = pl.len().over("household", "name_norm")
-    group_key = pl.lit("H:") + pl.col("household_group") + pl.lit(":") + pl.col("name_norm")
+    group_key = pl.when(pl.col("household_group").is_not_null() & pl.col("name_norm").is_not_null()
+                        & (namesakes == 1)).then(pl.lit("H:") + pl.col("household_group") + pl.lit(":")
+                                                 + pl.col("name_norm"))
+    damaged = pl.when((pl.col("id_status") == IdStatus.BAD_CHECK_DIGIT.value) & pl.col("name_pinyin").is_not_null()
+                      ).then(pl.col("id_norm").str.slice(0, 17) + pl.lit(":") + pl.col("name_pinyin"))
     row_key = pl.lit("R:") + pl.col("source") + pl.lit(":") + pl.col("row").cast(pl.String)
-    return rest.select(
+    keyed = rest.with_columns(group_key.alias("__h"), damaged.alias("__d"))
+    return keyed.select(
         "rid",
-        pl.when(pl.col("household_group").is_not_null() & pl.col("name_norm").is_not_null() & (namesakes == 1))
-        .then(group_key).otherwise(row_key).alias("person_key"),
+        pl.coalesce("__h", pl.col("__h").min().over("__d"), pl.lit("D:") + pl.col("__d"), row_key).alias(
+            "person_key"),
         pl.lit("internal").alias("method"), pl.lit(0.0).alias("score"),
         pl.concat_list(pl.lit("id_") + pl.col("id_status")).alias("evidence"),
     )
