@@ -24,8 +24,8 @@ def reg(household: str, name: str, id_number: str, relation: str = "户主") -> 
             "6000", "1200", "0", "0"]
 
 
-def roll(household: str, name: str, id_number: str, county: str = "340402") -> list[str]:
-    return [county, "洛河镇", "新庄村", household, name, id_number, "户主", "农村", "低保", "420", "2023-05-01",
+def roll(household: str, name: str, id_number: str, county: str = "340402", relation: str = "户主") -> list[str]:
+    return [county, "洛河镇", "新庄村", household, name, id_number, relation, "农村", "低保", "420", "2023-05-01",
             "300", "3"]
 
 
@@ -144,8 +144,9 @@ def test_a_namesake_outside_the_household_is_never_taken(tmp_path: Path) -> None
 
 def test_twins_with_the_same_name_and_birth_date_go_to_review_not_merged(tmp_path: Path) -> None:
     registry = [*FAMILY, reg("H1", "张乐", TWIN_A, "之子"), reg("H1", "张乐", TWIN_B, "之子")]
-    result = link(tmp_path, registry, [roll("DB1", "张伟", FATHER), roll("DB1", "张乐", ""),
-                                       roll("DB1", "张乐", "")])
+    # 长子/次子: two lines that differ (ingestion keeps one copy of a line repeated exactly).
+    result = link(tmp_path, registry, [roll("DB1", "张伟", FATHER), roll("DB1", "张乐", "", relation="长子"),
+                                       roll("DB1", "张乐", "", relation="次子")])
     twins = result.links.filter((pl.col("source") == "dibao_roll") & (pl.col("row") > 1))
     assert twins["method"].to_list() == ["internal", "internal"]
     assert twins["person_key"].n_unique() == 2  # two children, never one
@@ -198,3 +199,85 @@ def test_two_records_with_differently_damaged_check_digits_are_one_person(tmp_pa
     bank_rows = result.links.filter(pl.col("source") == "bank_assets")
     assert bank_rows["person_key"][0] == roll_key and str(roll_key).startswith("H:")
     assert bank_rows["person_key"][1] != roll_key  # another name: not the same person
+
+
+# --- null and blank keys never make two records one person ----------------------------------------------------
+
+def test_a_nameless_record_is_not_repaired_to_a_nameless_person(tmp_path: Path) -> None:
+    # Bank files may omit the name: two missing names are no evidence (rapidfuzz rates "" vs "" as 100).
+    stranger = make_id(region="340403", birth="19880808", seq="071")
+    bank = [[stranger, "", "邮储银行", "10", "2026-11-01"],
+            [typo(stranger, 14), "", "邮储银行", "900000", "2026-11-01"]]
+    result = link(tmp_path, FAMILY, [roll("DB1", "张伟", FATHER)], bank=bank)
+    rows = result.links.filter(pl.col("source") == "bank_assets")
+    assert rows["method"].to_list() == ["exact", "internal"]
+    assert rows["person_key"].to_list() == [stranger, "R:bank_assets:2"]
+
+
+def test_a_nameless_exact_link_says_so_and_is_not_a_name_mismatch(tmp_path: Path) -> None:
+    result = link(tmp_path, FAMILY, [roll("DB1", "张伟", FATHER)], bank=[[FATHER, "", "邮储银行", "10", "2026-11-01"]])
+    record = result.links.filter(pl.col("source") == "bank_assets").row(0, named=True)
+    assert (record["person_key"], record["evidence"]) == (FATHER, ["id", "no_name"])
+    assert result.review.is_empty()
+
+
+def test_two_records_of_one_household_never_take_the_same_person_by_name(tmp_path: Path) -> None:
+    # The roll lists two children, the registry one: which one it is, nobody can say from the names.
+    result = link(tmp_path, FAMILY, [roll("DB1", "张伟", FATHER), roll("DB1", "张小明", ""), roll("DB1", "张晓明", "")])
+    children = result.links.filter((pl.col("source") == "dibao_roll") & (pl.col("row") > 1))
+    assert children["method"].to_list() == ["internal", "internal"]
+    assert CHILD not in children["person_key"].to_list() and children["person_key"].n_unique() == 2
+    assert result.review["reason"].to_list() == ["ambiguous_name_match"] * 2
+
+
+def test_a_name_two_persons_of_the_family_bear_joins_no_records(tmp_path: Path) -> None:
+    # H1 has twins named 张乐; each parent's roll household lists one 张乐 without an ID. Either twin may be
+    # either record, so the name is no evidence that the two records are one person.
+    registry = [*FAMILY, reg("H1", "张乐", TWIN_A, "之子"), reg("H1", "张乐", TWIN_B, "之子")]
+    result = link(tmp_path, registry, [roll("DB1", "张伟", FATHER), roll("DB1", "张乐", ""),
+                                       roll("DB2", "李丽", MOTHER), roll("DB2", "张乐", "")])
+    twins = result.links.filter((pl.col("source") == "dibao_roll") & (pl.col("name") == "张乐"))
+    assert twins["household_group"].n_unique() == 1 and twins["method"].to_list() == ["internal", "internal"]
+    assert twins["person_key"].to_list() == ["R:dibao_roll:2", "R:dibao_roll:4"]
+
+
+def test_household_numbers_with_a_colon_stay_two_households_in_the_crosswalk(tmp_path: Path) -> None:
+    from dibao.link import crosswalk_table
+
+    registry = [reg("A:1", "张伟", FATHER), reg("A:2", "王芳", make_id(birth="19800101", seq="062"))]
+    table = crosswalk_table(link(tmp_path, registry, [roll("DB1", "张伟", FATHER)]).links)
+    assert sorted(table.filter(pl.col("source") == "registry")["household_id"].to_list()) == ["A:1", "A:2"]
+
+
+def _frame(rows: list[tuple[str | None, str, str | None, str | None]]) -> pl.DataFrame:
+    """Records (id, status, name, household) as a hand-built frame might carry them, blanks as ``""``."""
+    from dibao.link.records import RECORD_SCHEMA
+
+    return pl.DataFrame(
+        [("bank_assets", i + 1, id_, status, None, None, name, name, None, household)
+         for i, (id_, status, name, household) in enumerate(rows)],
+        schema=list(RECORD_SCHEMA), orient="row",
+    ).cast(RECORD_SCHEMA)  # type: ignore[arg-type]
+
+
+def test_blank_names_and_households_are_gaps_not_shared_values() -> None:
+    damaged = FATHER[:17] + ("0" if FATHER[17] != "0" else "1")
+    records = _frame([(damaged, "bad_check_digit", "", None), (damaged[:17] + "X", "bad_check_digit", "", None),
+                      (None, "blank", "张乐", ""), (None, "blank", "张乐", "")])
+    keys = link_persons(records).links["person_key"].to_list()
+    assert keys == [f"R:bank_assets:{i}" for i in range(1, 5)]
+
+
+def test_person_records_treat_a_blank_household_number_as_no_household() -> None:
+    from dibao.link.records import RECORD_SCHEMA
+
+    frame = pl.DataFrame({c: pl.Series([None, None], dtype=t) for c, t in RECORD_SCHEMA.items()
+                          if c not in ("source", "household")}).with_columns(
+        pl.Series("row", [1, 2], dtype=pl.UInt32), pl.Series("household_id", ["  ", "H1"]))
+
+    class OneFile:
+        def frame(self, stem: str) -> pl.DataFrame | None:
+            return frame if stem == "registry" else None
+
+    records = person_records(OneFile())  # type: ignore[arg-type]
+    assert records["household"].to_list() == [None, "registry:H1"]

@@ -42,8 +42,9 @@ def crosswalk_table(links: pl.DataFrame) -> pl.DataFrame:
     """Per household of each source: its group, member records and how many were linked by ID."""
     return (
         links.drop_nulls("household")
-        .with_columns(pl.col("household").str.split_exact(":", 1).struct.rename_fields(["source_", "household_id"])
-                      .struct.field("household_id"))
+        # ``household`` is ``source:number``; strip the prefix rather than split at the first colon, so numbers
+        # that contain a colon (``A:1``, ``A:2``) stay two households.
+        .with_columns(pl.col("household").str.strip_prefix(pl.col("source") + pl.lit(":")).alias("household_id"))
         .group_by("household_group", "source", "household_id")
         .agg(pl.len().alias("member_records"),
              pl.col("method").is_in(["exact", "upgraded_15", "repaired_id"]).sum().alias("linked_by_id"),

@@ -6,8 +6,13 @@ Stages, each vectorised (Polars joins, rapidfuzz ``cpdist`` on candidate pairs; 
 2. ``repaired_id`` — a mistyped ID (bad check digit or impossible date) is linked to a known ID one edit away, only
    when the names agree (characters or pinyin), the county agrees, and exactly one candidate passes.
 3. ``name_match`` — a record without a usable ID (infants, blanks, unrepairable) is matched by name, birth date
-   and sex against the persons of its own cross-walked household, only when one candidate is clearly best.
+   and sex against the persons of its own cross-walked household, only when one candidate is clearly best and no
+   other record of the same household claims it.
 4. ``internal`` — anything else gets an internal key; ambiguous cases go to the review list, never guessed.
+
+The invariant: evidence (a death, a balance, a vehicle) reaches a person only through a stated piece of evidence,
+and ``evidence`` names it. No join, window or group is keyed on a null or blank value: Polars' ``over`` and
+``group_by`` put all nulls in one group, which would make strangers one person.
 """
 
 from __future__ import annotations
@@ -84,21 +89,27 @@ def _profiles(exact: pl.DataFrame) -> pl.DataFrame:
 
 
 def _with_similarity(pairs: pl.DataFrame, settings: LinkSettings) -> pl.DataFrame:
-    """Add ``sim`` and ``by_chars``; identical names score 1 without calling rapidfuzz (most pairs)."""
-    same = (pl.col("name_norm") == pl.col("p_name")).fill_null(False)
-    differ = pairs.select(~same).to_series().arg_true()
-    sim = pl.repeat(1.0, pairs.height, dtype=pl.Float64, eager=True)
-    by_chars = pl.repeat(True, pairs.height, dtype=pl.Boolean, eager=True)
+    """Add ``sim``, ``by_chars`` and ``named``; identical names score 1 without calling rapidfuzz (most pairs).
+
+    A pair where either side has no name scores 0 (``named`` false): two missing names are no evidence, although
+    rapidfuzz rates two empty strings 100.
+    """
+    named = pairs.select(pl.col("name_norm").is_not_null() & pl.col("p_name").is_not_null()).to_series()
+    same = named & pairs.select(pl.col("name_norm") == pl.col("p_name")).to_series().fill_null(False)
+    differ = (named & ~same).arg_true()
+    sim = same.cast(pl.Float64)
+    by_chars = same.clone()
     if differ.len():
         sub = pairs[differ]
         s, c = name_similarity(sub["name_norm"], sub["p_name"], sub["name_pinyin"], sub["p_pinyin"],
                                settings.pinyin_weight)
         sim = sim.scatter(differ, pl.Series(s))
         by_chars = by_chars.scatter(differ, pl.Series(c))
-    return pairs.with_columns(sim.alias("sim"), by_chars.alias("by_chars"))
+    return pairs.with_columns(sim.alias("sim"), by_chars.alias("by_chars"), named.alias("named"))
 
 
 def _name_evidence() -> pl.Expr:
+    """Which part of the name agreed: the characters, or only their sound (a homophone typed by an IME)."""
     return pl.when(pl.col("by_chars")).then(pl.lit("name")).otherwise(pl.lit("name_pinyin"))
 
 
@@ -112,10 +123,12 @@ def _stage_exact(recs: pl.DataFrame, settings: LinkSettings) -> tuple[pl.DataFra
         pl.when(pl.col("id_status") == IdStatus.UPGRADED.value).then(pl.lit("upgraded_15"))
         .otherwise(pl.lit("exact")).alias("method"),
         pl.lit(1.0).alias("score"),
-        pl.concat_list(pl.lit("id"), pl.when(pl.col("sim") >= settings.household_name_min)
-                       .then(_name_evidence()).otherwise(pl.lit("name_differs"))).alias("evidence"),
+        pl.concat_list(pl.lit("id"), pl.when(~pl.col("named")).then(pl.lit("no_name"))
+                       .when(pl.col("sim") >= settings.household_name_min).then(_name_evidence())
+                       .otherwise(pl.lit("name_differs"))).alias("evidence"),
     )
-    review = checked.filter(pl.col("sim") < settings.mismatch_review_below).select(
+    # A missing name (bank and department files may omit it) is not a mismatch: nothing to review.
+    review = checked.filter(pl.col("named") & (pl.col("sim") < settings.mismatch_review_below)).select(
         "rid", pl.lit("id_name_mismatch").alias("reason"), pl.concat_list("person_key").alias("candidates"),
         pl.concat_list("sim").alias("scores"),
     )
@@ -139,7 +152,7 @@ def _stage_repair(recs: pl.DataFrame, profiles: pl.DataFrame, settings: LinkSett
         .join(profiles, left_on="candidate", right_on="person_key")
     )
     pairs = _with_similarity(pairs, settings).with_columns(
-        ((pl.col("sim") >= settings.repair_name_min) & _county_agrees()).alias("passes")
+        (pl.col("named") & (pl.col("sim") >= settings.repair_name_min) & _county_agrees()).alias("passes")
     )
     passing = pairs.filter("passes").with_columns(pl.len().over("rid").alias("n_pass"))
     links = passing.filter(pl.col("n_pass") == 1).select(
@@ -158,7 +171,10 @@ def _stage_repair(recs: pl.DataFrame, profiles: pl.DataFrame, settings: LinkSett
 
 def _stage_household(recs: pl.DataFrame, linked: pl.DataFrame, profiles: pl.DataFrame, groups: pl.DataFrame,
                      settings: LinkSettings) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Match records without a usable ID to the persons of their own cross-walked household."""
+    """Match records without a usable ID to the persons of their own cross-walked household.
+
+    A person already listed (by ID) in the record's own source household is no candidate: that is another member.
+    """
     members = (
         linked.join(recs.select("rid", "household"), on="rid").drop_nulls("household")
         .join(groups, on="household").select("household_group", "household", "person_key").unique()
@@ -183,53 +199,101 @@ def _stage_household(recs: pl.DataFrame, linked: pl.DataFrame, profiles: pl.Data
     ranked = pairs.with_columns(
         pl.col("match").shift(-1).over("rid").alias("second"), pl.int_range(pl.len()).over("rid").alias("rank")
     ).filter(pl.col("rank") == 0)
-    clear = (pl.col("match") >= settings.household_name_min) & (
+    clear = pl.col("named") & (pl.col("match") >= settings.household_name_min) & (
         pl.col("second").is_null() | (pl.col("match") - pl.col("second") >= settings.household_margin))
-    links = ranked.filter(clear).select(
+    # One listed person is one person: when two records of the same source household both pick the same
+    # candidate (two children, one of them not in the other system), neither is linked; both go to review.
+    claims = pl.len().over("household", "person_key")
+    decided = ranked.filter(clear).with_columns(claims.alias("claims"))
+    links = decided.filter(pl.col("claims") == 1).select(
         "rid", "person_key", pl.lit("name_match").alias("method"), pl.col("match").alias("score"),
         pl.concat_list(pl.lit("household"), _name_evidence(),
                        pl.when(pl.col("id_birth_date") == pl.col("p_birth")).then(pl.lit("birth_date")))
         .list.drop_nulls().alias("evidence"),
     )
-    contested = ranked.filter(~clear & (pl.col("match") >= settings.household_name_min)).select("rid")
+    contested = pl.concat([
+        ranked.filter(~clear & pl.col("named") & (pl.col("match") >= settings.household_name_min)).select("rid"),
+        decided.filter(pl.col("claims") > 1).select("rid"),
+    ])
     review = (
-        pairs.join(contested, on="rid").filter(pl.col("match") >= settings.household_name_min)
+        pairs.join(contested, on="rid").filter(pl.col("named") & (pl.col("match") >= settings.household_name_min))
         .group_by("rid").agg(pl.lit("ambiguous_name_match").alias("reason"),
                              pl.col("person_key").alias("candidates"), pl.col("match").alias("scores"))
     )
     return links, review
 
 
-def _internal_keys(recs: pl.DataFrame, linked: pl.DataFrame, groups: pl.DataFrame) -> pl.DataFrame:
-    """Keys for records nobody could link.
+def _identifying_names(recs: pl.DataFrame, linked: pl.DataFrame, groups: pl.DataFrame) -> pl.DataFrame:
+    """(household_group, name_norm) pairs where the name stands for one person in the whole cross-walked family.
 
-    Same household group + same name (and no namesake in the same source household, e.g. twins) share one key,
-    so an infant without an ID is one person across files. Records whose IDs are damaged only in the check
-    character and agree on the other 17 digits and the name's sound are one person too (the 17 digits define
-    the ID): they share the household key of any of them, else a key of their own (``D:``).
+    A name does not, when any source household of the group lists two persons by it: two linked IDs (twins), a
+    linked ID and an unlinked record (father and son both 张伟), or two unlinked records.
     """
-    rest = recs.join(linked.select("rid"), on="rid", how="anti").join(groups, on="household", how="left")
-    namesakes = pl.len().over("household", "name_norm")
-    group_key = pl.when(pl.col("household_group").is_not_null() & pl.col("name_norm").is_not_null()
-                        & (namesakes == 1)).then(pl.lit("H:") + pl.col("household_group") + pl.lit(":")
-                                                 + pl.col("name_norm"))
+    return (
+        recs.drop_nulls(["household", "name_norm"]).join(linked.select("rid", "person_key"), on="rid", how="left")
+        .select("household", "name_norm",
+                pl.coalesce("person_key", pl.lit("#") + pl.col("rid").cast(pl.String)).alias("who"))
+        .group_by("household", "name_norm").agg(pl.col("who").n_unique().alias("persons"))
+        .join(groups, on="household")
+        .group_by("household_group", "name_norm").agg(pl.col("persons").max())
+        .filter(pl.col("persons") == 1).select("household_group", "name_norm", pl.lit(True).alias("__one"))
+    )
+
+
+def _internal_keys(recs: pl.DataFrame, linked: pl.DataFrame, groups: pl.DataFrame) -> pl.DataFrame:
+    """Keys for records nobody could link; a key is shared only through a stated piece of evidence.
+
+    - ``H:group:name`` — same household group + same name, where the name is one person's in the whole group
+      (``_identifying_names``): an infant without an ID is one person across files (evidence ``household``,
+      ``name``).
+    - Records whose IDs are damaged only in the check character and agree on the other 17 digits and the name's
+      sound are one person (the 17 digits define the ID): they share the household key of any of them (evidence
+      ``id_first17``, ``name_pinyin``), else ``D:first17:pinyin``.
+    - Anything else — no household, an ID too broken to compare — gets ``R:source:row``, a key of its own.
+
+    Every window and join below is taken only where its key is not null: Polars' ``over`` groups nulls together,
+    which once gave every unusable bank or department ID the run's smallest household key (a stranger's death and
+    balance landed on a living family).
+    """
+    rest = (
+        recs.join(linked.select("rid"), on="rid", how="anti").join(groups, on="household", how="left")
+        .join(_identifying_names(recs, linked, groups), on=["household_group", "name_norm"], how="left")
+    )
+    group_key = pl.when(pl.col("__one").fill_null(False)).then(
+        pl.lit("H:") + pl.col("household_group") + pl.lit(":") + pl.col("name_norm"))
     damaged = pl.when((pl.col("id_status") == IdStatus.BAD_CHECK_DIGIT.value) & pl.col("name_pinyin").is_not_null()
+                      & pl.col("id_norm").str.contains(r"^[0-9]{17}[0-9X]$")
                       ).then(pl.col("id_norm").str.slice(0, 17) + pl.lit(":") + pl.col("name_pinyin"))
     row_key = pl.lit("R:") + pl.col("source") + pl.lit(":") + pl.col("row").cast(pl.String)
     keyed = rest.with_columns(group_key.alias("__h"), damaged.alias("__d"))
+    keyed = keyed.with_columns(pl.when(pl.col("__d").is_not_null()).then(pl.col("__h").min().over("__d"))
+                               .alias("__dh"))
+    status = pl.lit("id_") + pl.col("id_status").fill_null("unknown")
+    evidence = (
+        pl.when(pl.col("__h").is_not_null()).then(pl.concat_list(status, pl.lit("household"), pl.lit("name")))
+        .when(pl.col("__d").is_not_null()).then(pl.concat_list(status, pl.lit("id_first17"), pl.lit("name_pinyin")))
+        .otherwise(pl.concat_list(status))
+    )
     return keyed.select(
         "rid",
-        pl.coalesce("__h", pl.col("__h").min().over("__d"), pl.lit("D:") + pl.col("__d"), row_key).alias(
-            "person_key"),
-        pl.lit("internal").alias("method"), pl.lit(0.0).alias("score"),
-        pl.concat_list(pl.lit("id_") + pl.col("id_status")).alias("evidence"),
+        pl.coalesce("__h", "__dh", pl.lit("D:") + pl.col("__d"), row_key).alias("person_key"),
+        pl.lit("internal").alias("method"), pl.lit(0.0).alias("score"), evidence.alias("evidence"),
     )
+
+
+# Columns that key a join, window or group below: an empty string there would be a shared value, not a gap.
+_KEY_TEXT = ("id_norm", "name_norm", "name_pinyin", "county_code", "household")
+
+
+def _blank_is_null(column: str) -> pl.Expr:
+    """``""`` → null, so that records with no name or household never agree with each other on it."""
+    return pl.when(pl.col(column).str.len_chars() > 0).then(pl.col(column)).alias(column)
 
 
 def link_persons(records: pl.DataFrame, settings: LinkSettings | None = None) -> LinkResult:
     """Give every record a ``person_key`` with its method, score and evidence; list what needs a person."""
     settings = settings or LinkSettings()
-    recs = records.with_row_index("rid")
+    recs = records.with_columns(_blank_is_null(c) for c in _KEY_TEXT).with_row_index("rid")
     exact, review_exact, profiles = _stage_exact(recs, settings)
     repaired, review_repair = _stage_repair(recs, profiles, settings)
     linked = pl.concat([exact, repaired])

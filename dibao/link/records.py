@@ -25,8 +25,12 @@ def person_records(drop: Drop) -> pl.DataFrame:
         if not spec.person_level or frame is None:
             continue
         household_field = HOUSEHOLD_FIELD.get(stem)
+        # A blank household number is no household (null), never one shared ``registry:`` household. The number
+        # is kept as written otherwise: the rules stage builds the same ``source:number`` keys from the files.
         household = (
-            (pl.lit(f"{stem}:") + pl.col(household_field)) if household_field else pl.lit(None, dtype=pl.String)
+            pl.when(pl.col(household_field).str.strip_chars().str.len_chars() > 0)
+            .then(pl.lit(f"{stem}:") + pl.col(household_field))
+            if household_field else pl.lit(None, dtype=pl.String)
         )
         county = pl.col("county_code") if "county_code" in frame.columns else pl.lit(None, dtype=pl.String)
         frames.append(frame.select(
