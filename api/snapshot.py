@@ -21,7 +21,6 @@ import datetime as dt
 import gc
 import json
 import logging
-import re
 import threading
 import time
 from collections import OrderedDict
@@ -34,16 +33,15 @@ import numpy as np
 import polars as pl
 
 from dibao.explain import HEADLINE_FACTS
-from dibao.ids import CHECK_CHARS, EARLIEST_BIRTH, WEIGHTS, check_id
+from dibao.ids import check_id, looks_like_id, may_be_old_id, usable_id_fast
 from dibao.state import LIST_FILES, LISTS
 from dibao.store import RunStore
+from dibao.text import clean_code
 
 log = logging.getLogger("dibao.api")
 
 Stamp = tuple[int, int, int]
-_ID_TEXT = re.compile(r"[\d０-９XxＸｘ\s\-－.'’‘`\u00a0\u3000]{14,30}")
 _CANONICAL_ID = r"^[0-9]{17}[0-9X]$"
-_HALFWIDTH = str.maketrans({chr(c): chr(c - 0xFEE0) for c in range(0xFF01, 0xFF5F)} | {"\u3000": " "})
 
 
 def id_as_int(canonical: str) -> int:
@@ -255,40 +253,10 @@ class HistorySpans:
             return spans
 
 
-_SEPARATORS = re.compile(r"[\s\-.'’‘`\u00a0]")
-_PLAIN_ID = re.compile(r"[0-9]{17}[0-9X]\Z")
-
-
-def valid_id_fast(text: str) -> str | None:
-    """The canonical form of a valid 18-digit ID, in plain Python (``check_id`` builds a Polars frame: ~5 ms).
-
-    None for anything else (15 digits, a fault): the caller then asks ``check_id``, the one implementation of the
-    rules, for the status and the plain-words problem. Agrees with ``check_id`` on valid IDs (tests check it).
-    """
-    cleaned = text if _PLAIN_ID.match(text) else _SEPARATORS.sub("", text.translate(_HALFWIDTH)).upper()
-    if len(cleaned) != 18 or not _PLAIN_ID.match(cleaned):
-        return None
-    if cleaned[17] != CHECK_CHARS[sum(map(int.__mul__, map(int, cleaned[:17]), WEIGHTS)) % 11]:
-        return None
-    try:
-        born = dt.date(int(cleaned[6:10]), int(cleaned[10:12]), int(cleaned[12:14]))
-    except ValueError:
-        return None
-    if not EARLIEST_BIRTH <= born <= dt.date.today():
-        return None
-    return cleaned
-
-
-def _may_be_old_id(text: str) -> bool:
-    """15 digits once cleaned: an old ID that ``check_id`` upgrades to 18 digits."""
-    cleaned = _SEPARATORS.sub("", text.translate(_HALFWIDTH))
-    return len(cleaned) == 15 and cleaned.isdigit()
-
-
 def id_problem(query: str) -> tuple[str, str] | None:
     """(status, plain-words problem) when ``query`` looks like an ID number but is not a usable one, else None."""
     text = query.strip()
-    if _ID_TEXT.fullmatch(text) is None or not any(c.isdigit() for c in text) or valid_id_fast(text):
+    if not looks_like_id(text) or usable_id_fast(text):
         return None
     checked = check_id(text)
     problem = checked.problem()
@@ -364,25 +332,25 @@ class RunSnapshot:
         only when nothing the caller may see matched.
         """
         text = query.strip()
-        looks_like_id = _ID_TEXT.fullmatch(text) is not None and any(c.isdigit() for c in text)
+        id_like = looks_like_id(text)
         canonical = None
-        if looks_like_id:
-            canonical = valid_id_fast(text)
-            if canonical is None and _may_be_old_id(text):
+        if id_like:
+            canonical = usable_id_fast(text)
+            if canonical is None and may_be_old_id(text):
                 checked = check_id(text)
                 canonical = checked.id if checked.usable else None
         if canonical is not None:
             gids = self._ids(canonical)
             if gids:
-                return Resolution(query, "id_number", canonical, gids, looks_like_id)
+                return Resolution(query, "id_number", canonical, gids, id_like)
         gids = self._numbers(text)
         if not gids:
-            relaxed = re.sub(r"\s+", "", text.translate(_HALFWIDTH)).upper()
-            if relaxed != text:
+            relaxed = (clean_code(text) or "").upper()
+            if relaxed and relaxed != text:
                 gids = self._numbers(relaxed)
         if gids:
-            return Resolution(query, "household_id", None, gids, looks_like_id)
-        return Resolution(query, "none", canonical, (), looks_like_id)
+            return Resolution(query, "household_id", None, gids, id_like)
+        return Resolution(query, "none", canonical, (), id_like)
 
     # -- the family ------------------------------------------------------------------------------------------
 

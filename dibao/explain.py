@@ -9,7 +9,6 @@ the CLI prints it and the API serves it.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ from typing import Any
 import polars as pl
 
 from dibao.errors import DibaoError
-from dibao.ids import check_id
+from dibao.ids import check_id, looks_like_id
 from dibao.rules.catalog import FACT_LABELS
 
 # The facts worth showing in a household header, in order.
@@ -49,8 +48,8 @@ def resolve_query(run: Path, query: str) -> tuple[str, str | None, list[str]]:
     """(matched_by, person_key, household groups) for an ID number or a household number."""
     text = query.strip()
     links = _read(run, "person_links")
-    looks_like_id = re.fullmatch(r"[\d０-９XxＸｘ\s-]{14,24}", text) is not None
-    if looks_like_id:
+    id_like = looks_like_id(text)
+    if id_like:
         checked = check_id(text)
         key = checked.id if checked.usable else None
         if key:
@@ -66,7 +65,7 @@ def resolve_query(run: Path, query: str) -> tuple[str, str | None, list[str]]:
     )
     if groups:
         return "household_id", None, groups
-    if looks_like_id and not check_id(text).usable:
+    if id_like and not check_id(text).usable:
         raise NotFound(f"{query!r} is not a usable ID number: {check_id(text).problem()}")
     raise NotFound(f"no household or person {query!r} in the run {run.name}")
 

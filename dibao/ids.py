@@ -10,13 +10,15 @@ stage can try to repair it (a bad check digit, one wrong digit, two swapped neig
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
 from enum import StrEnum
 
 import numpy as np
 import polars as pl
 
-from dibao.text import to_halfwidth
+from dibao.regions import PERMIT_PREFIXES, known_area_codes
+from dibao.text import clean_code, clean_code_expr
 
 # ISO 7064 MOD 11-2: weight of position i (0-based, left to right over the first 17 digits) is 2^(17-i) mod 11.
 WEIGHTS: tuple[int, ...] = tuple(pow(2, 17 - i, 11) for i in range(17))
@@ -35,9 +37,12 @@ class IdStatus(StrEnum):
     BAD_LENGTH = "bad_length"  # neither 15 nor 18 characters
     BAD_FORMAT = "bad_format"  # right length but characters other than digits (and a final X)
     BLANK = "blank"  # no ID given (infants, not yet issued)
+    UNKNOWN_REGION = "unknown_region"  # well-formed and check digit agrees, but no GB/T 2260 edition has its area
 
 
-USABLE_STATUSES = (IdStatus.VALID, IdStatus.UPGRADED)
+# An unknown area code is suspicious (a fabricated number) but still one person's number: linked like any ID,
+# and flagged for a check (其他核查) where it is on the roll.
+USABLE_STATUSES = (IdStatus.VALID, IdStatus.UPGRADED, IdStatus.UNKNOWN_REGION)
 
 STATUS_LABELS_ZH: dict[IdStatus, str] = {
     IdStatus.VALID: "有效",
@@ -47,16 +52,33 @@ STATUS_LABELS_ZH: dict[IdStatus, str] = {
     IdStatus.BAD_LENGTH: "位数错误",
     IdStatus.BAD_FORMAT: "含非法字符",
     IdStatus.BLANK: "空白",
+    IdStatus.UNKNOWN_REGION: "地区码不存在",
 }
 
-# Separators people type inside IDs: spaces (incl. ideographic), hyphens, dots, apostrophes Excel adds.
-_NOISE_CHARS = r"[\s\-\.'’‘`\u00a0]"
+# Separators people type inside IDs (after the invisible characters of ``text.clean_code`` are gone).
+_SEPARATORS = r"[\-\.'’‘`]"
+_SEPARATORS_RE = re.compile(_SEPARATORS)
+# An ID Excel stored as a number and wrote back with a decimal part: its last digits are already lost.
+EXCEL_NUMBER_ID = r"^[0-9]+\.0+$"
+_EXCEL_NUMBER_ID_RE = re.compile(EXCEL_NUMBER_ID)
 
 
 def clean_id_expr(raw: pl.Expr) -> pl.Expr:
-    """Full-width → ASCII (NFKC), separators removed, lower-case x → X. Blank → null."""
-    cleaned = to_halfwidth(raw.cast(pl.String)).str.replace_all(_NOISE_CHARS, "").str.to_uppercase()
-    return pl.when(cleaned.str.len_chars() == 0).then(None).otherwise(cleaned)
+    """``text.clean_code_expr`` (NFKC, invisible characters, leading apostrophe), then separators removed and
+    lower-case x → X. A value like ``…001.0`` is left with its dot, so it can never pass as an 18-digit ID."""
+    code = clean_code_expr(raw, drop_dot_zero=False)
+    cleaned = (pl.when(code.str.contains(EXCEL_NUMBER_ID)).then(code)
+               .otherwise(code.str.replace_all(_SEPARATORS, "")).str.to_uppercase())
+    return pl.when(cleaned.str.len_bytes() == 0).then(None).otherwise(cleaned)
+
+
+def clean_id_text(raw: str | None) -> str | None:
+    """``clean_id_expr`` for one value (the API's query parsing): the same steps in plain Python."""
+    code = clean_code(raw, drop_dot_zero=False)
+    if code is None:
+        return None
+    cleaned = (code if _EXCEL_NUMBER_ID_RE.match(code) else _SEPARATORS_RE.sub("", code)).upper()
+    return cleaned or None
 
 
 def clean_ids(raw: pl.Series) -> pl.Series:
@@ -113,6 +135,13 @@ def _check_and_birth(chars: np.ndarray, today: dt.date) -> tuple[np.ndarray, pl.
     return expected, birth, digits[:, 16] % 2
 
 
+def _known_area(first17: pl.Series) -> pl.Series:
+    """Whether each ID's area code is in some GB/T 2260 edition (or a 港澳台 permit prefix); null where no ID."""
+    area = first17.str.slice(0, 6)
+    known = area.is_in(pl.Series(sorted(known_area_codes()), dtype=pl.String).implode())
+    return known | area.str.contains(f"^(?:{'|'.join(PERMIT_PREFIXES)})")
+
+
 def normalise_ids(frame: pl.DataFrame, column: str, *, prefix: str | None = None,
                   today: dt.date | None = None) -> pl.DataFrame:
     """Add normalised-ID columns for ``column``.
@@ -153,7 +182,7 @@ def normalise_ids(frame: pl.DataFrame, column: str, *, prefix: str | None = None
             check_char = check_char.scatter(idx, pl.Series(expected.view("S1").astype("U1"), dtype=pl.String))
     work = pl.DataFrame({
         "__clean": cleaned, "__is15": is15, "__first17": first17, "__check_ok": check_ok,
-        "__check": check_char, "__birth": birth, "__sex": sex,
+        "__check": check_char, "__birth": birth, "__sex": sex, "__known_area": _known_area(first17),
     })
     status = (
         pl.when(pl.col("__clean").is_null()).then(pl.lit(IdStatus.BLANK.value))
@@ -161,8 +190,9 @@ def normalise_ids(frame: pl.DataFrame, column: str, *, prefix: str | None = None
         .when(pl.col("__first17").is_null()).then(pl.lit(IdStatus.BAD_FORMAT.value))
         .when(pl.col("__birth").is_null()).then(pl.lit(IdStatus.BAD_DATE.value))
         .when(pl.col("__is15")).then(pl.lit(IdStatus.UPGRADED.value))
-        .when(pl.col("__check_ok")).then(pl.lit(IdStatus.VALID.value))
-        .otherwise(pl.lit(IdStatus.BAD_CHECK_DIGIT.value))
+        .when(~pl.col("__check_ok")).then(pl.lit(IdStatus.BAD_CHECK_DIGIT.value))
+        .when(~pl.col("__known_area")).then(pl.lit(IdStatus.UNKNOWN_REGION.value))
+        .otherwise(pl.lit(IdStatus.VALID.value))
     )
     usable = status.is_in([s.value for s in USABLE_STATUSES])
     derived = work.select(
@@ -193,18 +223,26 @@ class IdCheck:
         return self.status in USABLE_STATUSES
 
     def problem(self) -> str | None:
-        """What is wrong, in words a caseworker (and an API client) can act on; None when usable."""
+        """What is wrong, in words a caseworker (and an API client) can act on, Chinese with English beside;
+        None when usable."""
         if self.usable:
             return None
         text = self.id or ""
         if self.status is IdStatus.BAD_CHECK_DIGIT:
-            return (f"check digit is {text[-1:]!r} but the first 17 digits give "
-                    f"{expected_check_char(text[:17])!r}: a digit is mistyped")
+            expected = expected_check_char(text[:17])
+            return (f"校验位为“{text[-1:]}”，但前17位应得“{expected}”：有数字录错 "
+                    f"(check digit is {text[-1:]!r} but the first 17 digits give {expected!r}: a digit is mistyped)")
+        if self.status is IdStatus.BAD_LENGTH and _EXCEL_NUMBER_ID_RE.match(text):
+            return ("证件号码带有“.0”，是被Excel转成数字后的结果，末几位已丢失 "
+                    "(the ID ends in '.0': Excel turned it into a number and its last digits are lost)")
         return {
-            IdStatus.BLANK: "ID number is blank",
-            IdStatus.BAD_LENGTH: f"ID number has {len(text)} characters; it must have 18 (or 15 for an old ID)",
-            IdStatus.BAD_FORMAT: "ID number may contain only digits, and X as the last of 18 characters",
-            IdStatus.BAD_DATE: "the birth-date digits of the ID number are not a real date between 1900 and today",
+            IdStatus.BLANK: "证件号码为空 (ID number is blank)",
+            IdStatus.BAD_LENGTH: f"证件号码为{len(text)}位，应为18位（旧证15位） "
+                                 f"(ID number has {len(text)} characters; it must have 18, or 15 for an old ID)",
+            IdStatus.BAD_FORMAT: "证件号码只能由数字组成，18位的最后一位可为X "
+                                 "(ID number may contain only digits, and X as the last of 18 characters)",
+            IdStatus.BAD_DATE: "证件号码中的出生日期不是1900年至今的真实日期 "
+                               "(the birth-date digits of the ID number are not a real date between 1900 and today)",
         }[self.status]
 
 
@@ -225,3 +263,42 @@ def check_chars_for(first17_digits: np.ndarray) -> np.ndarray:
     """Vectorised check characters for an (n, 17) integer array of digits: used by the synthetic generator."""
     remainders = (first17_digits.astype(np.int64) @ np.array(WEIGHTS, dtype=np.int64)) % 11
     return np.array(list(CHECK_CHARS))[remainders]
+
+
+# --- one query at a time (the API and `dibao explain`) ------------------------------------------------------
+
+_PLAIN_ID = re.compile(r"[0-9]{17}[0-9X]\Z")
+_ID_LIKE = re.compile(r"[0-9]{14,24}X?|[0-9]+\.0+")
+
+
+def looks_like_id(text: str) -> bool:
+    """Whether a query is meant as an ID number (digits, perhaps with separators, invisible marks, full-width
+    forms or a final X) rather than a household number: the answer to a faulty one is then what is wrong."""
+    cleaned = clean_id_text(text)
+    return cleaned is not None and _ID_LIKE.fullmatch(cleaned) is not None
+
+
+def usable_id_fast(text: str, today: dt.date | None = None) -> str | None:
+    """The canonical form of a usable 18-digit ID, in plain Python (``check_id`` builds a Polars frame: ~5 ms).
+
+    None for anything else (15 digits, a fault): the caller then asks ``check_id``, the one implementation of
+    the statuses, for the status and the plain-words problem. Agrees with ``check_id`` (a test checks it).
+    """
+    cleaned = text if _PLAIN_ID.match(text) else clean_id_text(text)
+    if cleaned is None or not _PLAIN_ID.match(cleaned):
+        return None
+    if cleaned[17] != CHECK_CHARS[sum(map(int.__mul__, map(int, cleaned[:17]), WEIGHTS)) % 11]:
+        return None
+    try:
+        born = dt.date(int(cleaned[6:10]), int(cleaned[10:12]), int(cleaned[12:14]))
+    except ValueError:
+        return None
+    if not EARLIEST_BIRTH <= born <= (today or dt.date.today()):
+        return None
+    return cleaned
+
+
+def may_be_old_id(text: str) -> bool:
+    """15 digits once cleaned: an old ID that ``check_id`` upgrades to 18 digits."""
+    cleaned = clean_id_text(text)
+    return cleaned is not None and len(cleaned) == 15 and cleaned.isdigit()
