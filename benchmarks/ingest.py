@@ -1,10 +1,13 @@
 """Benchmark: ingest and validate a whole synthetic daily drop (target: 2 million households in < 30 s on 2 cores).
 
     .venv/bin/python benchmarks/ingest.py --households 2000000 --repeat 3
+    git worktree add /tmp/before HEAD~3 && .venv/bin/python benchmarks/ingest.py --compare-with /tmp/before
 
 The drop is generated once with `dibao synth` (cached under benchmarks/work/), then each repetition ingests it in
 a fresh Python process, so the wall time includes imports and the peak RSS is that process's alone.
-Prints one Markdown table row per run and the median, ready for benchmarks/README.md.
+Prints one Markdown table row per run and the median, ready for benchmarks/README.md. With ``--compare-with``,
+runs of this checkout and of the other one alternate on the same drop, and the minimum of each and their ratio
+are printed (the machine is shared: compare minima measured side by side, not figures from another day).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ WORK = ROOT / "benchmarks" / "work"
 CHILD = r"""
 import json, sys, time
 from pathlib import Path
+sys.path.insert(0, sys.argv[2])
 started = time.perf_counter()
 from dibao.ingest import ingest_drop
 drop = ingest_drop(Path(sys.argv[1]))
@@ -52,10 +56,11 @@ def ensure_drop(households: int, seed: int, formats: str) -> Path:
     return folder
 
 
-def ingest_once(folder: Path) -> dict[str, object]:
+def ingest_once(folder: Path, root: Path = ROOT) -> dict[str, object]:
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     started = time.perf_counter()
-    out = subprocess.run([sys.executable, "-c", CHILD, str(folder)], check=True, capture_output=True, text=True)
+    out = subprocess.run([sys.executable, "-c", CHILD, str(folder), str(root)], check=True, capture_output=True,
+                         text=True)
     wall = time.perf_counter() - started
     peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     result: dict[str, object] = json.loads(out.stdout)
@@ -70,11 +75,18 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--formats", default="mixed", choices=["mixed", "csv", "parquet"])
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--drop", type=Path, help="Ingest this drop folder instead of a generated one.")
+    parser.add_argument("--compare-with", type=Path, help="Another checkout (e.g. a git worktree of an earlier "
+                                                          "commit) to time alternately on the same drop.")
     args = parser.parse_args()
 
-    folder = ensure_drop(args.households, args.seed, args.formats)
+    folder = args.drop or ensure_drop(args.households, args.seed, args.formats)
+    if args.compare_with:
+        compare(folder, args.compare_with, args.repeat)
+        return
     size_mib = sum(p.stat().st_size for p in folder.iterdir() if p.is_file()) / 2**20
-    print(f"drop: {folder} ({size_mib:,.0f} MiB; generated in {(folder / '.complete').read_text().strip()} s)")
+    made = folder / ".complete"
+    print(f"drop: {folder} ({size_mib:,.0f} MiB; generated in {made.read_text().strip() if made.exists() else '?'} s)")
     runs = [ingest_once(folder) for _ in range(args.repeat)]
     files = runs[0]["files"]
     assert isinstance(files, dict)
@@ -96,6 +108,21 @@ def main() -> None:
             label = f"{args.households:,}"
         print(f"| {label} | {args.formats} | {rows:,} | {wall:.1f} | {ingest:.1f} | {rows / ingest:,.0f} | "
               f"{peak:,.0f} | {os.cpu_count()} |")
+
+
+def compare(folder: Path, other: Path, repeat: int) -> None:
+    """Alternate runs of this checkout and ``other``; print each run, the minima and their ratio."""
+    times: dict[str, list[float]] = {"this": [], "other": []}
+    for _ in range(repeat):
+        for label, root in (("other", other), ("this", ROOT)):
+            run = ingest_once(folder, root)
+            times[label].append(float(str(run["seconds"])))
+            print(f"  {label:5s} ingest {run['seconds']:.2f} s, wall {run['wall_seconds']:.2f} s, "
+                  f"peak {run['peak_rss_mib']:,.0f} MiB", flush=True)
+    this, before = min(times["this"]), min(times["other"])
+    print(f"| drop | {other} (min of {repeat}) | this checkout (min of {repeat}) | ratio |")
+    print("|---|---:|---:|---:|")
+    print(f"| {folder.name} | {before:.2f} s | {this:.2f} s | {this / before:.3f} |")
 
 
 if __name__ == "__main__":

@@ -1,12 +1,15 @@
 """``dibao`` command line: what the county data team runs every morning.
 
 Exit codes (for cron / systemd): 0 success; 1 other error; 2 the drop has file-level faults (nothing published);
-3 a rules/config file is malformed; 75 the store is busy with another run (retry later).
+3 a rules/config file is malformed; 4 (explain) nothing matches; 5 an input lost more rows than allowed since the
+previous run (nothing published; --accept-shrink to confirm); 64 a usage error (a wrong option or a date not
+written YYYY-MM-DD); 75 the store is busy with another run (retry later).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 import sys
 import time
 from collections.abc import Iterator
@@ -18,12 +21,50 @@ import polars as pl
 import typer
 from rich.console import Console
 from rich.table import Table
+from typer.core import TyperGroup
 
-from dibao.errors import DibaoError
+from dibao.errors import DibaoError, UsageFault
 from dibao.ingest.parse import RowFault
 from dibao.ingest.validate import REASONS
 
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def parse_date_option(text: str, option: str) -> dt.date:
+    """Exactly YYYY-MM-DD (Python's fromisoformat would also take 20261122 or a week date like 2026W471)."""
+    try:
+        if _ISO_DATE.fullmatch(text.strip()) is None:
+            raise ValueError(text)
+        return dt.date.fromisoformat(text.strip())
+    except ValueError:
+        raise UsageFault(f"{option} {text!r}: 日期须写作 YYYY-MM-DD，如 2026-11-20 "
+                         f"(a date must be written YYYY-MM-DD, e.g. 2026-11-20)") from None
+
+
+class _Commands(TyperGroup):
+    """Usage errors exit with 64 (EX_USAGE) instead of click's 2, which dibao uses for a drop with file faults."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs["standalone_mode"] = False
+        try:
+            result = super().main(*args, **kwargs)
+        except DibaoError as exc:  # raised outside a command's own handler (e.g. while parsing an option)
+            err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+            sys.exit(exc.exit_code)
+        except typer.Abort:
+            err_console.print("Aborted!")
+            sys.exit(1)
+        except typer.TyperException as exc:  # typer's (vendored click's) errors; 2 is its code for a usage error
+            code = int(getattr(exc, "exit_code", 1))
+            show = getattr(exc, "show", None)
+            if show is not None:
+                show()
+            sys.exit(UsageFault.exit_code if code == 2 else code)
+        sys.exit(result if isinstance(result, int) else 0)
+
+
 app = typer.Typer(
+    cls=_Commands,
     name="dibao",
     help="低保 cross-matching engine: validate daily drops, run the daily comparison, publish work lists.",
     no_args_is_help=True,
@@ -59,19 +100,21 @@ def _reason_label(code: str) -> str:
     try:
         return REASONS[RowFault(code)].split(" (")[0]
     except ValueError:
-        return code
+        return {"total_row": "合计行", "duplicate_row": "重复行"}.get(code, code)
 
 
 def _inputs_table(summary: dict[str, dict[str, Any]], title: str) -> Table:
     table = Table(title=title, title_justify="left")
     table.add_column("file", min_width=18, no_wrap=True)
     for column, justify in [("format", "left"), ("encoding", "left"), ("read", "right"),
-                            ("accepted", "right"), ("rejected", "right"), ("rejected by reason", "left")]:
+                            ("accepted", "right"), ("rejected", "right"), ("rejected by reason", "left"),
+                            ("fields cleared (row kept)", "left")]:
         table.add_column(column, justify=justify, overflow="fold")  # type: ignore[arg-type]
     for info in summary.values():
         reasons = "\n".join(f"{_reason_label(code)} {n}" for code, n in info["rejected_by_reason"].items())
+        cleared = "\n".join(f"{_reason_label(code)} {n}" for code, n in info.get("cleared_by_reason", {}).items())
         table.add_row(info["file"], info["format"], info["encoding"] or "-", f"{info['rows_read']:,}",
-                      f"{info['rows_accepted']:,}", f"{info['rows_rejected']:,}", reasons or "-")
+                      f"{info['rows_accepted']:,}", f"{info['rows_rejected']:,}", reasons or "-", cleared or "-")
     return table
 
 
@@ -98,15 +141,18 @@ def ingest(
     rejected_out: Annotated[
         Path | None, typer.Option("--rejected", help="Also write the rejected rows to this Parquet file.")
     ] = None,
+    date: Annotated[str | None, typer.Option("--date", help="Judge the drop as of this date, YYYY-MM-DD "
+                                                            "(default today).")] = None,
 ) -> None:
     """Validate a daily drop and print, per file, rows read, accepted and rejected by reason."""
     from dibao.ingest import ingest_drop
     from dibao.pipeline import input_summary
 
     with _operator_errors():
+        run_date = parse_date_option(date, "--date") if date else None
         started = time.perf_counter()
         with console.status("reading and validating the drop…"):
-            result = ingest_drop(drop, encodings=_parse_encodings(encoding))
+            result = ingest_drop(drop, encodings=_parse_encodings(encoding), run_date=run_date)
         summary = input_summary(result)
         console.print(_inputs_table(summary, f"{drop} — {time.perf_counter() - started:.1f} s"))
         _print_notes(summary, result.missing_optional, result.notes)
@@ -125,16 +171,19 @@ def run(
     rebuild: Annotated[bool, typer.Option("--rebuild", help="Run a date earlier than the latest run: later runs "
                                                             "are removed (re-run each later day after).")] = False,
     wait: Annotated[float, typer.Option("--wait", help="Seconds to wait if another run holds the store.")] = 0.0,
+    max_shrink: Annotated[float, typer.Option(
+        "--max-shrink", min=0.0, max=1.0,
+        help="Largest share of a file's accepted rows that may disappear since the previous run.")] = 0.2,
+    accept_shrink: Annotated[bool, typer.Option(
+        "--accept-shrink", help="Publish although a file shrank more than --max-shrink (recorded in the manifest)."
+    )] = False,
 ) -> None:
     """The daily job: ingest, compare, and publish STORE/runs/DATE/ (all or nothing)."""
     from dibao.pipeline import run_daily
     from dibao.store import RunStore
 
-    try:
-        run_date = dt.date.fromisoformat(date)
-    except ValueError:
-        raise typer.BadParameter(f"{date!r} is not a date in YYYY-MM-DD form", param_hint="--date") from None
     with _operator_errors():
+        run_date = parse_date_option(date, "--date")
         stage_started: dict[str, float] = {}
 
         def progress(stage: str) -> None:
@@ -143,7 +192,8 @@ def run(
 
         with console.status("starting…") as status:
             result = run_daily(inputs, run_date, RunStore(store), encodings=_parse_encodings(encoding),
-                               replace=replace, rebuild=rebuild, wait_seconds=wait, progress=progress)
+                               replace=replace, rebuild=rebuild, wait_seconds=wait, max_shrink=max_shrink,
+                               accept_shrink=accept_shrink, progress=progress)
         manifest = result.manifest
         console.print(_inputs_table(manifest["inputs"], f"dibao run {run_date} — inputs"))
         _print_notes(manifest["inputs"], manifest["skipped"], manifest["notes"])
@@ -236,7 +286,7 @@ def _latest_run(store: Path, date: str | None) -> Path:
     dates = runs.published_dates()
     if not dates:
         raise DibaoError(f"{store}: no published run (run `dibao run` first)")
-    chosen = dt.date.fromisoformat(date) if date else dates[-1]
+    chosen = parse_date_option(date, "date") if date else dates[-1]
     if chosen not in dates:
         raise DibaoError(f"{store}: no run for {chosen} (published: {', '.join(map(str, dates[-5:]))})")
     return runs.run_dir(chosen)
@@ -297,7 +347,7 @@ def synth(
         raise typer.BadParameter("expected mixed, csv or parquet", param_hint="--formats")
     with console.status(f"generating {households:,} households…"):
         summary = generate(households=households, seed=seed, out=out, truth_out=truth,
-                           as_of=dt.date.fromisoformat(date), formats=formats)
+                           as_of=parse_date_option(date, "--date"), formats=formats)
     console.print(summary)
 
 

@@ -46,3 +46,9 @@ class StoreBusy(DibaoError):
     """Another run holds the store's lock."""
 
     exit_code = 75  # EX_TEMPFAIL: a scheduler may retry later
+
+
+class UsageFault(DibaoError):
+    """The command line is wrong (a date not written YYYY-MM-DD, an unknown option): nothing was run."""
+
+    exit_code = 64  # EX_USAGE: distinct from 2 (the drop has file faults), so a scheduler can tell them apart

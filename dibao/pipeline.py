@@ -20,8 +20,10 @@ import polars as pl
 from dibao import __version__
 from dibao.coverage import coverage
 from dibao.errors import DibaoError
+from dibao.guards import DEFAULT_MAX_SHRINK, DropShrank, guard_summary, shrinks
 from dibao.headers import HeaderTable, load_header_table
 from dibao.ingest import Drop, ingest_drop
+from dibao.ingest.validate import FIELD_CLEARED, ROW_REJECTED
 from dibao.link import crosswalk_table, link_persons, person_records
 from dibao.rules import ParameterSet, RuleSet, decide, load_parameters, load_rules
 from dibao.state import Lists, carry_forward, diff_lists, summary_line
@@ -46,9 +48,11 @@ def input_summary(drop: Drop) -> dict[str, dict[str, Any]]:
     """Per input file: what was read and what was rejected, for the manifest and the CLI table."""
     summary: dict[str, dict[str, Any]] = {}
     for stem, f in drop.files.items():
-        by_reason = (
-            f.rejected.group_by("reason_code").agg(pl.col("row").n_unique().alias("rows")).sort("reason_code")
-        )
+        def per_reason(action: str, rejected: pl.DataFrame = f.rejected) -> dict[str, int]:
+            rows = (rejected.filter(pl.col("action") == action).group_by("reason_code")
+                    .agg(pl.col("row").n_unique().alias("rows")).sort("reason_code"))
+            return dict(zip(rows["reason_code"], rows["rows"], strict=True))
+
         summary[stem] = {
             "file": f.raw.path.name,
             "format": f.raw.format,
@@ -57,7 +61,10 @@ def input_summary(drop: Drop) -> dict[str, dict[str, Any]]:
             "rows_read": f.rows_read,
             "rows_accepted": f.accepted.height,
             "rows_rejected": f.rows_read - f.accepted.height,
-            "rejected_by_reason": dict(zip(by_reason["reason_code"], by_reason["rows"], strict=True)),
+            "fields_cleared": f.fields_cleared,
+            "rejected_by_reason": per_reason(ROW_REJECTED),
+            "cleared_by_reason": per_reason(FIELD_CLEARED),
+            "data_notes": dict(f.data_notes.group_by("code").len().sort("code").iter_rows()),
             "notes": f.notes,
         }
     return summary
@@ -103,9 +110,15 @@ def run_daily(
     replace: bool = False,
     rebuild: bool = False,
     wait_seconds: float = 0.0,
+    max_shrink: float = DEFAULT_MAX_SHRINK,
+    accept_shrink: bool = False,
     progress: Progress = lambda _: None,
 ) -> RunResult:
-    """Run the daily job for ``date`` on the drop folder ``inputs`` and publish it into ``store``."""
+    """Run the daily job for ``date`` on the drop folder ``inputs`` and publish it into ``store``.
+
+    Raises ``DropShrank`` (nothing published) when an input lost more than ``max_shrink`` of its accepted rows
+    since the previous run, unless ``accept_shrink``.
+    """
     timings: dict[str, float] = {}
     headers = headers or load_header_table()
     parameters = parameters or load_parameters()
@@ -121,8 +134,12 @@ def run_daily(
         previous = Lists.read(store.run_dir(previous_date)) if previous_date else None
         started = time.perf_counter()
         progress("ingest")
-        drop = ingest_drop(inputs, headers=headers, encodings=encodings)
+        drop = ingest_drop(inputs, headers=headers, encodings=encodings, run_date=date)
         timings["ingest"] = round(time.perf_counter() - started, 3)
+        previous_manifest = store.manifest(previous_date) if previous_date else None
+        shrunk = shrinks(drop, previous_manifest, max_shrink)
+        if shrunk and not accept_shrink:
+            raise DropShrank(shrunk, max_shrink)
 
         started = time.perf_counter()
         progress("link")
@@ -155,6 +172,7 @@ def run_daily(
             "link_review": linked.review,
             "household_links": crosswalk_table(linked.links),
             "rejected": drop.rejected,
+            "input_notes": drop.data_notes,
         }
 
         def write(folder: Path) -> None:
@@ -183,6 +201,7 @@ def run_daily(
             "inputs": input_summary(drop),
             "rejected_rows": sum(f.rows_read - f.accepted.height for f in drop.files.values()),
             "skipped": drop.missing_optional,
+            "guards": guard_summary(shrunk, max_shrink, accept_shrink),
             "notes": drop.notes,
             "rules": {
                 "headers": {"file": headers.source.name, "version": headers.version},

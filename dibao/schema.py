@@ -18,6 +18,7 @@ class FieldType(StrEnum):
     NAME = "name"  # a person's name; normalised and given a pinyin key
     ID_NUMBER = "id_number"  # 公民身份号码 (GB 11643); never numeric; invalid values are kept with a status
     AREA_CODE = "area_code"  # 6-digit administrative division code (县级区划代码)
+    CODE = "code"  # an identifier other than an ID number (户编号, 低保家庭编号): cleaned like one, never numeric
     DATE = "date"
     MONEY = "money"  # yuan, non-negative
     COUNT = "count"  # non-negative whole number
@@ -35,6 +36,8 @@ class Field:
     type: FieldType
     required: bool = False  # a blank value rejects the row
     choices: tuple[str, ...] = ()  # for CATEGORY
+    household_key: bool = False  # the household number of a person-level file
+    household_level: bool = False  # one value per household, repeated on every member's row (checked to agree)
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,11 @@ class FileSpec:
     def required_fields(self) -> tuple[str, ...]:
         return tuple(f.name for f in self.fields if f.required)
 
+    @property
+    def household_key(self) -> str | None:
+        """The field holding the household number (person-level files that have one)."""
+        return next((f.name for f in self.fields if f.household_key), None)
+
 
 MONITORING_CATEGORIES = ("脱贫不稳定户", "边缘易致贫户", "突发严重困难户")
 AREAS = ("城市", "农村")
@@ -65,9 +73,9 @@ STAFF_ROLES = ("经办人员", "村干部")
 DEPT_ITEMS = ("死亡", "机动车", "不动产", "工商登记", "工资收入", "财政供养", "残疾等级")
 
 _LOCATION = (
-    Field("county_code", "县级区划代码", FieldType.AREA_CODE, required=True),
-    Field("town", "乡镇", FieldType.TEXT),
-    Field("village", "行政村", FieldType.TEXT),
+    Field("county_code", "县级区划代码", FieldType.AREA_CODE, required=True, household_level=True),
+    Field("town", "乡镇", FieldType.TEXT, household_level=True),
+    Field("village", "行政村", FieldType.TEXT, household_level=True),
 )
 _PERSON = (
     Field("name", "姓名", FieldType.NAME, required=True),
@@ -75,10 +83,10 @@ _PERSON = (
     Field("relation", "与户主关系", FieldType.TEXT),
 )
 _INCOME = (
-    Field("wage_income", "工资性收入", FieldType.MONEY),
-    Field("other_net_income", "其他纯收入", FieldType.MONEY),
-    Field("medical_out_of_pocket", "医疗自付支出", FieldType.MONEY),
-    Field("education_spending", "教育支出", FieldType.MONEY),
+    Field("wage_income", "工资性收入", FieldType.MONEY, household_level=True),
+    Field("other_net_income", "其他纯收入", FieldType.MONEY, household_level=True),
+    Field("medical_out_of_pocket", "医疗自付支出", FieldType.MONEY, household_level=True),
+    Field("education_spending", "教育支出", FieldType.MONEY, household_level=True),
 )
 
 REGISTRY = FileSpec(
@@ -86,12 +94,12 @@ REGISTRY = FileSpec(
     "脱贫人口信息",
     (
         *_LOCATION,
-        Field("household_id", "户编号", FieldType.TEXT, required=True),
+        Field("household_id", "户编号", FieldType.CODE, required=True, household_key=True),
         *_PERSON,
-        Field("household_type", "户类型", FieldType.TEXT),
-        Field("exit_year", "脱贫年度", FieldType.YEAR),
-        Field("per_capita_net_income", "家庭人均纯收入", FieldType.MONEY),
-        Field("household_size", "家庭人口数", FieldType.COUNT),
+        Field("household_type", "户类型", FieldType.TEXT, household_level=True),
+        Field("exit_year", "脱贫年度", FieldType.YEAR, household_level=True),
+        Field("per_capita_net_income", "家庭人均纯收入", FieldType.MONEY, household_level=True),
+        Field("household_size", "家庭人口数", FieldType.COUNT, household_level=True),
         *_INCOME,
     ),
     required_file=True,
@@ -103,13 +111,14 @@ MONITORING = FileSpec(
     "防返贫监测对象",
     (
         *_LOCATION,
-        Field("household_id", "户编号", FieldType.TEXT, required=True),
+        Field("household_id", "户编号", FieldType.CODE, required=True, household_key=True),
         *_PERSON,
         *_INCOME,
-        Field("monitoring_category", "监测对象类别", FieldType.CATEGORY, choices=MONITORING_CATEGORIES),
-        Field("identified_date", "识别纳入时间", FieldType.DATE),
+        Field("monitoring_category", "监测对象类别", FieldType.CATEGORY, choices=MONITORING_CATEGORIES,
+              household_level=True),
+        Field("identified_date", "识别纳入时间", FieldType.DATE, household_level=True),
         Field("risk_type", "主要风险类型", FieldType.TEXT),
-        Field("risk_eliminated", "风险是否消除", FieldType.YES_NO),
+        Field("risk_eliminated", "风险是否消除", FieldType.YES_NO, household_level=True),
     ),
     required_file=False,
     person_level=True,
@@ -120,16 +129,16 @@ DIBAO_ROLL = FileSpec(
     "低保特困保障对象",
     (
         *_LOCATION,
-        Field("dibao_household_id", "低保家庭编号", FieldType.TEXT, required=True),
+        Field("dibao_household_id", "低保家庭编号", FieldType.CODE, required=True, household_key=True),
         Field("name", "姓名", FieldType.NAME, required=True),
         Field("id_number", "身份证号码", FieldType.ID_NUMBER),
         Field("relation", "与户主关系", FieldType.TEXT),
-        Field("area", "城乡类别", FieldType.CATEGORY, required=True, choices=AREAS),
+        Field("area", "城乡类别", FieldType.CATEGORY, required=True, choices=AREAS, household_level=True),
         Field("assistance_type", "救助类型", FieldType.CATEGORY, required=True, choices=ASSISTANCE_TYPES),
-        Field("monthly_benefit", "月保障金额", FieldType.MONEY),
+        Field("monthly_benefit", "月保障金额", FieldType.MONEY, household_level=True),
         Field("enrolled_date", "纳入时间", FieldType.DATE),
-        Field("assessed_monthly_income", "家庭月人均收入", FieldType.MONEY),
-        Field("covered_persons", "保障人数", FieldType.COUNT),
+        Field("assessed_monthly_income", "家庭月人均收入", FieldType.MONEY, household_level=True),
+        Field("covered_persons", "保障人数", FieldType.COUNT, household_level=True),
     ),
     required_file=True,
     person_level=True,

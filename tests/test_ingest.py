@@ -51,7 +51,7 @@ def test_csv_encodings_are_detected(drop: Build, encoding: str, expected: str) -
 def test_encoding_override_is_used_and_a_wrong_one_is_reported(drop: Build) -> None:
     folder = drop()
     assert ingest_drop(folder, encodings={"registry": "gb18030"}).files["registry"].raw.encoding == "gb18030"
-    with pytest.raises(DropFault, match=r"registry.csv: is not valid utf-8"):
+    with pytest.raises(DropFault, match=r"registry.csv: 文件不是有效的 utf-8 编码 \(is not valid utf-8"):
         ingest_drop(folder, encodings={"registry": "utf-8"})
 
 
@@ -106,7 +106,7 @@ def test_value_aliases_map_county_wording(drop: Build) -> None:
     assert roll.select("area", "assistance_type").row(0) == ("城市", "特困供养")
 
 
-# --- row-level faults: the row is rejected with its reason, the rest loads --------------------------------------
+# --- row-level faults: a required field rejects the row, an optional one only clears the field ----------------
 
 
 @pytest.mark.parametrize(
@@ -124,7 +124,7 @@ def test_value_aliases_map_county_wording(drop: Build) -> None:
         (0, "34040", "county_code", "bad_area_code", "不是6位行政区划代码"),
     ],
 )
-def test_row_level_fault_rejects_only_that_row(
+def test_a_faulty_required_field_rejects_the_row_and_an_optional_one_clears_only_the_field(
     drop: Build, column: int, value: str, field: str, code: str, words: str
 ) -> None:
     good = roll_rows()[0]
@@ -134,11 +134,18 @@ def test_row_level_fault_rejects_only_that_row(
     folder = drop(dibao_roll=lambda f: write_csv(f / "dibao_roll.csv", ROLL_HEADERS, [good, bad]))
     result = ingest_drop(folder)
     roll = result.files["dibao_roll"]
-    assert roll.accepted["row"].to_list() == [1]
+    required = field in {"dibao_household_id", "name", "assistance_type", "county_code", "area"}
+    if required:
+        assert roll.accepted["row"].to_list() == [1]
+    else:  # the person stays on the roll; only the faulty value is gone, and the row says which field was cleared
+        assert roll.accepted["row"].to_list() == [1, 2]
+        assert roll.accepted[field][1] is None
+        assert roll.accepted["cleared_fields"].to_list() == [None, [field]]
     rejected = roll.rejected.row(0, named=True)
     assert (rejected["source"], rejected["row"], rejected["field"], rejected["reason_code"]) == (
         "dibao_roll", 2, field, code)
     assert rejected["value"] == (value or None)
+    assert rejected["action"] == ("row_rejected" if required else "field_cleared")
     assert words in rejected["reason"] and ROLL_HEADERS[column] in rejected["reason"]
     assert result.rejected.height == 1
 
@@ -157,7 +164,8 @@ def test_a_row_with_several_faults_is_listed_once_per_field(drop: Build) -> None
     folder = drop(registry=lambda f: write_csv(f / "registry.csv", REGISTRY_HEADERS, rows))
     registry = ingest_drop(folder).files["registry"]
     assert registry.rejected.select("row", "field").rows() == [(3, "per_capita_net_income"), (3, "wage_income")]
-    assert registry.accepted.height == 2
+    assert registry.accepted.height == 3
+    assert registry.accepted["cleared_fields"][2].to_list() == ["per_capita_net_income", "wage_income"]
 
 
 def test_accepted_values_are_typed_and_amounts_tolerate_separators(drop: Build) -> None:
@@ -166,7 +174,7 @@ def test_accepted_values_are_typed_and_amounts_tolerate_separators(drop: Build) 
     rows[0][5] = " " + rows[0][5][:6] + " " + rows[0][5][6:] + " "
     folder = drop(registry=lambda f: write_csv(f / "registry.csv", REGISTRY_HEADERS, rows))
     registry = ingest_drop(folder).files["registry"].accepted
-    assert registry.schema["wage_income"] == pl.Float64
+    assert registry.schema["wage_income"] == pl.Decimal(18, 2)  # money is exact
     assert registry.schema["household_size"] == pl.Int64
     assert registry["wage_income"][0] == 6000.0
     assert registry["id_status"][0] == "valid"
@@ -205,7 +213,8 @@ def test_ids_stored_as_numeric_cells_in_xlsx(drop: Build) -> None:
     rows.append(list(rows[0]))
     rows[1][5] = 340402198001011234  # Excel converted this one; the first stayed text
     text = _fault_text(drop, dibao_roll=lambda f: write_xlsx(f / "dibao_roll.xlsx", ROLL_HEADERS, rows))
-    assert "dibao_roll.xlsx, column '身份证号码': ID numbers were stored as numbers (some of its cells)" in text
+    assert "dibao_roll.xlsx, column '身份证号码': 证件号码被存成了数字" in text
+    assert "ID numbers were stored as numbers (some of its cells)" in text
     rows[0][5] = 340402198001011111  # now the whole column is numeric: the first row is named
     text = _fault_text(drop, dibao_roll=lambda f: write_xlsx(f / "dibao_roll.xlsx", ROLL_HEADERS, rows))
     assert "ID numbers were stored as numbers (data row 1: '3.40402198001011" in text
@@ -220,14 +229,15 @@ def test_ids_stored_as_floats_in_parquet(drop: Build) -> None:
         return f
 
     text = _fault_text(drop, counties=write)
-    assert "bank_assets.parquet, column '证件号码': ID numbers were stored as numbers" in text
+    assert "bank_assets.parquet, column '证件号码': 证件号码被存成了数字" in text
+    assert "ID numbers were stored as numbers" in text
 
 
 def test_ragged_row_names_the_row(drop: Build) -> None:
     rows = registry_rows()
     rows[1][14] = "0,5"
     text = _fault_text(drop, registry=lambda f: write_csv(f / "registry.csv", REGISTRY_HEADERS, rows))
-    assert "registry.csv: data row 2 has 16 fields but the header has 15" in text
+    assert "registry.csv: 字段数与表头不符 (line 3 has 16 fields but the header has 15" in text
 
 
 def test_unreadable_encoding(drop: Build) -> None:
@@ -237,7 +247,7 @@ def test_unreadable_encoding(drop: Build) -> None:
         return path
 
     text = _fault_text(drop, registry=write)
-    assert "registry.csv: unreadable encoding" in text
+    assert "registry.csv: 无法识别文件编码 (unreadable encoding" in text
 
 
 @pytest.mark.parametrize(
@@ -250,14 +260,15 @@ def test_empty_files(drop: Build, content: bytes, words: str) -> None:
         (f / "counties.csv").write_bytes(content)
         return f
 
-    assert f"counties.csv: {words}" in _fault_text(drop, counties=write)
+    text = _fault_text(drop, counties=write)
+    assert "counties.csv: " in text and words in text
 
 
 def test_duplicate_header(drop: Build) -> None:
     headers = [*COUNTY_HEADERS, "县名"]
     text = _fault_text(drop, counties=lambda f: write_csv(f / "counties.csv", headers, [[*r, "x"] for r in
                                                                                        county_rows()]))
-    assert "counties.csv, column '县名': duplicate header" in text
+    assert "counties.csv, column '县名': 表头重复 (duplicate header" in text
 
 
 def test_two_headers_for_one_field(drop: Build) -> None:

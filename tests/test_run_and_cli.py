@@ -42,7 +42,9 @@ def test_run_publishes_rejected_rows_and_manifest(drop: Build, tmp_path: Path) -
     assert rejected.select("source", "row", "field", "value").rows() == [("dibao_roll", 2, "monthly_benefit", "-1")]
     manifest = json.loads((run / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["run_date"] == "2026-11-20"
-    assert manifest["inputs"]["dibao_roll"]["rows_rejected"] == 1
+    assert manifest["inputs"]["dibao_roll"]["rows_rejected"] == 0  # an optional amount: the field is cleared
+    assert manifest["inputs"]["dibao_roll"]["fields_cleared"] == 1
+    assert manifest["inputs"]["dibao_roll"]["cleared_by_reason"] == {"negative_amount": 1}
     assert manifest["inputs"]["registry"]["encoding"] == "gb18030"
     assert len(manifest["inputs"]["registry"]["sha256"]) == 64
     assert "asset test" in manifest["skipped"]["bank_assets"]
@@ -94,9 +96,9 @@ def test_leftovers_of_a_killed_run_are_swept_under_the_lock(drop: Build, tmp_pat
 def test_bad_date_and_bad_encoding_option_are_usage_errors(drop: Build, tmp_path: Path) -> None:
     folder = str(drop())
     assert runner.invoke(app, ["run", "--inputs", folder, "--date", "2026-13-01", "--store", str(tmp_path)]
-                         ).exit_code == 2
+                         ).exit_code == 64  # EX_USAGE: 2 means "the drop has file faults"
     result = runner.invoke(app, ["ingest", folder, "--encoding", "registry"])
-    assert result.exit_code == 2 and "STEM=ENCODING" in result.output
+    assert result.exit_code == 64 and "STEM=ENCODING" in result.output
 
 
 def test_the_committed_sample_drop_ingests_cleanly(tmp_path: Path) -> None:

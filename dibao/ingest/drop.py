@@ -7,6 +7,7 @@ refuse the whole drop: a run on half the data would publish wrong work lists.
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -17,7 +18,8 @@ import polars as pl
 
 from dibao.errors import DropFault, FileFault
 from dibao.headers import HeaderTable, load_header_table
-from dibao.ingest.read import SUPPORTED_SUFFIXES, read_table
+from dibao.ingest.households import empty_notes
+from dibao.ingest.read import SUPPORTED_SUFFIXES, header_scorer, read_table
 from dibao.ingest.validate import REJECTED_SCHEMA, IngestedFile, empty_accepted, validate
 from dibao.schema import FILE_SPECS, REQUIRED_STEMS, FieldType
 
@@ -54,6 +56,12 @@ class Drop:
         frames = [f.rejected for f in self.files.values()]
         return pl.concat(frames) if frames else pl.DataFrame(schema=REJECTED_SCHEMA)
 
+    @property
+    def data_notes(self) -> pl.DataFrame:
+        """Household values members disagree on, several 户主 (published as ``input_notes.parquet``)."""
+        frames = [f.data_notes for f in self.files.values()]
+        return pl.concat(frames) if frames else empty_notes()
+
 
 def find_files(folder: Path) -> tuple[dict[str, Path], list[str], list[FileFault]]:
     """Map each contract stem to its file. Returns (files, notes about other entries, faults)."""
@@ -83,16 +91,31 @@ def find_files(folder: Path) -> tuple[dict[str, Path], list[str], list[FileFault
     return {stem: paths[0] for stem, paths in found.items()}, notes, faults
 
 
-def ingest_file(stem: str, path: Path, headers: HeaderTable, encoding: str | None = None) -> IngestedFile:
-    """Read and validate one file of the contract."""
+def ingest_file(stem: str, path: Path, headers: HeaderTable, encoding: str | None = None,
+                today: dt.date | None = None) -> IngestedFile:
+    """Read and validate one file of the contract. A required file none of whose rows is usable is a file fault:
+    a roll that lost every row to one bad column must stop the run, not publish an empty list."""
     spec = FILE_SPECS[stem]
     id_fields = {f.name for f in spec.fields if f.type is FieldType.ID_NUMBER}
     raw = read_table(path, forced_encoding=encoding,
-                     is_id_header=lambda h: headers.resolve(stem, h) in id_fields)
-    ingested = validate(raw, spec, headers)
+                     is_id_header=lambda h: headers.resolve(stem, h) in id_fields,
+                     header_score=header_scorer(lambda h: headers.resolve(stem, h)))
+    ingested = validate(raw, spec, headers, today=today)
     if spec.required_file and ingested.rows_read == 0:
-        raise FileFault(path.name, "has a header but no data rows; a required file cannot be empty")
+        raise FileFault(path.name, "没有数据行，必需文件不能为空 (has a header but no data rows; a required file "
+                                   "cannot be empty)")
+    if spec.required_file and ingested.accepted.height == 0:
+        raise FileFault(path.name, f"全部{ingested.rows_read}行均被拒绝，未发布任何结果 (all {ingested.rows_read} rows "
+                                   f"were rejected; nothing was published): {_top_reasons(ingested.rejected)}")
     return ingested
+
+
+def _top_reasons(rejected: pl.DataFrame) -> str:
+    """The commonest rejection reasons of a file, with the field's header and an example value."""
+    top = (rejected.group_by("reason", "header").agg(pl.col("row").n_unique().alias("rows"),
+                                                     pl.col("value").drop_nulls().first().alias("example"))
+           .sort(["rows", "reason"], descending=[True, False]).head(3))
+    return "; ".join(f"{r['reason']} — {r['rows']} rows, e.g. {r['example']!r}" for r in top.iter_rows(named=True))
 
 
 def ingest_drop(
@@ -101,8 +124,11 @@ def ingest_drop(
     headers: HeaderTable | None = None,
     encodings: dict[str, str] | None = None,
     on_file: Callable[[str, IngestedFile], None] | None = None,
+    run_date: dt.date | None = None,
 ) -> Drop:
-    """Read and validate a whole drop. Raises DropFault listing every file fault; nothing partial is returned."""
+    """Read and validate a whole drop. Raises DropFault listing every file fault; nothing partial is returned.
+
+    ``run_date`` is the day the drop is judged on (an ID's birth date after it is impossible); default today."""
     started = time.perf_counter()
     headers = headers or load_header_table()
     encodings = encodings or {}
@@ -113,7 +139,7 @@ def ingest_drop(
 
     def one(stem: str) -> IngestedFile | FileFault:
         try:
-            return ingest_file(stem, paths[stem], headers, encodings.get(stem))
+            return ingest_file(stem, paths[stem], headers, encodings.get(stem), run_date)
         except FileFault as fault:
             return fault
 

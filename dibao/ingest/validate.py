@@ -8,6 +8,7 @@ the whole file. Every check is a Polars expression over the whole column.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 
 import polars as pl
@@ -15,8 +16,10 @@ import polars as pl
 from dibao.errors import FileFault
 from dibao.headers import HeaderTable
 from dibao.ids import id_prefix, normalise_ids
+from dibao.ingest.households import agree_households, duplicate_lines, empty_notes
 from dibao.ingest.parse import RowFault, parse_field
 from dibao.ingest.read import RawTable
+from dibao.ingest.totals import IDENTIFYING_TYPES, NUMERIC_TYPES, TotalRows, find_total_rows
 from dibao.names import normalise_names
 from dibao.schema import FieldType, FileSpec
 
@@ -35,8 +38,12 @@ REASONS: dict[RowFault, str] = {
 
 REJECTED_SCHEMA = {
     "source": pl.String, "row": pl.UInt32, "field": pl.String, "header": pl.String,
-    "value": pl.String, "reason_code": pl.String, "reason": pl.String,
+    "value": pl.String, "reason_code": pl.String, "reason": pl.String, "action": pl.String,
 }
+ROW_REJECTED = "row_rejected"  # 整行剔除: a required field is faulty, or the line is a total or a repeat
+FIELD_CLEARED = "field_cleared"  # 字段置空: an optional field is faulty; the row (the person) is kept
+TOTAL_ROW = "total_row"
+DUPLICATE_ROW = "duplicate_row"
 
 
 
@@ -50,10 +57,15 @@ class IngestedFile:
     rejected: pl.DataFrame
     column_map: dict[str, str]  # canonical field → header as written
     notes: list[str] = field(default_factory=list)
+    data_notes: pl.DataFrame = field(default_factory=empty_notes)  # household disagreements, several 户主
 
     @property
     def rows_read(self) -> int:
         return self.raw.frame.height
+
+    @property
+    def fields_cleared(self) -> int:
+        return self.rejected.filter(pl.col("action") == FIELD_CLEARED).height
 
 
 def map_columns(raw: RawTable, spec: FileSpec, headers: HeaderTable) -> tuple[dict[str, str], list[str]]:
@@ -79,45 +91,49 @@ def map_columns(raw: RawTable, spec: FileSpec, headers: HeaderTable) -> tuple[di
     return column_map, notes
 
 
-def _refuse_numeric_ids(raw: RawTable, spec: FileSpec, column_map: dict[str, str]) -> None:
+_EXCEL_NUMBER = r"^\s*\d(?:\.\d+)?[eE]\+?\d+\s*$"  # 3.40422E+17
+_EXCEL_DECIMAL_ID = r"^\s*\d{6,}\.0+\s*$"  # 34052419800101001.0
+_EXCEL_DECIMAL_LONG = r"^\s*\d{16,}\.0+\s*$"  # more digits than a spreadsheet number keeps
+
+
+def _refuse_numeric_ids(raw: RawTable, spec: FileSpec, column_map: dict[str, str], totals: pl.Series) -> None:
+    """Refuse the file when Excel turned an ID column into numbers (total rows aside).
+
+    Both ``3.40422E+17`` and ``34052419800101001.0`` are what Excel writes back for a column it made numeric;
+    the digits past the fifteenth are gone, so no repair is possible. Household numbers get the same treatment
+    when they are long enough to have lost digits (a short one, ``1234.0``, is only cleaned).
+    """
     for f in spec.fields:
         header = column_map.get(f.name)
-        if f.type is not FieldType.ID_NUMBER or header is None:
+        if header is None or f.type not in (FieldType.ID_NUMBER, FieldType.CODE):
             continue
-        excel_row = raw.numeric_columns.get(header)
+        excel_row = raw.numeric_columns.get(header) if f.type is FieldType.ID_NUMBER else None
         values = raw.frame.get_column(header)
-        sci = values.str.contains(r"^\s*\d(?:\.\d+)?[eE]\+?\d+\s*$").arg_true()
+        pattern = f"{_EXCEL_NUMBER}|{_EXCEL_DECIMAL_ID if f.type is FieldType.ID_NUMBER else _EXCEL_DECIMAL_LONG}"
+        # Byte searches first (cheap on millions of cells); the pattern only where a dot or an E occurs.
+        marked = (values.str.contains(".", literal=True) | values.str.contains("E", literal=True)
+                  | values.str.contains("e", literal=True)).fill_null(False) & ~totals
+        suspects = marked.arg_true()
+        sci = suspects.filter(values.gather(suspects).str.contains(pattern).fill_null(False))
         if excel_row is None and sci.len() == 0:
             continue
         row = excel_row if excel_row is not None else int(sci[0]) + 1
         where = f"data row {row}: {values[row - 1]!r}" if row else "some of its cells"
+        what = "证件号码" if f.type is FieldType.ID_NUMBER else f.label
+        english = "ID numbers" if f.type is FieldType.ID_NUMBER else f"{f.name} values"
         raise FileFault(
             raw.path.name,
-            f"ID numbers were stored as numbers ({where}), so their last digits are lost. "
-            f"Format the column as text (文本) in Excel and export again; nothing of this file was loaded",
+            f"{what}被存成了数字，末几位已丢失；请在Excel中把该列设为文本后重新导出，本文件未加载 "
+            f"({english} were stored as numbers ({where}), so their last digits are lost. "
+            f"Format the column as text (文本) in Excel and export again; nothing of this file was loaded)",
             column=header,
         )
 
 
-def validate(raw: RawTable, spec: FileSpec, headers: HeaderTable) -> IngestedFile:
-    """Type every field, split accepted from rejected rows, and add derived ID and name columns."""
-    column_map, notes = map_columns(raw, spec, headers)
-    _refuse_numeric_ids(raw, spec, column_map)
-    notes = raw.notes + notes
-
-    height = raw.frame.height
-    texts = {f.name: raw.frame.get_column(column_map[f.name]) if f.name in column_map
-             else pl.repeat(None, height, dtype=pl.String, eager=True) for f in spec.fields}
-    columns: list[pl.Series] = [pl.Series("row", range(1, height + 1), dtype=pl.UInt32)]
-    faults: list[pl.Series] = []
-    for f in spec.fields:
-        value, fault = parse_field(f, texts[f.name], headers.value_aliases)
-        columns.append(value)
-        faults.append(fault)
-    frame = pl.DataFrame(columns + faults + [t.alias(f"__t_{name}") for name, t in texts.items()])
-
-    fault_cols = [f"__e_{f.name}" for f in spec.fields]
-    rejected = pl.concat(
+def _rejections(frame: pl.DataFrame, spec: FileSpec, column_map: dict[str, str], kept: pl.Expr) -> pl.DataFrame:
+    """One rejected-table row per faulty field; ``action`` says whether the row was dropped or only the field."""
+    action = pl.when(kept).then(pl.lit(FIELD_CLEARED)).otherwise(pl.lit(ROW_REJECTED)).alias("action")
+    return pl.concat(
         [
             frame.filter(pl.col(f"__e_{f.name}").is_not_null()).select(
                 pl.lit(spec.stem).alias("source"),
@@ -129,36 +145,141 @@ def validate(raw: RawTable, spec: FileSpec, headers: HeaderTable) -> IngestedFil
                 (pl.col(f"__e_{f.name}").replace_strict({k.value: v for k, v in REASONS.items()},
                                                         return_dtype=pl.String)
                  + pl.lit(f": {f.label}" + (f" ({'/'.join(f.choices)})" if f.choices else ""))).alias("reason"),
+                action,
             )
             for f in spec.fields
         ],
         how="vertical",
-    ).sort("row", "field").cast(REJECTED_SCHEMA)  # type: ignore[arg-type]
-
-    accepted = frame.filter(pl.all_horizontal(pl.col(fault_cols).is_null())).select(
-        "row", *[f.name for f in spec.fields]
     )
-    accepted = _derive(accepted, spec)
-    return IngestedFile(spec.stem, raw, accepted, rejected, column_map, notes)
+
+
+def _removed_lines(spec: FileSpec, totals: TotalRows, duplicates: pl.DataFrame) -> pl.DataFrame:
+    """Total rows and repeated lines as rejected-table rows (they are not data, but nothing vanishes)."""
+    total_rows = totals.rows.select(
+        pl.lit(spec.stem).alias("source"), "row", pl.lit("*").alias("field"), "header", "value",
+        pl.lit(TOTAL_ROW).alias("reason_code"),
+        pl.lit("合计/小计行，不是数据 (a total row, not data)").alias("reason"), pl.lit(ROW_REJECTED).alias("action"),
+    )
+    repeated = duplicates.select(
+        pl.lit(spec.stem).alias("source"), "row", pl.lit("*").alias("field"), pl.lit(None, dtype=pl.String)
+        .alias("header"), pl.lit(None, dtype=pl.String).alias("value"), pl.lit(DUPLICATE_ROW).alias("reason_code"),
+        (pl.lit("与第") + pl.col("same_as").cast(pl.String) + pl.lit("行完全相同，只保留一次 (the same line as row ")
+         + pl.col("same_as").cast(pl.String) + pl.lit("; kept once)")).alias("reason"),
+        pl.lit(ROW_REJECTED).alias("action"),
+    )
+    return pl.concat([total_rows.cast(REJECTED_SCHEMA), repeated.cast(REJECTED_SCHEMA)])  # type: ignore[arg-type]
+
+
+def _check_totals(spec: FileSpec, totals: TotalRows, frame: pl.DataFrame, accepted: pl.DataFrame) -> list[str]:
+    """Compare each amount a grand-total row states with the sum of the accepted rows."""
+    notes: list[str] = []
+    grand = totals.rows.filter("grand")
+    if grand.height != 1:
+        return notes
+    line = int(grand["row"][0])
+    stated = frame.filter(pl.col("row") == line)
+    for f in spec.fields:
+        if f.type not in NUMERIC_TYPES or stated[f.name][0] is None:
+            continue
+        total, counted = stated[f.name][0], accepted[f.name].sum()
+        verdict = ("一致 (matches)" if total == counted
+                   else f"不符，明细之和为{counted} (differs: the rows sum to {counted})")
+        notes.append(f"合计行（第{line}行）{f.label}={total}，与已接受行之和{verdict} "
+                     f"(total row {line}: {f.name} stated {total})")
+    return notes
+
+
+def _cleared_fields(frame: pl.DataFrame, spec: FileSpec, keep: pl.Series) -> pl.Series:
+    """Per accepted row, the optional fields whose faulty value was cleared (null where none was).
+
+    Built only for the few rows that have such a fault (a list per row over millions of rows is slow) and
+    placed by position among the accepted rows.
+    """
+    optional = [f for f in spec.fields if not f.required]
+    faulty = frame.select(pl.any_horizontal([pl.col(f"__e_{f.name}").is_not_null() for f in optional])
+                          ).to_series() & keep if optional else pl.repeat(False, frame.height, eager=True)
+    accepted_rows = int(keep.sum())
+    if not faulty.any():
+        return pl.repeat(None, accepted_rows, dtype=pl.List(pl.String), eager=True).alias("cleared_fields")
+    lists = frame.filter(faulty).select(
+        pl.concat_list([pl.when(pl.col(f"__e_{f.name}").is_not_null()).then(pl.lit(f.name)) for f in optional])
+        .list.drop_nulls()).to_series()
+    positions = (keep.cast(pl.Int64).cum_sum() - 1).filter(faulty)  # where each faulty row lands among the kept
+    index = pl.repeat(None, accepted_rows, dtype=pl.Int64, eager=True).scatter(
+        positions, pl.int_range(lists.len(), eager=True))
+    return lists.gather(index).alias("cleared_fields")
+
+
+def validate(raw: RawTable, spec: FileSpec, headers: HeaderTable, *, today: dt.date | None = None) -> IngestedFile:
+    """Type every field, split accepted from rejected rows, and add derived ID and name columns.
+
+    A fault in a required field rejects the row; a fault in an optional field only clears that field (the
+    person stays in the household; ``cleared_fields`` lists what was cleared). Total rows and exact duplicate
+    lines are taken out before typing and listed. ``today`` is the run date (ID birth dates after it are faults).
+    """
+    column_map, notes = map_columns(raw, spec, headers)
+    totals = find_total_rows(raw.frame, spec, column_map)
+    _refuse_numeric_ids(raw, spec, column_map, totals.mask)
+    notes = raw.notes + notes
+
+    height = raw.frame.height
+    duplicates = duplicate_lines(raw.frame, [column_map[f.name] for f in spec.fields
+                                             if f.type in IDENTIFYING_TYPES and f.name in column_map])
+    texts = {f.name: raw.frame.get_column(column_map[f.name]) if f.name in column_map
+             else pl.repeat(None, height, dtype=pl.String, eager=True) for f in spec.fields}
+    columns: list[pl.Series] = [pl.Series("row", range(1, height + 1), dtype=pl.UInt32)]
+    faults: list[pl.Series] = []
+    for f in spec.fields:
+        value, fault = parse_field(f, texts[f.name], headers.value_aliases)
+        columns.append(value)
+        faults.append(fault)
+    frame = pl.DataFrame(columns + faults + [t.alias(f"__t_{name}") for name, t in texts.items()])
+    removed = totals.mask
+    if duplicates.height:
+        removed = removed | frame["row"].is_in(duplicates["row"].implode())
+    totals_frame = frame.filter(totals.mask) if totals.rows.height else frame.clear()
+
+    required = [f"__e_{f.name}" for f in spec.fields if f.required]
+    kept = pl.all_horizontal(pl.col(required).is_null()) if required else pl.lit(True)
+    live = frame.filter(~removed) if removed.any() else frame
+    rejected = pl.concat([_rejections(live, spec, column_map, kept).cast(REJECTED_SCHEMA),  # type: ignore[arg-type]
+                          _removed_lines(spec, totals, duplicates)]).sort("row", "field")
+    keep = frame.select(kept).to_series() & ~removed
+    accepted = frame.select(
+        "row", *[pl.when(pl.col(f"__e_{f.name}").is_null()).then(pl.col(f.name)).alias(f.name) if not f.required
+                 else pl.col(f.name) for f in spec.fields]).filter(keep)
+    accepted = accepted.with_columns(_cleared_fields(frame, spec, keep))
+    accepted = _derive(accepted, spec, today)
+    accepted, data_notes = agree_households(accepted, spec)
+    if duplicates.height:
+        notes.append(f"{duplicates.height} 行与前面的行完全相同，各只保留一次 ({duplicates.height} exact duplicate "
+                     f"line(s) dropped, listed in rejected.parquet as duplicate_row)")
+    if totals.rows.height:
+        lines = ", ".join(map(str, totals.rows["row"]))
+        notes.append(f"{totals.rows.height} 行合计/小计行不作为数据 (total row(s) {lines} kept out of the data, "
+                     "listed as total_row)")
+        notes += _check_totals(spec, totals, totals_frame, accepted)
+    return IngestedFile(spec.stem, raw, accepted, rejected, column_map, notes, data_notes)
 
 
 _TYPED: dict[FieldType, pl.DataType] = {
-    FieldType.DATE: pl.Date(), FieldType.MONEY: pl.Float64(), FieldType.COUNT: pl.Int64(),
+    FieldType.DATE: pl.Date(), FieldType.MONEY: pl.Decimal(18, 2), FieldType.COUNT: pl.Int64(),
     FieldType.YEAR: pl.Int32(), FieldType.YES_NO: pl.Boolean(),
 }
 
 
 def empty_accepted(spec: FileSpec) -> pl.DataFrame:
     """The accepted-rows frame of a file that was not in the drop: same columns and types, no rows."""
-    empty = pl.DataFrame(schema={"row": pl.UInt32, **{f.name: _TYPED.get(f.type, pl.String()) for f in spec.fields}})
+    empty = pl.DataFrame(schema={"row": pl.UInt32, **{f.name: _TYPED.get(f.type, pl.String()) for f in spec.fields},
+                                 "cleared_fields": pl.List(pl.String)})
     return _derive(empty, spec)
 
 
-def _derive(frame: pl.DataFrame, spec: FileSpec) -> pl.DataFrame:
+def _derive(frame: pl.DataFrame, spec: FileSpec, today: dt.date | None = None) -> pl.DataFrame:
     """Add the normalised ID columns (``id_norm``, ``id_status``…) and name keys (``name_norm``, ``name_pinyin``)."""
     for f in spec.fields:
         if f.type is FieldType.ID_NUMBER:
-            result = normalise_ids(frame, f.name, prefix=id_prefix(f.name))
+            result = normalise_ids(frame, f.name, prefix=id_prefix(f.name), today=today)
             assert isinstance(result, pl.DataFrame)
             frame = result
         elif f.type is FieldType.NAME:

@@ -3,6 +3,9 @@
 渐退帮扶: a roll household whose only reason is the rule marked ``grace: true`` (income above the standard) keeps
 its benefit for ``grace_months``; ``grace_until`` is the last day of that period counted from ``first_seen``.
 In this stage ``first_seen`` is the run date; the daily batch carries it from one run to the next.
+
+Every list is sorted on a unique key (county, household or subject, source), so the same decisions publish the
+same bytes whatever order the threads of earlier stages produced them in.
 """
 
 from __future__ import annotations
@@ -38,15 +41,19 @@ def _with_place(frame: pl.DataFrame, facts: pl.DataFrame | None) -> pl.DataFrame
     if facts is None or "town" not in facts.columns:
         return frame.with_columns([pl.lit(None, dtype=pl.String).alias(c) for c in PLACE_COLUMNS])
     place = facts.select("subject_type", "subject_id", "source", *PLACE_COLUMNS).unique(
-        ["subject_type", "subject_id", "source"])
-    return frame.join(place, on=["subject_type", "subject_id", "source"], how="left")
+        ["subject_type", "subject_id", "source"], keep="first", maintain_order=True)
+    return frame.join(place, on=["subject_type", "subject_id", "source"], how="left", maintain_order="left")
 
 
 def _grouped(decisions: pl.DataFrame, outcome: str, order: dict[str, int]) -> pl.DataFrame:
-    """One row per subject: reasons in rule order, figures as one JSON object {reason: figures}."""
+    """One row per subject: reasons in rule order, figures as one JSON object {reason: figures}.
+
+    Sorted on a unique key first (a registry and a monitoring household may share a number), so the groups and
+    their reasons come out in the same order on every run.
+    """
     rows = decisions.filter(pl.col("outcome") == outcome).with_columns(
         pl.col("rule_id").replace_strict(order, return_dtype=pl.Int32).alias("__order")
-    ).sort("subject_id", "__order")
+    ).sort("subject_type", "subject_id", "source", "__order")
     return rows.group_by("subject_type", "subject_id", "source", "county_code", maintain_order=True).agg(
         pl.col("rule_id").alias("reasons"),
         pl.col("label").alias("reason_labels"),
@@ -97,7 +104,7 @@ def inclusion_candidates(decisions: pl.DataFrame, rules: RuleSet, run_date: dt.d
         .with_columns(pl.lit(run_date).alias("first_seen"))
         .rename({"subject_id": "household_id"})
         .select(list(INCLUSION_SCHEMA)).cast(INCLUSION_SCHEMA)  # type: ignore[arg-type]
-        .sort("county_code", "household_id")
+        .sort("county_code", "household_id", "source")
     )
 
 
@@ -107,5 +114,5 @@ def flags(decisions: pl.DataFrame, run_date: dt.date, facts: pl.DataFrame | None
         .with_columns(pl.lit("household").alias("subject_type"), pl.col("rule_id").alias("code"),
                       pl.lit(run_date).alias("first_seen"))
         .select(list(FLAG_SCHEMA)).cast(FLAG_SCHEMA)  # type: ignore[arg-type]
-        .sort("county_code", "code", "subject_id")
+        .sort("county_code", "code", "subject_id", "source")
     )

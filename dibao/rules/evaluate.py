@@ -2,6 +2,12 @@
 
 Each decision carries its trace: the figures the rule read, the parameters with the value and date in force,
 the policy reference, and a one-line Chinese explanation for the work lists.
+
+Conditions compare exact decimals: every money fact (``number`` in the catalogue) is read as ``DECIMAL(38,2)``,
+the figure to the fen the caseworker sees (facts are published rounded, see ``dibao.rules.facts``), and every
+parameter as ``DECIMAL(38,6)`` (``params`` refuses values with more decimals), so ``per_capita_assets >=
+asset_limit_months * dibao_standard`` compares with exactly 18240 and ``0.6 * gross_income`` is exact. The trace
+shows the same figures, and rows come out in a fixed order.
 """
 
 from __future__ import annotations
@@ -9,24 +15,28 @@ from __future__ import annotations
 import duckdb
 import polars as pl
 
-from dibao.rules.catalog import FACT_LABELS
+from dibao.rules.catalog import FACT_LABELS, FACTS
 from dibao.rules.compile import Rule, RuleSet
 from dibao.rules.params import ParameterSet
+from dibao.schema import FILE_SPECS
 
 DECISION_SCHEMA: dict[str, pl.DataType] = {
     "subject_type": pl.String(), "subject_id": pl.String(), "source": pl.String(), "county_code": pl.String(),
     "rule_id": pl.String(), "outcome": pl.String(), "label": pl.String(), "reference": pl.String(),
     "figures": pl.String(), "parameters": pl.String(), "detail": pl.String(),
 }
+MONEY_FACTS: tuple[str, ...] = tuple(f.name for f in FACTS if f.type == "number")
+FACT_DECIMAL = "DECIMAL(38, 2)"
+PARAMETER_DECIMAL = "DECIMAL(38, 6)"
 
 
 def _value_text(name: str, dtype: pl.DataType) -> pl.Expr:
-    """A figure as caseworkers read it: 是/否, whole numbers without .0, money to the fen."""
+    """A figure as caseworkers read it: 是/否, whole numbers without .0, money to the fen (760, 812.5, 0.2)."""
     col = pl.col(name)
     if dtype == pl.Boolean:
         text = pl.when(col).then(pl.lit("是")).otherwise(pl.lit("否"))
     elif dtype.is_float():
-        text = col.round(2).cast(pl.String)
+        text = col.round(2).cast(pl.String).str.replace(r"\.0$", "")
     else:
         text = col.cast(pl.String)
     return text.fill_null("无")
@@ -39,23 +49,55 @@ def _detail(rule: Rule, parameters: ParameterSet, schema: pl.Schema) -> pl.Expr:
         parts += [pl.lit(f"{FACT_LABELS[name]}="), _value_text(name, schema[name]), pl.lit("；")]
     for name in rule.params_read:
         parts += [pl.lit(f"{parameters.parameters[name].label}="), _value_text(name, schema[name]), pl.lit("；")]
-    return pl.concat_str([pl.lit(f"{rule.label}："), *parts[:-1]], ignore_nulls=False)
+    text = pl.concat_str([pl.lit(f"{rule.label}："), *parts[:-1]], ignore_nulls=False)
+    if "missing_fields" not in schema:
+        return text
+    return text + pl.concat_str([pl.lit("；数据缺失(无法识别已置空)："), _missing_labels()]).fill_null("")
+
+
+def _missing_labels() -> pl.Expr:
+    """'月保障金额、工资性收入' for the fields of a household cleared at ingest (their values could not be read)."""
+    labels = {f.name: f.label for spec in FILE_SPECS.values() for f in spec.fields}
+    return (pl.col("missing_fields").str.split(",")
+            .list.eval(pl.element().replace(labels)).list.join("、"))
+
+
+def _fired_sql(facts: pl.DataFrame, parameters: ParameterSet, rules: RuleSet) -> str:
+    """Per facts row (``__i``), whether each rule fires, with money facts and parameters read as exact decimals.
+
+    Only the flags come back (a narrow result, cheap to move and to sort); the trace is built from the facts as
+    published, which hold the same rounded figures.
+    """
+    money = [n for n in MONEY_FACTS if n in facts.columns]
+    fact_cols = "f.*" + (" REPLACE (" + ", ".join(f'CAST(f."{n}" AS {FACT_DECIMAL}) AS "{n}"' for n in money) + ")"
+                         if money else "")
+    names = list(parameters.parameters)
+    param_cols = "p.* EXCLUDE (county_code, area)" + (
+        " REPLACE (" + ", ".join(f'CAST(p."{n}" AS {PARAMETER_DECIMAL}) AS "{n}"' for n in names) + ")"
+        if names else "")
+    fired = ", ".join(
+        f"coalesce(subject_type = '{r.applies_to}' AND ({r.sql}), FALSE) AS \"fired:{r.id}\"" for r in rules.rules
+    )
+    return (f"SELECT __i, {fired} FROM (SELECT {fact_cols}, {param_cols} "
+            "FROM facts f JOIN params p USING (county_code, area))")
 
 
 def evaluate_rules(facts: pl.DataFrame, params: pl.DataFrame, rules: RuleSet, parameters: ParameterSet
                    ) -> pl.DataFrame:
-    """All fired rules, one row per (subject, rule), with the trace."""
+    """All fired rules, one row per (subject, rule), with the trace: rules in their order, subjects in the order
+    of ``facts`` (DuckDB returns rows in any order, so they are put back by row number)."""
+    numbered = facts.with_row_index("__i")
     con = duckdb.connect()
     try:
-        con.register("facts", facts)
+        con.register("facts", numbered)
         con.register("params", params)
-        fired = ", ".join(
-            f"coalesce(subject_type = '{r.applies_to}' AND ({r.sql}), FALSE) AS \"fired:{r.id}\"" for r in rules.rules
-        )
-        table = con.sql(f"SELECT f.*, p.* EXCLUDE (county_code, area), {fired} "
-                        "FROM facts f JOIN params p USING (county_code, area)").pl()
+        flags = con.sql(_fired_sql(facts, parameters, rules)).pl().sort("__i")
     finally:
         con.close()
+    table = numbered.join(params, on=["county_code", "area"], how="inner", maintain_order="left")
+    if not table["__i"].equals(flags["__i"]):
+        raise AssertionError("facts and rule flags are out of step")  # cannot happen: same join, same rows
+    table = table.hstack(flags.drop("__i"))
     frames = []
     for rule in rules.rules:  # a loop over rules, not rows
         hits = table.filter(pl.col(f"fired:{rule.id}"))
@@ -75,4 +117,4 @@ def evaluate_rules(facts: pl.DataFrame, params: pl.DataFrame, rules: RuleSet, pa
         ))
     if not frames:
         return pl.DataFrame(schema=DECISION_SCHEMA)
-    return pl.concat(frames).cast(DECISION_SCHEMA)
+    return pl.concat(frames).cast(DECISION_SCHEMA)  # type: ignore[arg-type]

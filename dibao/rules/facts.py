@@ -8,6 +8,23 @@ Two kinds of subject share one table:
 A roll household's current income comes from the registry or monitoring household it shares most members with
 (the roll's own figure is from the last review and goes stale); its members' balances, vehicles, homes,
 businesses, deaths and disabilities come from the bank and department records linked to the same persons.
+
+Money and rounding (one rule, so the same inputs always publish the same figures):
+- Amounts are exact decimals, never floats. Each amount in a file is read as DECIMAL(18,2) yuan
+  (``dibao.ingest.parse.parse_money``; a value written with more decimals is rounded half-up to the fen on
+  reading); sums and products are DECIMAL (exact, whatever order DuckDB's threads add them in); parameters are
+  DECIMAL(38,6) (``params`` refuses a value with more decimals).
+- Each published money figure is computed from the exact amounts and rounded once, at the end, to the fen
+  (2 decimals), half-up: a third decimal of 5 or more rounds up (1,785.125 → 1,785.13; 0.004 → 0.00); a
+  negative figure rounds by its size (−2.675 → −2.68). No figure is computed from another rounded figure: a
+  per-capita figure divides the exact total, not the rounded one. Quotients (per capita, per month) are rounded
+  in integers, because DuckDB divides DECIMALs in floating point.
+- The rules compare the rounded figures, the ones the caseworker sees (``rules.evaluate``).
+- Published columns stay Float64 (the schema analysts and the API read): each holds the double nearest to the
+  rounded figure, which prints with at most 2 decimals (119221.9, never 119221.90000000001) and is the same
+  double on every run.
+- Where a household's rows disagree on a value (county, town, village, area, 救助类型, 监测对象类别), the most
+  frequent value is taken; a tie goes to the value on the 户主's row, then to that of the first listed row.
 """
 
 from __future__ import annotations
@@ -18,8 +35,40 @@ import duckdb
 import polars as pl
 
 from dibao.ingest import Drop
+from dibao.ingest.parse import parse_money
+
+
+def _modes(table: str, key: str, columns: tuple[str, ...]) -> str:
+    """SQL creating ``<table>_mode``: per household, each column's most frequent non-null value, ties broken by
+    the 户主's row and then the first listed row (DuckDB's ``mode`` and ``any_value`` pick by thread timing)."""
+    cols = ", ".join(columns)
+    picks = ", ".join(f"arg_max(v, (n, head, -first_row)) FILTER (WHERE c = '{c}') AS {c}" for c in columns)
+    return (f"CREATE TEMP TABLE {table}_mode AS SELECT k AS {key}, {picks} FROM ("
+            f"SELECT k, c, v, count(*) AS n, bool_or(relation IS NOT DISTINCT FROM '户主') AS head, "
+            f"min(\"row\")::BIGINT AS first_row "
+            f"FROM (UNPIVOT (SELECT {key} AS k, \"row\", relation, {cols} FROM {table}) ON {cols} INTO NAME c VALUE v) "
+            f"GROUP BY k, c, v) GROUP BY k")
+
+
+_MODES = ";\n".join([
+    _modes("registry", "household_id", ("county_code", "town", "village")),
+    _modes("monitoring", "household_id", ("county_code", "town", "village", "monitoring_category")),
+    _modes("dibao_roll", "dibao_household_id", ("county_code", "town", "village", "area", "assistance_type")),
+])
 
 _SQL = r"""
+-- Rounding, once, half-up (ties away from zero) to the fen: fen() for a sum or product, fen_div() for x / d
+-- (d a positive whole number) in integers, since DuckDB would divide DECIMALs as DOUBLEs. x has ≤ 8 decimals.
+CREATE TEMP MACRO fen(x) AS round(CAST(x AS DECIMAL(38, 8)), 2);
+CREATE TEMP MACRO fen_div(x, d) AS
+  CAST(sign(x) * ((2 * abs(CAST(CAST(x AS DECIMAL(38, 8)) * 100000000 AS HUGEINT)) + CAST(d AS HUGEINT) * 1000000)
+                  // (2 * CAST(d AS HUGEINT) * 1000000)) AS DECIMAL(38, 0)) * 0.01;
+
+CREATE TEMP TABLE exact_params AS
+SELECT county_code, area, CAST(employment_cost_share AS DECIMAL(38, 6)) AS employment_cost_share,
+       elderly_age, minor_age
+FROM params;
+
 CREATE TEMP TABLE person AS
 SELECT DISTINCT person_key,
        CASE WHEN regexp_full_match(person_key, '\d{17}[\dX]')
@@ -33,9 +82,10 @@ SELECT person_key, birth_date,
 FROM person;
 
 CREATE TEMP TABLE dept AS
-SELECT l.person_key, f.item, trim(f.value) AS value, f.as_of
+SELECT l.person_key, f.item, trim(f.value) AS value, f.as_of, f.amount
 FROM dept_facts f JOIN links l ON l.source = 'dept_facts' AND l."row" = f."row";
 
+-- The latest 工资收入 report of a person (two on the same day: the higher, where arg_max alone picks either).
 CREATE TEMP TABLE person_dept AS
 SELECT person_key,
   min(CASE WHEN item = '残疾等级' THEN
@@ -47,12 +97,12 @@ SELECT person_key,
   count(*) FILTER (WHERE item = '机动车' AND value NOT LIKE '%残疾人%') AS vehicles,
   max(CASE WHEN item = '不动产' THEN try_cast(value AS INTEGER) END) AS homes,
   count(*) FILTER (WHERE item = '工商登记' AND value = '存续') AS active_businesses,
-  arg_max(try_cast(value AS DOUBLE), as_of) FILTER (WHERE item = '工资收入') AS wage_monthly,
+  arg_max(amount, (as_of, amount)) FILTER (WHERE item = '工资收入' AND as_of IS NOT NULL) AS wage_monthly,
   bool_or(item = '财政供养' AND value IN ('是', '1', 'Y', 'y')) AS public_payroll
 FROM dept GROUP BY person_key;
 
 CREATE TEMP TABLE person_bank AS
-SELECT l.person_key, sum(b.balance) AS balance
+SELECT l.person_key, sum(CAST(b.balance AS DECIMAL(18, 2))) AS balance
 FROM bank_assets b JOIN links l ON l.source = 'bank_assets' AND l."row" = b."row"
 GROUP BY l.person_key;
 
@@ -65,48 +115,79 @@ GROUP BY l.person_key;
 
 CREATE TEMP TABLE unfiled_relative AS
 SELECT DISTINCT relative_id_norm AS person_key FROM relatives
-WHERE NOT filed AND relative_id_status IN ('valid', 'upgraded');
+WHERE NOT filed AND relative_id_status IN ('valid', 'upgraded', 'unknown_region');
+
+-- Persons whose ID has an area code no edition of GB/T 2260 has (a fabricated number is what audits look for).
+CREATE TEMP TABLE unknown_region_person AS
+SELECT DISTINCT person_key FROM links WHERE id_status = 'unknown_region';
+
+-- Fields cleared at ingest because their value could not be read (the row, the person, stayed).
+CREATE TEMP TABLE cleared AS
+SELECT 'dibao_roll:' || dibao_household_id AS household, unnest(cleared_fields) AS field
+FROM dibao_roll WHERE cleared_fields IS NOT NULL
+UNION ALL
+SELECT 'registry:' || household_id, unnest(cleared_fields) FROM registry WHERE cleared_fields IS NOT NULL
+UNION ALL
+SELECT 'monitoring:' || household_id, unnest(cleared_fields) FROM monitoring WHERE cleared_fields IS NOT NULL;
 
 CREATE TEMP TABLE member AS
 SELECT DISTINCT household, household_group, person_key, source FROM links WHERE household IS NOT NULL;
 
 -- Registry and monitoring households with their (household-total) income figures.
 CREATE TEMP TABLE income_hh AS
-SELECT 'registry:' || household_id AS household, 'registry' AS src, household_id,
-       any_value(county_code) AS county_code,
-       max(wage_income) AS wage, max(other_net_income) AS other, max(medical_out_of_pocket) AS medical,
-       max(education_spending) AS education, coalesce(max(household_size), count(*)) AS size,
+SELECT 'registry:' || r.household_id AS household, 'registry' AS src, r.household_id, m.county_code,
+       r.wage, r.other, r.medical, r.education, r.size,
        NULL::VARCHAR AS monitoring_category, NULL::DATE AS identified_date, NULL::BOOLEAN AS risk_eliminated
-FROM registry GROUP BY household_id
+FROM (SELECT household_id, max(CAST(wage_income AS DECIMAL(18, 2))) AS wage,
+             max(CAST(other_net_income AS DECIMAL(18, 2))) AS other,
+             max(CAST(medical_out_of_pocket AS DECIMAL(18, 2))) AS medical,
+             max(CAST(education_spending AS DECIMAL(18, 2))) AS education,
+             coalesce(max(household_size), count(*)) AS size
+      FROM registry GROUP BY household_id) r
+LEFT JOIN registry_mode m ON m.household_id = r.household_id
 UNION ALL
-SELECT 'monitoring:' || household_id, 'monitoring', household_id, any_value(county_code),
-       max(wage_income), max(other_net_income), max(medical_out_of_pocket), max(education_spending), count(*),
-       mode(monitoring_category), max(identified_date), bool_or(risk_eliminated)
-FROM monitoring GROUP BY household_id;
+SELECT 'monitoring:' || r.household_id, 'monitoring', r.household_id, m.county_code,
+       r.wage, r.other, r.medical, r.education, r.size,
+       m.monitoring_category, r.identified_date, r.risk_eliminated
+FROM (SELECT household_id, max(CAST(wage_income AS DECIMAL(18, 2))) AS wage,
+             max(CAST(other_net_income AS DECIMAL(18, 2))) AS other,
+             max(CAST(medical_out_of_pocket AS DECIMAL(18, 2))) AS medical,
+             max(CAST(education_spending AS DECIMAL(18, 2))) AS education, count(*) AS size,
+             max(identified_date) AS identified_date, bool_or(risk_eliminated) AS risk_eliminated
+      FROM monitoring GROUP BY household_id) r
+LEFT JOIN monitoring_mode m ON m.household_id = r.household_id;
 
 CREATE TEMP TABLE roll_hh AS
 SELECT 'dibao_roll:' || r.dibao_household_id AS household, r.dibao_household_id AS subject_id,
-       any_value(r.county_code) AS county_code, mode(r.area) AS area, mode(r.assistance_type) AS assistance_type,
-       max(r.monthly_benefit) AS monthly_benefit, max(r.assessed_monthly_income) AS assessed_income,
-       max(r.covered_persons) AS covered_persons, count(*) AS listed
-FROM dibao_roll r GROUP BY r.dibao_household_id;
+       m.county_code, m.area, m.assistance_type, r.monthly_benefit, r.assessed_income, r.covered_persons, r.listed
+FROM (SELECT dibao_household_id, max(CAST(monthly_benefit AS DECIMAL(18, 2))) AS monthly_benefit,
+             max(CAST(assessed_monthly_income AS DECIMAL(18, 2))) AS assessed_income,
+             max(covered_persons) AS covered_persons, count(*) AS listed
+      FROM dibao_roll GROUP BY dibao_household_id) r
+LEFT JOIN dibao_roll_mode m ON m.dibao_household_id = r.dibao_household_id;
 
 -- Where each household lives and who heads it, for the work lists (the 户主 row, else the first listed).
 CREATE TEMP TABLE place AS
-SELECT 'dibao_roll:' || dibao_household_id AS household, mode(town) AS town, mode(village) AS village,
-       arg_min(name, (relation IS DISTINCT FROM '户主')::INTEGER * 100000000 + "row") AS head_name,
-       arg_min(id_norm, (relation IS DISTINCT FROM '户主')::INTEGER * 100000000 + "row") AS head_id
-FROM dibao_roll GROUP BY dibao_household_id
+SELECT 'dibao_roll:' || h.dibao_household_id AS household, m.town, m.village, h.head_name, h.head_id
+FROM (SELECT dibao_household_id,
+             arg_min(name, (relation IS DISTINCT FROM '户主')::INTEGER * 100000000 + "row") AS head_name,
+             arg_min(id_norm, (relation IS DISTINCT FROM '户主')::INTEGER * 100000000 + "row") AS head_id
+      FROM dibao_roll GROUP BY dibao_household_id) h
+LEFT JOIN dibao_roll_mode m ON m.dibao_household_id = h.dibao_household_id
 UNION ALL
-SELECT 'registry:' || household_id, mode(town), mode(village),
-       arg_min(name, (relation IS DISTINCT FROM '户主')::INTEGER * 100000000 + "row"),
-       arg_min(id_norm, (relation IS DISTINCT FROM '户主')::INTEGER * 100000000 + "row")
-FROM registry GROUP BY household_id
+SELECT 'registry:' || h.household_id, m.town, m.village, h.head_name, h.head_id
+FROM (SELECT household_id,
+             arg_min(name, (relation IS DISTINCT FROM '户主')::INTEGER * 100000000 + "row") AS head_name,
+             arg_min(id_norm, (relation IS DISTINCT FROM '户主')::INTEGER * 100000000 + "row") AS head_id
+      FROM registry GROUP BY household_id) h
+LEFT JOIN registry_mode m ON m.household_id = h.household_id
 UNION ALL
-SELECT 'monitoring:' || household_id, mode(town), mode(village),
-       arg_min(name, (relation IS DISTINCT FROM '户主')::INTEGER * 100000000 + "row"),
-       arg_min(id_norm, (relation IS DISTINCT FROM '户主')::INTEGER * 100000000 + "row")
-FROM monitoring GROUP BY household_id;
+SELECT 'monitoring:' || h.household_id, m.town, m.village, h.head_name, h.head_id
+FROM (SELECT household_id,
+             arg_min(name, (relation IS DISTINCT FROM '户主')::INTEGER * 100000000 + "row") AS head_name,
+             arg_min(id_norm, (relation IS DISTINCT FROM '户主')::INTEGER * 100000000 + "row") AS head_id
+      FROM monitoring GROUP BY household_id) h
+LEFT JOIN monitoring_mode m ON m.household_id = h.household_id;
 
 -- Which registry/monitoring household each household shares most members with (its income household).
 CREATE TEMP TABLE best_income AS
@@ -174,46 +255,60 @@ SELECT sm.household,
   count(*) FILTER (WHERE rp.roll_households > 1) AS duplicate_enrolled_members,
   count(*) FILTER (WHERE rp.dibao_and_destitute) AS dibao_and_destitute_members,
   count(*) FILTER (WHERE ur.person_key IS NOT NULL) AS unfiled_relative_members,
+  count(*) FILTER (WHERE urp.person_key IS NOT NULL) AS unknown_region_members,
   sum(pd.wage_monthly) AS dept_wage_monthly
 FROM subject_member sm
 JOIN subject s ON s.household = sm.household
-JOIN params p ON p.county_code = s.county_code AND p.area = coalesce(s.area, '农村')
+JOIN exact_params p ON p.county_code = s.county_code AND p.area = coalesce(s.area, '农村')
 LEFT JOIN person_age pa ON pa.person_key = sm.person_key
 LEFT JOIN person_dept pd ON pd.person_key = sm.person_key
 LEFT JOIN person_bank pb ON pb.person_key = sm.person_key
 LEFT JOIN roll_person rp ON rp.person_key = sm.person_key
 LEFT JOIN unfiled_relative ur ON ur.person_key = sm.person_key
+LEFT JOIN unknown_region_person urp ON urp.person_key = sm.person_key
 GROUP BY sm.household;
 
+-- What could not be read for a subject: its own rows and those of its income household.
+CREATE TEMP TABLE missing AS
+SELECT household, string_agg(DISTINCT field, ',' ORDER BY field) AS missing_fields FROM (
+  SELECT s.household, c.field FROM subject s JOIN cleared c ON c.household = s.household
+  UNION ALL
+  SELECT s.household, c.field FROM subject s JOIN cleared c ON c.household = s.income_household
+) GROUP BY household;
+
+-- Exact figures first (DECIMAL), each rounded once in the final SELECT and published as DOUBLE (see the docstring).
 CREATE TEMP TABLE household_facts AS
 WITH base AS (
   SELECT s.*, a.*, p.employment_cost_share,
          greatest(coalesce(s.members, 1), 1) AS size,
-         coalesce(s.wage, 0) * (1 - p.employment_cost_share) + coalesce(s.other, 0) AS gross_income,
-         coalesce(s.medical, 0) + coalesce(s.education, 0) AS rigid_spending
+         coalesce(s.wage, 0) * (1 - p.employment_cost_share) + coalesce(s.other, 0) AS gross_exact,
+         coalesce(s.medical, 0) + coalesce(s.education, 0) AS rigid_exact
   FROM subject s
   LEFT JOIN member_agg a ON a.household = s.household
-  JOIN params p ON p.county_code = s.county_code AND p.area = coalesce(s.area, '农村')
+  JOIN exact_params p ON p.county_code = s.county_code AND p.area = coalesce(s.area, '农村')
+), exact AS (
+  SELECT *, gross_exact - rigid_exact AS net_exact,
+         fen_div(dept_wage_monthly * (1 - employment_cost_share), size) AS dept_per_capita
+  FROM base
 )
 SELECT subject_type, subject_id, source, county_code, coalesce(area, '农村') AS area,
-       base.household AS household_key, pl.town, pl.village, pl.head_name, pl.head_id, size AS members,
+       exact.household AS household_key, pl.town, pl.village, pl.head_name, pl.head_id, size AS members,
        coalesce(covered, roll_members > 0) AS covered, monitored,
-       assistance_type, monthly_benefit, assessed_income,
+       assistance_type, monthly_benefit::DOUBLE AS monthly_benefit, assessed_income::DOUBLE AS assessed_income,
        CASE WHEN income_src IS NOT NULL THEN income_src
-            WHEN dept_wage_monthly * (1 - employment_cost_share) / size > coalesce(assessed_income, 0)
-            THEN 'dept_wages' ELSE 'roll_assessment' END AS income_source,
-       CASE WHEN income_src IS NOT NULL THEN gross_income END AS gross_income,
-       CASE WHEN income_src IS NOT NULL THEN rigid_spending END AS rigid_spending,
-       CASE WHEN income_src IS NOT NULL THEN gross_income - rigid_spending END AS annual_net_income,
-       CASE WHEN income_src IS NOT NULL THEN (gross_income - rigid_spending) / 12 / size
-            ELSE greatest(coalesce(assessed_income, 0),
-                          coalesce(dept_wage_monthly, 0) * (1 - employment_cost_share) / size) END
+            WHEN dept_per_capita > coalesce(assessed_income, 0) THEN 'dept_wages' ELSE 'roll_assessment' END
+         AS income_source,
+       CASE WHEN income_src IS NOT NULL THEN fen(gross_exact) END::DOUBLE AS gross_income,
+       CASE WHEN income_src IS NOT NULL THEN fen(rigid_exact) END::DOUBLE AS rigid_spending,
+       CASE WHEN income_src IS NOT NULL THEN fen(net_exact) END::DOUBLE AS annual_net_income,
+       CASE WHEN income_src IS NOT NULL THEN fen_div(net_exact, 12 * size)
+            ELSE greatest(coalesce(assessed_income, 0), coalesce(dept_per_capita, 0)) END::DOUBLE
          AS per_capita_income,
-       CASE WHEN income_src IS NOT NULL THEN (gross_income - rigid_spending) / size END AS per_capita_income_year,
-       coalesce(dept_wage_monthly, 0) AS dept_wage_monthly,
+       CASE WHEN income_src IS NOT NULL THEN fen_div(net_exact, size) END::DOUBLE AS per_capita_income_year,
+       fen(coalesce(dept_wage_monthly, 0))::DOUBLE AS dept_wage_monthly,
        $bank_data AS bank_data,
-       coalesce(financial_assets, 0) AS financial_assets,
-       coalesce(financial_assets, 0) / size AS per_capita_assets,
+       fen(coalesce(financial_assets, 0))::DOUBLE AS financial_assets,
+       fen_div(coalesce(financial_assets, 0), size)::DOUBLE AS per_capita_assets,
        coalesce(vehicles, 0)::INTEGER AS vehicles, coalesce(homes, 0)::INTEGER AS homes,
        coalesce(active_businesses, 0)::INTEGER AS active_businesses,
        coalesce(public_payroll_members, 0)::INTEGER AS public_payroll_members,
@@ -224,23 +319,36 @@ SELECT subject_type, subject_id, source, county_code, coalesce(area, '农村') A
        coalesce(duplicate_enrolled_members, 0)::INTEGER AS duplicate_enrolled_members,
        coalesce(dibao_and_destitute_members, 0)::INTEGER AS dibao_and_destitute_members,
        coalesce(unfiled_relative_members, 0)::INTEGER AS unfiled_relative_members,
+       coalesce(unknown_region_members, 0)::INTEGER AS unknown_region_members,
+       mi.missing_fields,
        monitoring_category, identified_date,
        date_diff('day', identified_date, $run_date)::INTEGER AS days_since_identified,
        risk_eliminated
-FROM base LEFT JOIN place pl ON pl.household = base.household
-ORDER BY subject_type, subject_id;
+FROM exact LEFT JOIN place pl ON pl.household = exact.household
+LEFT JOIN missing mi ON mi.household = exact.household
+ORDER BY subject_type, subject_id, source;
 """
 
 
+def _with_wage_amounts(dept_facts: pl.DataFrame) -> pl.DataFrame:
+    """``amount``: a 工资收入 report's value read like every amount (exact, to the fen), else null."""
+    wage_text = dept_facts.select(pl.when(pl.col("item") == "工资收入").then(pl.col("value"))).to_series()
+    amount, fault = parse_money(wage_text)
+    return dept_facts.with_columns(pl.when(fault.is_null()).then(amount).alias("amount"))
+
+
 def household_facts(drop: Drop, links: pl.DataFrame, params: pl.DataFrame, run_date: dt.date) -> pl.DataFrame:
-    """One row per roll household and per registry/monitoring family, with the columns of ``catalog.FACTS``."""
+    """One row per roll household and per registry/monitoring family, with the columns of ``catalog.FACTS``,
+    in a fixed order (subject_type, subject_id, source)."""
     con = duckdb.connect()
     try:
-        con.register("links", links.select("source", "row", "person_key", "household", "household_group"))
+        con.register("links", links.select("source", "row", "person_key", "household", "household_group",
+                                           "id_status"))
         con.register("params", params)
-        for stem in ("registry", "monitoring", "dibao_roll", "bank_assets", "dept_facts", "relatives"):
+        for stem in ("registry", "monitoring", "dibao_roll", "bank_assets", "relatives"):
             con.register(stem, drop.frame_or_empty(stem))
-        for statement in (s.strip() for s in _SQL.split(";")):
+        con.register("dept_facts", _with_wage_amounts(drop.frame_or_empty("dept_facts")))
+        for statement in (s.strip() for s in (_MODES + ";\n" + _SQL).split(";")):
             if statement:
                 placeholders = {k: v for k, v in {"run_date": run_date,
                                                   "bank_data": "bank_assets" in drop.files}.items()

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import math
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Literal
 
@@ -31,6 +33,8 @@ UNITS = {
     "years": "周岁",
 }
 Dimension = Literal["county_code", "area"]
+# A value has at most this many decimals, so the rules read it exactly as DECIMAL(38, 6) (see rules.evaluate).
+PARAMETER_DECIMALS = 6
 
 
 class _Value(BaseModel):
@@ -142,6 +146,16 @@ def _check_dates(source: Path, name: str, values: list[ParameterValue], varies_b
                                   f"from {v.valid_from}")
 
 
+def _check_exact(source: Path, key: str, value: float) -> None:
+    """Refuse a value the rules could not read back exactly from its float: more than ``PARAMETER_DECIMALS``
+    decimals (a YAML number's shortest text is the number as written), not finite, or 10^9 or more (beyond
+    that a double no longer carries 6 decimals)."""
+    exponent = Decimal(repr(value)).as_tuple().exponent if math.isfinite(value) else None
+    if not isinstance(exponent, int) or exponent < -PARAMETER_DECIMALS or abs(value) >= 1e9:
+        raise ConfigError(f"{source}: {key}: value {value!r} must be a number below 10^9 with at most "
+                          f"{PARAMETER_DECIMALS} decimals (rules compare parameters exactly)")
+
+
 def load_parameters(path: Path = DEFAULT_PARAMETERS_PATH) -> ParameterSet:
     """Load and check the parameter file."""
     try:
@@ -162,6 +176,7 @@ def load_parameters(path: Path = DEFAULT_PARAMETERS_PATH) -> ParameterSet:
                 v = _Value.parse(entry)
             except ValidationError as exc:
                 raise ConfigError(f"{path}: parameters.{name}.values[{i}]: {exc}") from exc
+            _check_exact(path, f"parameters.{name}.values[{i}]", v.value)
             for dim in ("county_code", "area"):
                 given = getattr(v, dim) is not None
                 if given != (dim in p.varies_by):
