@@ -57,23 +57,31 @@ def _choose(rows: pl.DataFrame, key: str, field: str) -> pl.DataFrame:
     )
 
 
-def _disagreeing(accepted: pl.DataFrame, key: str, field: str) -> pl.DataFrame:
-    """Households whose members' non-blank values of ``field`` differ (rows grouped by household, in order).
+def _disagreeing(grouped: pl.DataFrame, household: pl.Series, field: str) -> pl.Series:
+    """Household numbers whose members' non-blank values of ``field`` differ (members listed together).
 
     Neighbouring rows are compared instead of grouping: exports list a household's members together, so this is
-    a few vectorised passes over the column rather than a group-by with an aggregate per field.
+    a few vectorised passes over one column (the household as an integer) rather than a group-by per field.
     """
-    rows = accepted.select(key, field).filter(pl.col(field).is_not_null())
-    differs = (pl.col(key) == pl.col(key).shift(1)) & (pl.col(field) != pl.col(field).shift(1))
-    return rows.filter(differs.fill_null(False)).select(key).unique(maintain_order=True)
+    values = grouped.get_column(field)
+    present = values.is_not_null()
+    groups, kept = household.filter(present), values.filter(present)
+    differs = ((groups == groups.shift(1)) & (kept != kept.shift(1))).fill_null(False)
+    return groups.filter(differs).unique(maintain_order=True)
 
 
-def _grouped_by_household(accepted: pl.DataFrame, key: str) -> pl.DataFrame:
-    """The rows with each household's members next to each other (already so in nearly every export)."""
-    starts = accepted.select((pl.col(key) != pl.col(key).shift(1)).fill_null(True).sum()).item()
-    if starts == accepted.select(pl.col(key).n_unique()).item():
-        return accepted
-    return accepted.sort(key, "row", maintain_order=True)
+def _grouped_by_household(accepted: pl.DataFrame, key: str) -> tuple[pl.DataFrame, pl.Series]:
+    """The rows with each household's members next to each other (already so in nearly every export), and each
+    row's household as a small integer (consecutive in that order)."""
+    def starts(frame: pl.DataFrame) -> pl.Series:
+        column = frame.get_column(key)
+        return (column != column.shift(1)).fill_null(True)
+
+    first = starts(accepted)
+    if int(first.sum()) != accepted.get_column(key).hash().n_unique():
+        accepted = accepted.sort(key, "row", maintain_order=True)
+        first = starts(accepted)
+    return accepted, first.cast(pl.UInt32).cum_sum()
 
 
 def agree_households(accepted: pl.DataFrame, spec: FileSpec) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -82,12 +90,13 @@ def agree_households(accepted: pl.DataFrame, spec: FileSpec) -> tuple[pl.DataFra
     fields = [f for f in spec.fields if f.household_level and f.name in accepted.columns]
     if key is None or accepted.is_empty():
         return accepted, empty_notes()
-    grouped = _grouped_by_household(accepted, key)
+    grouped, household = _grouped_by_household(accepted, key)
     notes: list[pl.DataFrame] = []
     for f in fields:
-        conflicting = _disagreeing(grouped, key, f.name)
-        if conflicting.is_empty():
+        numbers = _disagreeing(grouped, household, f.name)
+        if numbers.is_empty():
             continue
+        conflicting = grouped.filter(household.is_in(numbers.implode())).select(key).unique(maintain_order=True)
         chosen = _choose(accepted.join(conflicting, on=key), key, f.name)
         accepted = (
             accepted.join(chosen.select(key, "__chosen"), on=key, how="left", maintain_order="left")
@@ -117,17 +126,16 @@ def agree_households(accepted: pl.DataFrame, spec: FileSpec) -> tuple[pl.DataFra
     return accepted, pl.concat(notes).cast(NOTES_SCHEMA).sort("code", "household", "field")  # type: ignore[arg-type]
 
 
-def duplicate_lines(frame: pl.DataFrame, identifying: list[str] | None = None) -> pl.DataFrame:
+def duplicate_lines(frame: pl.DataFrame) -> pl.DataFrame:
     """Rows (1-based) that repeat an earlier line exactly, with the row they repeat: ``row``, ``same_as``.
 
-    Only the identifying columns (ID, name, household number) are hashed to find suspects, which is cheap; the
-    suspects are then compared on every column, so a line is a repeat only if it is the same to the letter.
+    Whole rows are hashed in one vectorised pass; only rows whose hash recurs are compared value by value, so a
+    line is a repeat only if it is the same to the letter.
     """
     empty = pl.DataFrame(schema={"row": pl.UInt32, "same_as": pl.UInt32})
     if frame.is_empty():
         return empty
-    keys = [c for c in (identifying or []) if c in frame.columns] or frame.columns
-    suspects = frame.select(keys).hash_rows().is_duplicated().arg_true()
+    suspects = frame.hash_rows().is_duplicated().arg_true()
     if not suspects.len():
         return empty
     columns = frame.columns

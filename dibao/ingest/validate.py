@@ -19,7 +19,7 @@ from dibao.ids import id_prefix, normalise_ids
 from dibao.ingest.households import agree_households, duplicate_lines, empty_notes
 from dibao.ingest.parse import RowFault, parse_field
 from dibao.ingest.read import RawTable
-from dibao.ingest.totals import IDENTIFYING_TYPES, NUMERIC_TYPES, TotalRows, find_total_rows
+from dibao.ingest.totals import NUMERIC_TYPES, TotalRows, find_total_rows
 from dibao.names import normalise_names
 from dibao.schema import FieldType, FileSpec
 
@@ -111,8 +111,7 @@ def _refuse_numeric_ids(raw: RawTable, spec: FileSpec, column_map: dict[str, str
         values = raw.frame.get_column(header)
         pattern = f"{_EXCEL_NUMBER}|{_EXCEL_DECIMAL_ID if f.type is FieldType.ID_NUMBER else _EXCEL_DECIMAL_LONG}"
         # Byte searches first (cheap on millions of cells); the pattern only where a dot or an E occurs.
-        marked = (values.str.contains(".", literal=True) | values.str.contains("E", literal=True)
-                  | values.str.contains("e", literal=True)).fill_null(False) & ~totals
+        marked = values.str.contains(r"[.Ee]").fill_null(False) & ~totals
         suspects = marked.arg_true()
         sci = suspects.filter(values.gather(suspects).str.contains(pattern).fill_null(False))
         if excel_row is None and sci.len() == 0:
@@ -223,8 +222,7 @@ def validate(raw: RawTable, spec: FileSpec, headers: HeaderTable, *, today: dt.d
     notes = raw.notes + notes
 
     height = raw.frame.height
-    duplicates = duplicate_lines(raw.frame, [column_map[f.name] for f in spec.fields
-                                             if f.type in IDENTIFYING_TYPES and f.name in column_map])
+    duplicates = duplicate_lines(raw.frame)
     texts = {f.name: raw.frame.get_column(column_map[f.name]) if f.name in column_map
              else pl.repeat(None, height, dtype=pl.String, eager=True) for f in spec.fields}
     columns: list[pl.Series] = [pl.Series("row", range(1, height + 1), dtype=pl.UInt32)]
