@@ -329,3 +329,27 @@ def test_a_rule_reading_a_household_with_a_cleared_field_says_data_is_missing(dr
     decisions = pl.read_parquet(result.folder / "decisions.parquet").filter(pl.col("subject_id") == "DB001")
     assert decisions.height >= 1
     assert all("数据缺失(无法识别已置空)：家庭月人均收入、工资性收入" in d for d in decisions["detail"])
+
+
+def test_excel_apostrophes_on_every_roll_code_do_not_resolve_yesterdays_cases(tmp_path: Path) -> None:
+    """The reported case: '340421 and 'DB… on every roll row used to reject all 326 rows and resolve every exit."""
+    store = RunStore(tmp_path / "store")
+    run_daily(_sample_copy(tmp_path, "day1"), DAY1, store)
+    day2 = _sample_copy(tmp_path, "day2")
+    marked = ("县级区划代码", "低保家庭编号")
+    _rewrite_roll(day2, lambda f: f.with_columns((pl.lit("'") + pl.col(c)).alias(c) for c in marked))
+    result = run_daily(day2, DAY2, store)
+    assert result.manifest["inputs"]["dibao_roll"]["rows_accepted"] == 325
+    diff = pl.read_parquet(result.folder / "diff.parquet")
+    assert diff.filter((pl.col("list") == "exit") & (pl.col("change") == "resolved")).is_empty()
+    before = pl.read_parquet(store.run_dir(DAY1) / "exit_candidates.parquet")["dibao_household_id"].sort()
+    assert pl.read_parquet(result.folder / "exit_candidates.parquet")["dibao_household_id"].sort().equals(before)
+
+
+@pytest.mark.parametrize(("written", "yuan"), [("1.2万", 12000), ("￥1200", 1200), ("1,200元", 1200)])
+def test_benefit_amounts_written_the_common_ways_are_read_exactly(drop: Build, written: str, yuan: int) -> None:
+    roll = roll_rows()
+    roll[0][9] = f'"{written}"' if "," in written else written
+    accepted = ingest_drop(drop(dibao_roll=_roll(roll))).files["dibao_roll"].accepted
+    assert accepted["monthly_benefit"].to_list() == [pytest.approx(yuan)]
+    assert accepted["cleared_fields"].to_list() == [None]
