@@ -148,12 +148,11 @@ def test_sums_are_exact_and_per_capita_figures_round_once_half_up(drop: Build) -
     ("fen(2.675::DECIMAL(38, 8))", "2.68"), ("fen(1785.125::DECIMAL(38, 8))", "1785.13"),
 ])
 def test_the_rounding_rule_in_sql(expr: str, expected: str) -> None:
-    from dibao.rules.facts import _SQL
+    from dibao.rules.facts import _MACROS
 
     con = duckdb.connect()
     try:
-        for statement in [s for s in _SQL.split(";") if "CREATE TEMP MACRO" in s]:
-            con.execute(statement)
+        con.execute(_MACROS)
         assert con.sql(f"SELECT {expr}").fetchall() == [(Decimal(expected),)]
     finally:
         con.close()

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from sqlglot import exp
 
 from dibao.errors import ConfigError
-from dibao.rules.catalog import FACT_NAMES
+from dibao.rules.catalog import CATALOG, FACT_NAMES, Catalog
 from dibao.rules.params import ParameterSet
 
 DEFAULT_RULES_PATH = Path(__file__).resolve().parents[2] / "rules" / "eligibility.yaml"
@@ -79,6 +79,7 @@ class RuleSet:
     version: str
     source: Path
     rules: tuple[Rule, ...]
+    catalog: Catalog = CATALOG  # the facts the rules were checked against (and the facts stage computes)
 
     def by_id(self, rule_id: str) -> Rule:
         for rule in self.rules:
@@ -87,8 +88,8 @@ class RuleSet:
         raise KeyError(rule_id)
 
 
-def compile_condition(rule_id: str, when: str, parameter_names: set[str], source: Path
-                      ) -> tuple[str, list[str], list[str]]:
+def compile_condition(rule_id: str, when: str, parameter_names: set[str], source: Path,
+                      fact_names: frozenset[str] = FACT_NAMES) -> tuple[str, list[str], list[str]]:
     """Parse and check one condition. Returns (DuckDB SQL, facts read, parameters read)."""
     where = f"{source}: rule {rule_id}"
     try:
@@ -102,7 +103,7 @@ def compile_condition(rule_id: str, when: str, parameter_names: set[str], source
             if node.table:
                 raise ConfigError(f"{where}: {node.sql()!r}: write plain fact or parameter names, no tables")
             name = node.name
-            if name in FACT_NAMES:
+            if name in fact_names:
                 facts.append(name) if name not in facts else None
             elif name in parameter_names:
                 params.append(name) if name not in params else None
@@ -119,8 +120,9 @@ def compile_condition(rule_id: str, when: str, parameter_names: set[str], source
     return tree.sql(dialect="duckdb"), facts, params
 
 
-def load_rules(parameters: ParameterSet, path: Path = DEFAULT_RULES_PATH) -> RuleSet:
-    """Load, check and compile the rules."""
+def load_rules(parameters: ParameterSet, path: Path = DEFAULT_RULES_PATH, catalog: Catalog = CATALOG) -> RuleSet:
+    """Load, check and compile the rules against the facts of ``catalog`` (the shipped one unless a deployment
+    or a test adds facts)."""
     try:
         doc = _RulesDoc.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
     except (OSError, yaml.YAMLError) as exc:
@@ -135,9 +137,9 @@ def load_rules(parameters: ParameterSet, path: Path = DEFAULT_RULES_PATH) -> Rul
         if r.id in seen:
             raise ConfigError(f"{path}: rule {r.id}: defined twice")
         seen.add(r.id)
-        sql, facts, params = compile_condition(r.id, r.when, set(parameters.parameters), path)
+        sql, facts, params = compile_condition(r.id, r.when, set(parameters.parameters), path, catalog.names)
         for name in r.show:
-            if name in FACT_NAMES:
+            if name in catalog.names:
                 facts.append(name) if name not in facts else None
             elif name in parameters.parameters:
                 params.append(name) if name not in params else None
@@ -147,4 +149,4 @@ def load_rules(parameters: ParameterSet, path: Path = DEFAULT_RULES_PATH) -> Rul
                           tuple(params), r.grace))
     if sum(r.grace for r in rules) > 1:
         raise ConfigError(f"{path}: only one rule may open a grace period (grace: true)")
-    return RuleSet(doc.version, path, tuple(rules))
+    return RuleSet(doc.version, path, tuple(rules), catalog)

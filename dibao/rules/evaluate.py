@@ -15,7 +15,6 @@ from __future__ import annotations
 import duckdb
 import polars as pl
 
-from dibao.rules.catalog import FACT_LABELS, FACTS
 from dibao.rules.compile import Rule, RuleSet
 from dibao.rules.params import ParameterSet
 from dibao.schema import FILE_SPECS
@@ -25,15 +24,17 @@ DECISION_SCHEMA: dict[str, pl.DataType] = {
     "rule_id": pl.String(), "outcome": pl.String(), "label": pl.String(), "reference": pl.String(),
     "figures": pl.String(), "parameters": pl.String(), "detail": pl.String(),
 }
-MONEY_FACTS: tuple[str, ...] = tuple(f.name for f in FACTS if f.type == "number")
 FACT_DECIMAL = "DECIMAL(38, 2)"
 PARAMETER_DECIMAL = "DECIMAL(38, 6)"
 
 
-def _value_text(name: str, dtype: pl.DataType) -> pl.Expr:
-    """A figure as caseworkers read it: 是/否, whole numbers without .0, money to the fen (760, 812.5, 0.2)."""
+def _value_text(name: str, dtype: pl.DataType, codes: dict[str, str] | None = None) -> pl.Expr:
+    """A figure as caseworkers read it: 是/否, whole numbers without .0, money to the fen (760, 812.5, 0.2),
+    codes in words (收入数据来源=防返贫监测信息(monitoring))."""
     col = pl.col(name)
-    if dtype == pl.Boolean:
+    if codes:
+        text = col.replace(codes)
+    elif dtype == pl.Boolean:
         text = pl.when(col).then(pl.lit("是")).otherwise(pl.lit("否"))
     elif dtype.is_float():
         text = col.round(2).cast(pl.String).str.replace(r"\.0$", "")
@@ -42,11 +43,12 @@ def _value_text(name: str, dtype: pl.DataType) -> pl.Expr:
     return text.fill_null("无")
 
 
-def _detail(rule: Rule, parameters: ParameterSet, schema: pl.Schema) -> pl.Expr:
+def _detail(rule: Rule, parameters: ParameterSet, schema: pl.Schema, labels: dict[str, str],
+            codes: dict[str, dict[str, str]]) -> pl.Expr:
     """'收入超过低保标准：家庭月人均收入=812.5；低保标准=760' built column-wise (no loop over rows)."""
     parts: list[pl.Expr] = []
     for name in rule.facts_read:
-        parts += [pl.lit(f"{FACT_LABELS[name]}="), _value_text(name, schema[name]), pl.lit("；")]
+        parts += [pl.lit(f"{labels[name]}="), _value_text(name, schema[name], codes.get(name)), pl.lit("；")]
     for name in rule.params_read:
         parts += [pl.lit(f"{parameters.parameters[name].label}="), _value_text(name, schema[name]), pl.lit("；")]
     text = pl.concat_str([pl.lit(f"{rule.label}："), *parts[:-1]], ignore_nulls=False)
@@ -68,7 +70,7 @@ def _fired_sql(facts: pl.DataFrame, parameters: ParameterSet, rules: RuleSet) ->
     Only the flags come back (a narrow result, cheap to move and to sort); the trace is built from the facts as
     published, which hold the same rounded figures.
     """
-    money = [n for n in MONEY_FACTS if n in facts.columns]
+    money = [n for n in rules.catalog.money if n in facts.columns]
     fact_cols = "f.*" + (" REPLACE (" + ", ".join(f'CAST(f."{n}" AS {FACT_DECIMAL}) AS "{n}"' for n in money) + ")"
                          if money else "")
     names = list(parameters.parameters)
@@ -113,7 +115,7 @@ def evaluate_rules(facts: pl.DataFrame, params: pl.DataFrame, rules: RuleSet, pa
             pl.lit(rule.label).alias("label"), pl.lit(rule.reference).alias("reference"),
             pl.struct([pl.col(n) for n in rule.facts_read]).struct.json_encode().alias("figures"),
             (param_struct.struct.json_encode() if rule.params_read else param_struct).alias("parameters"),
-            _detail(rule, parameters, table.schema).alias("detail"),
+            _detail(rule, parameters, table.schema, rules.catalog.labels, rules.catalog.codes).alias("detail"),
         ))
     if not frames:
         return pl.DataFrame(schema=DECISION_SCHEMA)

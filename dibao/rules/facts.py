@@ -1,5 +1,9 @@
 """Household facts, assembled in DuckDB from the linked data (one row per household; columns: ``catalog.FACTS``).
 
+The work is a list of named SQL steps (``STEPS``, run by ``dibao.rules.steps``), each one table with its inputs;
+the last step's columns, and the department items' aggregates, come from the fact declarations in
+``dibao/rules/catalog.py``, so a fact's expression, label, unit and reference live together.
+
 Two kinds of subject share one table:
 - ``roll``: each 低保/特困 roll household (应退尽退 is decided on these);
 - ``household``: each registry family, and each monitored family with no registry household in its cross-walk
@@ -30,63 +34,83 @@ Money and rounding (one rule, so the same inputs always publish the same figures
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 
 import duckdb
 import polars as pl
 
 from dibao.ingest import Drop
 from dibao.ingest.parse import parse_money
+from dibao.rules.catalog import CATALOG, Catalog
+from dibao.rules.steps import Step, run_steps
 
+# The frames registered before the steps run.
+INPUTS = ("links", "params", "registry", "monitoring", "dibao_roll", "bank_assets", "relatives", "dept_facts")
 
-def _modes(table: str, key: str, columns: tuple[str, ...]) -> str:
-    """SQL creating ``<table>_mode``: per household, each column's most frequent non-null value, ties broken by
-    the 户主's row and then the first listed row (DuckDB's ``mode`` and ``any_value`` pick by thread timing)."""
-    cols = ", ".join(columns)
-    picks = ", ".join(f"arg_max(v, (n, head, -first_row)) FILTER (WHERE c = '{c}') AS {c}" for c in columns)
-    return (f"CREATE TEMP TABLE {table}_mode AS SELECT k AS {key}, {picks} FROM ("
-            f"SELECT k, c, v, count(*) AS n, bool_or(relation IS NOT DISTINCT FROM '户主') AS head, "
-            f"min(\"row\")::BIGINT AS first_row "
-            f"FROM (UNPIVOT (SELECT {key} AS k, \"row\", relation, {cols} FROM {table}) ON {cols} INTO NAME c VALUE v) "
-            f"GROUP BY k, c, v) GROUP BY k")
-
-
-_MODES = ";\n".join([
-    _modes("registry", "household_id", ("county_code", "town", "village")),
-    _modes("monitoring", "household_id", ("county_code", "town", "village", "monitoring_category")),
-    _modes("dibao_roll", "dibao_household_id", ("county_code", "town", "village", "area", "assistance_type")),
-])
-
-_SQL = r"""
--- Rounding, once, half-up (ties away from zero) to the fen: fen() for a sum or product, fen_div() for x / d
--- (d a positive whole number) in integers, since DuckDB would divide DECIMALs as DOUBLEs. x has ≤ 8 decimals.
+# Rounding, once, half-up (ties away from zero) to the fen: fen() for a sum or product, fen_div() for x / d
+# (d a positive whole number) in integers, since DuckDB would divide DECIMALs as DOUBLEs. x has ≤ 8 decimals.
+_MACROS = """
 CREATE TEMP MACRO fen(x) AS round(CAST(x AS DECIMAL(38, 8)), 2);
 CREATE TEMP MACRO fen_div(x, d) AS
   CAST(sign(x) * ((2 * abs(CAST(CAST(x AS DECIMAL(38, 8)) * 100000000 AS HUGEINT)) + CAST(d AS HUGEINT) * 1000000)
                   // (2 * CAST(d AS HUGEINT) * 1000000)) AS DECIMAL(38, 0)) * 0.01;
+"""
 
-CREATE TEMP TABLE exact_params AS
+
+def _modes(table: str, key: str, columns: tuple[str, ...]) -> Step:
+    """Step ``<table>_mode``: per household, each column's most frequent non-null value, ties broken by the
+    户主's row and then the first listed row (DuckDB's ``mode`` and ``any_value`` pick by thread timing)."""
+    cols = ", ".join(columns)
+    picks = ", ".join(f"arg_max(v, (n, head, -first_row)) FILTER (WHERE c = '{c}') AS {c}" for c in columns)
+    return Step(f"{table}_mode", (table,), f"SELECT k AS {key}, {picks} FROM ("
+            f"SELECT k, c, v, count(*) AS n, bool_or(relation IS NOT DISTINCT FROM '户主') AS head, "
+            f"min(\"row\")::BIGINT AS first_row "
+            f"FROM (UNPIVOT (SELECT {key} AS k, \"row\", relation, {cols} FROM {table}) ON {cols} INTO NAME c VALUE v) "
+            f"GROUP BY k, c, v) GROUP BY k", why="the one value of each household-level column")
+
+
+_MODE_STEPS = (
+    _modes("registry", "household_id", ("county_code", "town", "village")),
+    _modes("monitoring", "household_id", ("county_code", "town", "village", "monitoring_category")),
+    _modes("dibao_roll", "dibao_household_id", ("county_code", "town", "village", "area", "assistance_type")),
+)
+
+# ``{department}`` and ``{columns}`` are filled from the catalog (``build_steps``); everything else is as read.
+STEPS: tuple[Step, ...] = (
+    Step('exact_params',
+         ('params',),
+         sql=r"""
 SELECT county_code, area, CAST(employment_cost_share AS DECIMAL(38, 6)) AS employment_cost_share,
        elderly_age, minor_age
-FROM params;
-
-CREATE TEMP TABLE person AS
+FROM params
+"""),
+    Step('person',
+         ('links',),
+         sql=r"""
 SELECT DISTINCT person_key,
        CASE WHEN regexp_full_match(person_key, '\d{17}[\dX]')
             THEN try_strptime(substr(person_key, 7, 8), '%Y%m%d')::DATE END AS birth_date
-FROM links;
-
-CREATE TEMP TABLE person_age AS
+FROM links
+"""),
+    Step('person_age',
+         ('person',),
+         sql=r"""
 SELECT person_key, birth_date,
        date_diff('year', birth_date, $run_date)
          - CASE WHEN strftime($run_date, '%m%d') < strftime(birth_date, '%m%d') THEN 1 ELSE 0 END AS age
-FROM person;
-
-CREATE TEMP TABLE dept AS
+FROM person
+"""),
+    Step('dept',
+         ('dept_facts', 'links'),
+         sql=r"""
 SELECT l.person_key, f.item, trim(f.value) AS value, f.as_of, f.amount
-FROM dept_facts f JOIN links l ON l.source = 'dept_facts' AND l."row" = f."row";
-
--- The latest 工资收入 report of a person (two on the same day: the higher, where arg_max alone picks either).
-CREATE TEMP TABLE person_dept AS
+FROM dept_facts f JOIN links l ON l.source = 'dept_facts' AND l."row" = f."row"
+"""),
+    Step('person_dept',
+         ('dept',),
+         why='The latest 工资收入 report of a person (two on the same day: the higher, where arg_max alone picks '
+             'either).',
+         sql=r"""
 SELECT person_key,
   min(CASE WHEN item = '残疾等级' THEN
         CASE WHEN regexp_matches(value, '^(一|1)级') THEN 1 WHEN regexp_matches(value, '^(二|2)级') THEN 2
@@ -94,47 +118,58 @@ SELECT person_key,
       END) AS disability_grade,
   bool_or(item = '残疾等级' AND regexp_matches(value, '智力|精神')) AS intellectual_or_mental,
   max(CASE WHEN item = '死亡' THEN coalesce(try_cast(value AS DATE), as_of) END) AS death_date,
-  count(*) FILTER (WHERE item = '机动车' AND value NOT LIKE '%残疾人%') AS vehicles,
-  max(CASE WHEN item = '不动产' THEN try_cast(value AS INTEGER) END) AS homes,
-  count(*) FILTER (WHERE item = '工商登记' AND value = '存续') AS active_businesses,
-  arg_max(amount, (as_of, amount)) FILTER (WHERE item = '工资收入' AND as_of IS NOT NULL) AS wage_monthly,
-  bool_or(item = '财政供养' AND value IN ('是', '1', 'Y', 'y')) AS public_payroll
-FROM dept GROUP BY person_key;
-
-CREATE TEMP TABLE person_bank AS
+  arg_max(amount, (as_of, amount)) FILTER (WHERE item = '工资收入' AND as_of IS NOT NULL) AS wage_monthly{department}
+FROM dept GROUP BY person_key
+"""),
+    Step('person_bank',
+         ('bank_assets', 'links'),
+         sql=r"""
 SELECT l.person_key, sum(CAST(b.balance AS DECIMAL(18, 2))) AS balance
 FROM bank_assets b JOIN links l ON l.source = 'bank_assets' AND l."row" = b."row"
-GROUP BY l.person_key;
-
-CREATE TEMP TABLE roll_person AS
+GROUP BY l.person_key
+"""),
+    Step('roll_person',
+         ('dibao_roll', 'links'),
+         sql=r"""
 SELECT l.person_key,
        count(DISTINCT r.dibao_household_id) AS roll_households,
        bool_or(r.assistance_type = '低保') AND bool_or(r.assistance_type = '特困供养') AS dibao_and_destitute
 FROM dibao_roll r JOIN links l ON l.source = 'dibao_roll' AND l."row" = r."row"
-GROUP BY l.person_key;
-
-CREATE TEMP TABLE unfiled_relative AS
+GROUP BY l.person_key
+"""),
+    Step('unfiled_relative',
+         ('relatives',),
+         sql=r"""
 SELECT DISTINCT relative_id_norm AS person_key FROM relatives
-WHERE NOT filed AND relative_id_status IN ('valid', 'upgraded', 'unknown_region');
-
--- Persons whose ID has an area code no edition of GB/T 2260 has (a fabricated number is what audits look for).
-CREATE TEMP TABLE unknown_region_person AS
-SELECT DISTINCT person_key FROM links WHERE id_status = 'unknown_region';
-
--- Fields cleared at ingest because their value could not be read (the row, the person, stayed).
-CREATE TEMP TABLE cleared AS
+WHERE NOT filed AND relative_id_status IN ('valid', 'upgraded', 'unknown_region')
+"""),
+    Step('unknown_region_person',
+         ('links',),
+         why='Persons whose ID has an area code no edition of GB/T 2260 has (a fabricated number is what '
+             'audits look for).',
+         sql=r"""
+SELECT DISTINCT person_key FROM links WHERE id_status = 'unknown_region'
+"""),
+    Step('cleared',
+         ('dibao_roll', 'monitoring', 'registry'),
+         why='Fields cleared at ingest because their value could not be read (the row, the person, stayed).',
+         sql=r"""
 SELECT 'dibao_roll:' || dibao_household_id AS household, unnest(cleared_fields) AS field
 FROM dibao_roll WHERE cleared_fields IS NOT NULL
 UNION ALL
 SELECT 'registry:' || household_id, unnest(cleared_fields) FROM registry WHERE cleared_fields IS NOT NULL
 UNION ALL
-SELECT 'monitoring:' || household_id, unnest(cleared_fields) FROM monitoring WHERE cleared_fields IS NOT NULL;
-
-CREATE TEMP TABLE member AS
-SELECT DISTINCT household, household_group, person_key, source FROM links WHERE household IS NOT NULL;
-
--- Registry and monitoring households with their (household-total) income figures.
-CREATE TEMP TABLE income_hh AS
+SELECT 'monitoring:' || household_id, unnest(cleared_fields) FROM monitoring WHERE cleared_fields IS NOT NULL
+"""),
+    Step('member',
+         ('links',),
+         sql=r"""
+SELECT DISTINCT household, household_group, person_key, source FROM links WHERE household IS NOT NULL
+"""),
+    Step('income_hh',
+         ('monitoring', 'monitoring_mode', 'registry', 'registry_mode'),
+         why='Registry and monitoring households with their (household-total) income figures.',
+         sql=r"""
 SELECT 'registry:' || r.household_id AS household, 'registry' AS src, r.household_id, m.county_code,
        r.wage, r.other, r.medical, r.education, r.size,
        NULL::VARCHAR AS monitoring_category, NULL::DATE AS identified_date, NULL::BOOLEAN AS risk_eliminated
@@ -155,19 +190,24 @@ FROM (SELECT household_id, max(CAST(wage_income AS DECIMAL(18, 2))) AS wage,
              max(CAST(education_spending AS DECIMAL(18, 2))) AS education, count(*) AS size,
              max(identified_date) AS identified_date, bool_or(risk_eliminated) AS risk_eliminated
       FROM monitoring GROUP BY household_id) r
-LEFT JOIN monitoring_mode m ON m.household_id = r.household_id;
-
-CREATE TEMP TABLE roll_hh AS
+LEFT JOIN monitoring_mode m ON m.household_id = r.household_id
+"""),
+    Step('roll_hh',
+         ('dibao_roll', 'dibao_roll_mode'),
+         sql=r"""
 SELECT 'dibao_roll:' || r.dibao_household_id AS household, r.dibao_household_id AS subject_id,
        m.county_code, m.area, m.assistance_type, r.monthly_benefit, r.assessed_income, r.covered_persons, r.listed
 FROM (SELECT dibao_household_id, max(CAST(monthly_benefit AS DECIMAL(18, 2))) AS monthly_benefit,
              max(CAST(assessed_monthly_income AS DECIMAL(18, 2))) AS assessed_income,
              max(covered_persons) AS covered_persons, count(*) AS listed
       FROM dibao_roll GROUP BY dibao_household_id) r
-LEFT JOIN dibao_roll_mode m ON m.dibao_household_id = r.dibao_household_id;
-
--- Where each household lives and who heads it, for the work lists (the 户主 row, else the first listed).
-CREATE TEMP TABLE place AS
+LEFT JOIN dibao_roll_mode m ON m.dibao_household_id = r.dibao_household_id
+"""),
+    Step('place',
+         ('dibao_roll', 'dibao_roll_mode', 'monitoring', 'monitoring_mode', 'registry', 'registry_mode'),
+         why='Where each household lives and who heads it, for the work lists (the 户主 row, else the first '
+             'listed).',
+         sql=r"""
 SELECT 'dibao_roll:' || h.dibao_household_id AS household, m.town, m.village, h.head_name, h.head_id
 FROM (SELECT dibao_household_id,
              arg_min(name, (relation IS DISTINCT FROM '户主')::INTEGER * 100000000 + "row") AS head_name,
@@ -187,10 +227,13 @@ FROM (SELECT household_id,
              arg_min(name, (relation IS DISTINCT FROM '户主')::INTEGER * 100000000 + "row") AS head_name,
              arg_min(id_norm, (relation IS DISTINCT FROM '户主')::INTEGER * 100000000 + "row") AS head_id
       FROM monitoring GROUP BY household_id) h
-LEFT JOIN monitoring_mode m ON m.household_id = h.household_id;
-
--- Which registry/monitoring household each household shares most members with (its income household).
-CREATE TEMP TABLE best_income AS
+LEFT JOIN monitoring_mode m ON m.household_id = h.household_id
+"""),
+    Step('best_income',
+         ('member',),
+         why='Which registry/monitoring household each household shares most members with (its income '
+             'household).',
+         sql=r"""
 SELECT household, income_household FROM (
   SELECT a.household, b.household AS income_household,
          row_number() OVER (PARTITION BY a.household
@@ -198,18 +241,22 @@ SELECT household, income_household FROM (
   FROM member a JOIN member b ON a.person_key = b.person_key AND b.source IN ('registry', 'monitoring')
   WHERE a.household <> b.household OR a.source IN ('registry', 'monitoring')
   GROUP BY a.household, b.household, b.source
-) WHERE rn = 1;
-
--- The monitored household of each registry household (monitoring attributes), by shared members.
-CREATE TEMP TABLE best_monitoring AS
+) WHERE rn = 1
+"""),
+    Step('best_monitoring',
+         ('member',),
+         why='The monitored household of each registry household (monitoring attributes), by shared members.',
+         sql=r"""
 SELECT household, monitoring_household FROM (
   SELECT a.household, b.household AS monitoring_household,
          row_number() OVER (PARTITION BY a.household ORDER BY count(*) DESC, b.household) AS rn
   FROM member a JOIN member b ON a.person_key = b.person_key AND b.source = 'monitoring'
   GROUP BY a.household, b.household
-) WHERE rn = 1;
-
-CREATE TEMP TABLE subject AS
+) WHERE rn = 1
+"""),
+    Step('subject',
+         ('best_income', 'best_monitoring', 'income_hh', 'member', 'roll_hh'),
+         sql=r"""
 SELECT 'roll' AS subject_type, r.subject_id, 'dibao_roll' AS source, r.household, r.county_code, r.area,
        TRUE AS covered, r.assistance_type, r.monthly_benefit, r.assessed_income,
        coalesce(i.size, r.covered_persons, r.listed) AS members, bi.income_household,
@@ -230,22 +277,24 @@ LEFT JOIN best_monitoring bm ON bm.household = i.household AND i.src = 'registry
 LEFT JOIN income_hh m ON m.household = bm.monitoring_household
 WHERE i.src = 'registry'
    OR i.household NOT IN (SELECT a.household FROM member a JOIN member b ON a.person_key = b.person_key
-                          WHERE a.source = 'monitoring' AND b.source = 'registry');
-
--- Members of a subject: its own listed persons and those of its income household (the whole family).
-CREATE TEMP TABLE subject_member AS
+                          WHERE a.source = 'monitoring' AND b.source = 'registry')
+"""),
+    Step('subject_member',
+         ('member', 'subject'),
+         why='Members of a subject: its own listed persons and those of its income household (the whole '
+             'family).',
+         sql=r"""
 SELECT s.household, m.person_key FROM subject s JOIN member m ON m.household = s.household
 UNION
-SELECT s.household, m.person_key FROM subject s JOIN member m ON m.household = s.income_household;
-
-CREATE TEMP TABLE member_agg AS
+SELECT s.household, m.person_key FROM subject s JOIN member m ON m.household = s.income_household
+"""),
+    Step('member_agg',
+         ('exact_params', 'person_age', 'person_bank', 'person_dept', 'roll_person', 'subject',
+          'subject_member', 'unfiled_relative', 'unknown_region_person'),
+         sql=r"""
 SELECT sm.household,
   count(*) FILTER (WHERE rp.person_key IS NOT NULL) AS roll_members,
   coalesce(sum(pb.balance), 0) AS financial_assets,
-  coalesce(sum(pd.vehicles), 0) AS vehicles,
-  coalesce(max(pd.homes), 0) AS homes,
-  coalesce(sum(pd.active_businesses), 0) AS active_businesses,
-  count(*) FILTER (WHERE pd.public_payroll) AS public_payroll_members,
   count(*) FILTER (WHERE pd.death_date IS NOT NULL) AS deceased_members,
   max(pd.death_date) AS last_death_date,
   count(*) FILTER (WHERE pd.disability_grade IN (1, 2) OR (pd.disability_grade = 3 AND pd.intellectual_or_mental))
@@ -256,7 +305,7 @@ SELECT sm.household,
   count(*) FILTER (WHERE rp.dibao_and_destitute) AS dibao_and_destitute_members,
   count(*) FILTER (WHERE ur.person_key IS NOT NULL) AS unfiled_relative_members,
   count(*) FILTER (WHERE urp.person_key IS NOT NULL) AS unknown_region_members,
-  sum(pd.wage_monthly) AS dept_wage_monthly
+  sum(pd.wage_monthly) AS dept_wage_monthly{department}
 FROM subject_member sm
 JOIN subject s ON s.household = sm.household
 JOIN exact_params p ON p.county_code = s.county_code AND p.area = coalesce(s.area, '农村')
@@ -266,18 +315,23 @@ LEFT JOIN person_bank pb ON pb.person_key = sm.person_key
 LEFT JOIN roll_person rp ON rp.person_key = sm.person_key
 LEFT JOIN unfiled_relative ur ON ur.person_key = sm.person_key
 LEFT JOIN unknown_region_person urp ON urp.person_key = sm.person_key
-GROUP BY sm.household;
-
--- What could not be read for a subject: its own rows and those of its income household.
-CREATE TEMP TABLE missing AS
+GROUP BY sm.household
+"""),
+    Step('missing',
+         ('cleared', 'subject'),
+         why='What could not be read for a subject: its own rows and those of its income household.',
+         sql=r"""
 SELECT household, string_agg(DISTINCT field, ',' ORDER BY field) AS missing_fields FROM (
   SELECT s.household, c.field FROM subject s JOIN cleared c ON c.household = s.household
   UNION ALL
   SELECT s.household, c.field FROM subject s JOIN cleared c ON c.household = s.income_household
-) GROUP BY household;
-
--- Exact figures first (DECIMAL), each rounded once in the final SELECT and published as DOUBLE (see the docstring).
-CREATE TEMP TABLE household_facts AS
+) GROUP BY household
+"""),
+    Step('household_facts',
+         ('exact_params', 'member_agg', 'missing', 'place', 'subject'),
+         why='Exact figures first (DECIMAL), each rounded once in the final SELECT and published as DOUBLE '
+             '(see the docstring).',
+         sql=r"""
 WITH base AS (
   SELECT s.*, a.*, p.employment_cost_share,
          greatest(coalesce(s.members, 1), 1) AS size,
@@ -291,43 +345,12 @@ WITH base AS (
          fen_div(dept_wage_monthly * (1 - employment_cost_share), size) AS dept_per_capita
   FROM base
 )
-SELECT subject_type, subject_id, source, county_code, coalesce(area, '农村') AS area,
-       exact.household AS household_key, pl.town, pl.village, pl.head_name, pl.head_id, size AS members,
-       coalesce(covered, roll_members > 0) AS covered, monitored,
-       assistance_type, monthly_benefit::DOUBLE AS monthly_benefit, assessed_income::DOUBLE AS assessed_income,
-       CASE WHEN income_src IS NOT NULL THEN income_src
-            WHEN dept_per_capita > coalesce(assessed_income, 0) THEN 'dept_wages' ELSE 'roll_assessment' END
-         AS income_source,
-       CASE WHEN income_src IS NOT NULL THEN fen(gross_exact) END::DOUBLE AS gross_income,
-       CASE WHEN income_src IS NOT NULL THEN fen(rigid_exact) END::DOUBLE AS rigid_spending,
-       CASE WHEN income_src IS NOT NULL THEN fen(net_exact) END::DOUBLE AS annual_net_income,
-       CASE WHEN income_src IS NOT NULL THEN fen_div(net_exact, 12 * size)
-            ELSE greatest(coalesce(assessed_income, 0), coalesce(dept_per_capita, 0)) END::DOUBLE
-         AS per_capita_income,
-       CASE WHEN income_src IS NOT NULL THEN fen_div(net_exact, size) END::DOUBLE AS per_capita_income_year,
-       fen(coalesce(dept_wage_monthly, 0))::DOUBLE AS dept_wage_monthly,
-       $bank_data AS bank_data,
-       fen(coalesce(financial_assets, 0))::DOUBLE AS financial_assets,
-       fen_div(coalesce(financial_assets, 0), size)::DOUBLE AS per_capita_assets,
-       coalesce(vehicles, 0)::INTEGER AS vehicles, coalesce(homes, 0)::INTEGER AS homes,
-       coalesce(active_businesses, 0)::INTEGER AS active_businesses,
-       coalesce(public_payroll_members, 0)::INTEGER AS public_payroll_members,
-       coalesce(deceased_members, 0)::INTEGER AS deceased_members, last_death_date,
-       coalesce(no_work_capacity_members, 0)::INTEGER AS no_work_capacity_members,
-       coalesce(elderly_members, 0)::INTEGER AS elderly_members,
-       coalesce(minor_members, 0)::INTEGER AS minor_members,
-       coalesce(duplicate_enrolled_members, 0)::INTEGER AS duplicate_enrolled_members,
-       coalesce(dibao_and_destitute_members, 0)::INTEGER AS dibao_and_destitute_members,
-       coalesce(unfiled_relative_members, 0)::INTEGER AS unfiled_relative_members,
-       coalesce(unknown_region_members, 0)::INTEGER AS unknown_region_members,
-       mi.missing_fields,
-       monitoring_category, identified_date,
-       date_diff('day', identified_date, $run_date)::INTEGER AS days_since_identified,
-       risk_eliminated
+SELECT {columns}
 FROM exact LEFT JOIN place pl ON pl.household = exact.household
 LEFT JOIN missing mi ON mi.household = exact.household
-ORDER BY subject_type, subject_id, source;
-"""
+ORDER BY subject_type, subject_id, source
+"""),
+)
 
 
 def _with_wage_amounts(dept_facts: pl.DataFrame) -> pl.DataFrame:
@@ -337,7 +360,20 @@ def _with_wage_amounts(dept_facts: pl.DataFrame) -> pl.DataFrame:
     return dept_facts.with_columns(pl.when(fault.is_null()).then(amount).alias("amount"))
 
 
-def household_facts(drop: Drop, links: pl.DataFrame, params: pl.DataFrame, run_date: dt.date) -> pl.DataFrame:
+def build_steps(catalog: Catalog = CATALOG) -> tuple[Step, ...]:
+    """The steps with the catalog's department aggregates and fact columns filled in."""
+    person = "".join(f",\n  {f.person} AS {f.name}" for f in catalog.department)
+    members = "".join(f",\n  {f.members.format(col='pd.' + f.name)} AS {f.name}" for f in catalog.department)
+    columns = ",\n       ".join(f"{f.expression} AS {f.name}" for f in catalog.facts)
+    filled = {"person_dept": {"department": person}, "member_agg": {"department": members},
+              "household_facts": {"columns": columns}}
+    return tuple(
+        replace(step, sql=step.sql.format(**filled[step.name])) if step.name in filled else step
+        for step in (*_MODE_STEPS, *STEPS))
+
+
+def household_facts(drop: Drop, links: pl.DataFrame, params: pl.DataFrame, run_date: dt.date,
+                    catalog: Catalog = CATALOG) -> pl.DataFrame:
     """One row per roll household and per registry/monitoring family, with the columns of ``catalog.FACTS``,
     in a fixed order (subject_type, subject_id, source)."""
     con = duckdb.connect()
@@ -348,12 +384,9 @@ def household_facts(drop: Drop, links: pl.DataFrame, params: pl.DataFrame, run_d
         for stem in ("registry", "monitoring", "dibao_roll", "bank_assets", "relatives"):
             con.register(stem, drop.frame_or_empty(stem))
         con.register("dept_facts", _with_wage_amounts(drop.frame_or_empty("dept_facts")))
-        for statement in (s.strip() for s in (_MODES + ";\n" + _SQL).split(";")):
-            if statement:
-                placeholders = {k: v for k, v in {"run_date": run_date,
-                                                  "bank_data": "bank_assets" in drop.files}.items()
-                                if f"${k}" in statement}
-                con.execute(statement, placeholders)
+        con.execute(_MACROS)
+        run_steps(con, build_steps(catalog), INPUTS,
+                  {"run_date": run_date, "bank_data": "bank_assets" in drop.files})
         return con.sql("SELECT * FROM household_facts").pl()
     finally:
         con.close()

@@ -1,0 +1,82 @@
+"""The household facts as named SQL steps, and the recipe for a new department data item (docs/RECIPES.md)."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Callable
+from pathlib import Path
+
+import polars as pl
+import pytest
+import yaml
+
+from dibao.ingest import ingest_drop
+from dibao.link import link_persons, person_records
+from dibao.rules import decide, load_parameters, load_rules
+from dibao.rules.catalog import CATALOG, FACTS, Fact
+from dibao.rules.facts import INPUTS, build_steps
+from dibao.rules.steps import referenced_tables
+from dibao.schema import FILE_SPECS
+from tests.conftest import roll_rows, write_csv
+
+Build = Callable[..., Path]
+
+
+def test_every_step_declares_exactly_what_it_reads() -> None:
+    made: set[str] = set(INPUTS)
+    for step in build_steps():
+        assert set(step.inputs) == referenced_tables(step.sql.replace("$run_date", "DATE '2026-01-01'")
+                                                     .replace("$bank_data", "TRUE")), step.name
+        assert set(step.inputs) <= made, f"{step.name} reads a table made later"
+        made.add(step.name)
+
+
+def test_the_published_facts_are_the_catalog_in_its_order(drop: Build) -> None:
+    folder = drop()
+    ingested = ingest_drop(folder)
+    parameters = load_parameters()
+    decided = decide(ingested, link_persons(person_records(ingested)).links, dt.date(2026, 11, 20), parameters,
+                     load_rules(parameters))
+    assert decided.facts.columns == [f.name for f in FACTS]
+
+
+SOCIAL_INSURANCE = Fact(
+    "social_insurance_members", "int", "社保在缴人数", "members paying social insurance as employees (在缴)",
+    sql="coalesce(social_insurance_members, 0)::INTEGER", unit="人", reference="民发〔2021〕57号 第十三条",
+    person="bool_or(item = '社保缴费' AND value = '在缴')", members="count(*) FILTER (WHERE {col})")
+
+
+def test_a_new_department_item_is_the_item_a_fact_a_rule_and_a_case(drop: Build, tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    # 1. the item in the contract
+    spec = FILE_SPECS["dept_facts"]
+    item = spec.field("item")
+    widened = dataclasses.replace(item, choices=(*item.choices, "社保缴费"))
+    monkeypatch.setitem(FILE_SPECS, "dept_facts", dataclasses.replace(
+        spec, fields=tuple(widened if f.name == "item" else f for f in spec.fields)))
+    # 2. the fact (its person-level aggregate, how members combine, its expression, label and unit)
+    catalog = CATALOG.with_facts(SOCIAL_INSURANCE)
+    # 3. the rule
+    parameters = load_parameters()
+    shipped = load_rules(parameters)
+    document = yaml.safe_load(shipped.source.read_text(encoding="utf-8"))
+    document["rules"].append({
+        "id": "social_insurance_paid", "label": "家庭成员社保在缴(可能有工资收入)", "outcome": "flag",
+        "applies_to": "roll", "reference": "民发〔2021〕57号 第十三条", "when": "social_insurance_members > 0"})
+    rules_file = tmp_path / "eligibility.yaml"
+    rules_file.write_text(yaml.safe_dump(document, allow_unicode=True), encoding="utf-8")
+    rules = load_rules(parameters, rules_file, catalog)
+    # 4. the case: the roll's 王芳 pays social insurance
+    person = roll_rows()[0][5]
+    folder = drop(dept_facts=lambda f: write_csv(f / "dept_facts.csv", ["证件号码", "姓名", "数据来源部门", "核对项目",
+                                                                       "数值", "数据日期"],
+                                                 [[person, "王芳", "人社局", "社保缴费", "在缴", "2026-11-01"]]))
+    ingested = ingest_drop(folder)
+    decided = decide(ingested, link_persons(person_records(ingested)).links, dt.date(2026, 11, 20), parameters,
+                     rules)
+    roll = decided.facts.filter(pl.col("subject_type") == "roll")
+    assert roll["social_insurance_members"].to_list() == [1]
+    flagged = decided.flags.filter(pl.col("code") == "social_insurance_paid")
+    assert flagged["subject_id"].to_list() == ["DB001"]
+    assert "社保在缴人数=1" in flagged["detail"][0]
