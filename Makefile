@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements.lock
-	$(BIN)/python -m pip install --quiet --no-deps -e .
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
 ## demo: set up, then run the daily job on two consecutive days of the bundled samples and show what changed
@@ -24,7 +24,7 @@ demo: $(STAMP)
 	@echo "=== day 1: $(DEMO_DATE)"
 	$(BIN)/dibao run --inputs data/samples/drop --date $(DEMO_DATE) --store $(STORE)
 	@echo "=== day 2: $(DEMO_DATE2) (a death, an income rise, a new monitored household)"
-	$(BIN)/python -m dibao.synth.nextday data/samples/drop $(DEMO_DIR)/day2 --seed 1
+	$(BIN)/python -m dibao_synth.nextday data/samples/drop $(DEMO_DIR)/day2 --seed 1
 	$(BIN)/dibao run --inputs $(DEMO_DIR)/day2 --date $(DEMO_DATE2) --store $(STORE)
 	$(BIN)/dibao diff $(DEMO_DATE) $(DEMO_DATE2) --store $(STORE) --limit 10
 	$(BIN)/dibao runs --store $(STORE)
@@ -39,8 +39,8 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check dibao api tests benchmarks
-	$(BIN)/mypy dibao api
+	$(BIN)/ruff check dibao dibao_synth tests benchmarks
+	$(BIN)/mypy dibao dibao_synth
 
 ## samples: regenerate the committed sample drop (deterministic)
 samples: $(STAMP)

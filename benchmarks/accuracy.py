@@ -68,8 +68,8 @@ def score(run: Path, truth_dir: Path) -> dict[str, dict[str, float | int]]:
             got, set(roll.filter(pl.col(t).fill_null(False) & cond)["dibao_household_id"].drop_nulls())
             | (got & true_all))
 
-    # DOMAIN.md §2: at most one home. The generator's `eligible` leaves homes out, so a family with a second
-    # home is not one that should join (it would fail the asset test).
+    # docs/POLICY.md#multiple_homes: at most one home. The generator's `eligible` leaves homes out, so a family
+    # with a second home is not one that should join (it would fail the asset test).
     off_roll = truth.filter(~pl.col("on_roll")).with_columns(
         (pl.col("missed_eligible") & ~pl.col("extra_home").fill_null(False)).alias("missed_eligible"))
     ids = pl.coalesce("registry_household_id", "monitoring_household_id")
@@ -102,7 +102,7 @@ def main() -> None:
 
     from dibao.pipeline import run_daily
     from dibao.store import RunStore
-    from dibao.synth import generate
+    from dibao_synth import generate
 
     with tempfile.TemporaryDirectory() as tmp:
         drop = args.drop or Path(tmp) / "drop"

@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/api_load.py --store benchmarks/work/store-200000 --concurrency 50 --seconds 15
 
-Starts `api.serve` on 127.0.0.1 (a free port) over a published store, then runs the load generator in a separate
+Starts `dibao.serve` on 127.0.0.1 (a free port) over a published store, then runs the load generator in a separate
 process (wrk when installed — Debian package wrk — else an httpx asyncio client; ``--concurrency`` connections,
 each phase bounded to ``--seconds``), and stops the server. Loopback only. Target (issue 6): household lookup
 p99 ≤ 20 ms and within 3× of the trivial endpoint's p99. Build the store first with benchmarks/rules.py
@@ -116,7 +116,7 @@ def main() -> None:
         return
 
     sys.path.insert(0, str(ROOT))
-    from api.tokens import add_token, revoke_token
+    from dibao.serve.tokens import add_token, revoke_token
     from dibao.store import RunStore
 
     store = args.store.resolve()
@@ -140,7 +140,7 @@ def main() -> None:
     plan_file = store / "load-plan.json"
     plan_file.write_text(json.dumps(plan))
     env = dict(os.environ, POLARS_MAX_THREADS="1")
-    server = subprocess.Popen([sys.executable, "-m", "api.serve", "--store", str(store), "--port", str(port),
+    server = subprocess.Popen([sys.executable, "-m", "dibao.serve", "--store", str(store), "--port", str(port),
                                "--workers", str(args.workers)], cwd=ROOT, env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:

@@ -61,7 +61,7 @@ def ensure_drop(households: int, seed: int) -> tuple[Path, Path]:
     truth = folder.with_name(folder.name + "_truth")
     if (folder / ".complete").exists() and (truth / "records.parquet").exists():
         return folder, truth
-    from dibao.synth import generate
+    from dibao_synth import generate
 
     started = time.perf_counter()
     generate(households=households, seed=seed, out=folder, truth_out=truth, formats="parquet")

@@ -15,7 +15,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import polars as pl
 import typer
@@ -23,9 +23,13 @@ from rich.console import Console
 from rich.table import Table
 from typer.core import TyperGroup
 
+from dibao.contract import CHANGE_LABELS, LIST_FILES, LIST_LABELS, LISTS
 from dibao.errors import DibaoError, UsageFault
 from dibao.ingest.parse import RowFault
 from dibao.ingest.validate import REASONS
+
+if TYPE_CHECKING:
+    from dibao.household import HistoryDay, Household, ListEntry
 
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
@@ -132,6 +136,12 @@ EncodingOption = Annotated[
     list[str] | None,
     typer.Option("--encoding", help="Force a CSV encoding for one file: STEM=ENCODING (repeatable)."),
 ]
+RulesOption = Annotated[
+    Path | None,
+    typer.Option("--rules", envvar="DIBAO_RULES", file_okay=False,
+                 help="A deployment's own rules folder: each of headers.yaml, parameters.yaml, eligibility.yaml, "
+                      "coverage.yaml it holds replaces the shipped one; a file it lacks: the shipped one is used."),
+]
 
 
 @app.command()
@@ -143,16 +153,20 @@ def ingest(
     ] = None,
     date: Annotated[str | None, typer.Option("--date", help="Judge the drop as of this date, YYYY-MM-DD "
                                                             "(default today).")] = None,
+    rules: RulesOption = None,
 ) -> None:
     """Validate a daily drop and print, per file, rows read, accepted and rejected by reason."""
+    from dibao.headers import load_header_table
     from dibao.ingest import ingest_drop
     from dibao.pipeline import input_summary
+    from dibao.policy_files import HEADERS, policy_path
 
     with _operator_errors():
         run_date = parse_date_option(date, "--date") if date else None
+        headers = load_header_table(policy_path(HEADERS, rules))
         started = time.perf_counter()
         with console.status("reading and validating the drop…"):
-            result = ingest_drop(drop, encodings=_parse_encodings(encoding), run_date=run_date)
+            result = ingest_drop(drop, headers=headers, encodings=_parse_encodings(encoding), run_date=run_date)
         summary = input_summary(result)
         console.print(_inputs_table(summary, f"{drop} — {time.perf_counter() - started:.1f} s"))
         _print_notes(summary, result.missing_optional, result.notes)
@@ -177,6 +191,7 @@ def run(
     accept_shrink: Annotated[bool, typer.Option(
         "--accept-shrink", help="Publish although a file shrank more than --max-shrink (recorded in the manifest)."
     )] = False,
+    rules: RulesOption = None,
 ) -> None:
     """The daily job: ingest, compare, and publish STORE/runs/DATE/ (all or nothing)."""
     from dibao.pipeline import run_daily
@@ -193,7 +208,7 @@ def run(
         with console.status("starting…") as status:
             result = run_daily(inputs, run_date, RunStore(store), encodings=_parse_encodings(encoding),
                                replace=replace, rebuild=rebuild, wait_seconds=wait, max_shrink=max_shrink,
-                               accept_shrink=accept_shrink, progress=progress)
+                               accept_shrink=accept_shrink, rules_dir=rules, progress=progress)
         manifest = result.manifest
         console.print(_inputs_table(manifest["inputs"], f"dibao run {run_date} — inputs"))
         _print_notes(manifest["inputs"], manifest["skipped"], manifest["notes"])
@@ -213,9 +228,6 @@ def run(
                       f"{manifest['rejected_rows']:,} rejected rows in rejected.parquet)", highlight=False)
 
 
-OUTCOME_ZH = {"exit": "应退尽退", "inclusion": "应保尽保", "flag": "其他核查"}
-
-
 def _summary_table(manifest: dict[str, Any]) -> Table:
     """Final summary: per list, today's count and the changes since the previous run."""
     changes = manifest.get("changes", {})
@@ -223,8 +235,8 @@ def _summary_table(manifest: dict[str, Any]) -> Table:
     for column in ("list", "today", "added", "resolved", "changed"):
         table.add_column(column, justify="left" if column == "list" else "right")
     counts = manifest["decisions"]
-    for key, name in (("exit", "exit_candidates"), ("inclusion", "inclusion_candidates"), ("flag", "flags")):
-        table.add_row(f"{OUTCOME_ZH[key]} ({key})", f"{counts[name]:,}",
+    for key in LISTS:
+        table.add_row(f"{LIST_LABELS[key]} ({key})", f"{counts[LIST_FILES[key].name]:,}",
                       *(f"{changes.get(f'{key}:{c}', 0):,}" for c in ("added", "resolved", "changed")))
     return table
 
@@ -255,7 +267,7 @@ def diff(
     out: Annotated[Path | None, typer.Option("--out", help="Write the whole diff to this Parquet file.")] = None,
 ) -> None:
     """What changed between two published runs: added, resolved and changed items of every list."""
-    from dibao.state import CHANGE_LABELS, LIST_LABELS, Lists, diff_lists, summary_line
+    from dibao.state import Lists, diff_lists, summary_line
 
     with _operator_errors():
         first, second = _latest_run(store, date1), _latest_run(store, date2)
@@ -275,8 +287,6 @@ def diff(
     if out is not None:
         changes.write_parquet(out)
         console.print(f"whole diff written to {out}")
-METHOD_ZH = {"exact": "证件号一致", "upgraded_15": "15位升18位", "repaired_id": "证件号纠错",
-             "name_match": "户内姓名匹配", "internal": "未关联"}
 
 
 def _latest_run(store: Path, date: str | None) -> Path:
@@ -298,36 +308,62 @@ def explain(
     store: Annotated[Path, typer.Option("--store", help="Run store folder.")] = Path("store"),
     date: Annotated[str | None, typer.Option("--date", help="Run date (default: the latest).")] = None,
 ) -> None:
-    """Explain one household or person: every decision with its figures, parameters, policy and link evidence."""
+    """Explain one household or person: every decision with its figures, parameters, policy and link evidence,
+    and the lists each household was on in every published run (what the API's /households answers)."""
     from dibao.explain import explain as explain_query
-    from dibao.explain import fact_label, figure_text
-    from dibao.rules.params import UNITS
 
     with _operator_errors():
         result = explain_query(_latest_run(store, date), query)
     who = f"证件号码 {result.person_key}" if result.person_key else f"家庭编号 {result.query}"
     console.print(f"[bold]{who}[/] — 运行日期 {result.run}，跨系统共 {len(result.households)} 户", highlight=False)
-    for hh in result.households:
-        kind = "低保/特困在保家庭" if hh["subject_type"] == "roll" else "脱贫/监测家庭"
-        console.rule(f"{kind} {hh['household_id']} ({hh['source']})")
-        facts = "；".join(f"{fact_label(k)} {figure_text(v)}" for k, v in hh["facts"].items() if v is not None)
-        console.print(facts, highlight=False)
-        if hh["grace_until"]:
-            console.print(f"[yellow]渐退帮扶期至 {hh['grace_until']}[/] (自 {hh['first_seen']} 发现收入超标)",
-                          highlight=False)
-        if not hh["decisions"]:
-            console.print("[green]未发现问题[/] (no findings)")
-        for d in hh["decisions"]:
-            console.print(f"[bold red]【{OUTCOME_ZH[d['outcome']]}】{d['code']}[/] {d['detail']}", highlight=False)
-            for name, p in d["parameters"].items():
-                console.print(f"    参数 {name} = {figure_text(p['value'])} {UNITS.get(p['unit'], p['unit'])}"
-                              f" (自 {p['from']} 起执行)", highlight=False)
-            console.print(f"    依据：{d['reference']}", highlight=False)
-        table = Table("姓名", "人员标识", "来源", "行", "关联方式", "得分", "依据")
-        for m in hh["members"]:
-            table.add_row(m["name"] or "-", m["person_key"], m["source"], str(m["row"]),
-                          METHOD_ZH.get(m["method"], m["method"]), f"{m['score']:.2f}", ",".join(m["evidence"]))
-        console.print(table)
+    for household in result.households:
+        _print_household(household)
+
+
+def _print_household(hh: Household) -> None:
+    from dibao.explain import figure_text
+
+    console.rule(f"{hh.kind_label} {hh.household_id} ({hh.source})")
+    place = " ".join(p for p in (hh.town, hh.village) if p)
+    head = " ".join(p for p in (hh.head_name, hh.head_id) if p)
+    if head or place:
+        console.print(f"户主 {head or '-'}" + (f"；{place}" if place else ""), highlight=False)
+    console.print("；".join(f"{f.label} {figure_text(f.value)}" for f in hh.facts if f.value is not None),
+                  highlight=False)
+    if hh.grace_until:
+        console.print(f"[yellow]渐退帮扶期至 {hh.grace_until}[/] (自 {hh.grace_start or hh.first_seen} 起；"
+                      f"首次列入应退尽退 {hh.first_seen})", highlight=False)
+    elif hh.first_seen:
+        console.print(f"首次列入应退尽退 {hh.first_seen}", highlight=False)
+    if not hh.decisions:
+        console.print("[green]未发现问题[/] (no findings)")
+    for d in hh.decisions:
+        console.print(f"[bold red]【{d.outcome_label}】{d.code}[/] {d.detail}", highlight=False)
+        for name, p in d.parameters.items():
+            console.print(f"    参数 {name} = {figure_text(p.value)} {p.unit_label or ''}"
+                          f" (自 {p.from_} 起执行)", highlight=False)
+        console.print(f"    依据：{d.reference}", highlight=False)
+    table = Table("姓名", "人员标识", "来源", "行", "关联方式", "得分", "依据")
+    for m in hh.members:
+        table.add_row(m.name or "-", m.person_key, m.source, str(m.row), m.method_label,
+                      "-" if m.score is None else f"{m.score:.2f}", ",".join(m.evidence or []))
+    console.print(table)
+    console.print(f"历次名单 (lists in the {len(hh.history)} published runs up to this one):", highlight=False)
+    for first, last, lists in _episodes(hh.history):
+        days = str(first) if first == last else f"{first} 至 {last}"
+        text = "；".join(f"{e.list_label}：{'、'.join(e.reason_labels)}" for e in lists) or "不在名单"
+        console.print(f"  {days}  {text}", highlight=False)
+
+
+def _episodes(history: tuple[HistoryDay, ...]) -> list[tuple[dt.date, dt.date, tuple[ListEntry, ...]]]:
+    """Consecutive runs with the same lists and reasons, as (first run, last run, lists)."""
+    episodes: list[tuple[dt.date, dt.date, tuple[ListEntry, ...]]] = []
+    for day in history:
+        if episodes and episodes[-1][2] == day.lists:
+            episodes[-1] = (episodes[-1][0], day.run_date, day.lists)
+        else:
+            episodes.append((day.run_date, day.run_date, day.lists))
+    return episodes
 
 
 @app.command()
@@ -341,7 +377,7 @@ def synth(
     formats: Annotated[str, typer.Option("--formats", help="mixed | csv | parquet")] = "mixed",
 ) -> None:
     """Generate a synthetic province's daily drop (all seven files) and its ground truth."""
-    from dibao.synth import generate
+    from dibao_synth import generate
 
     if formats not in ("mixed", "csv", "parquet"):
         raise typer.BadParameter("expected mixed, csv or parquet", param_hint="--formats")
@@ -367,7 +403,7 @@ def token_add(
     tokens: TokensOption = None,
 ) -> None:
     """Create a token; it is printed once and only its SHA-256 hash is kept."""
-    from api.tokens import add_token
+    from dibao.serve.tokens import add_token
 
     with _operator_errors():
         try:
@@ -382,7 +418,7 @@ def token_add(
 def token_revoke(name: Annotated[str, typer.Argument()], store: StoreOption = Path("store"),
                  tokens: TokensOption = None) -> None:
     """Remove a token by name."""
-    from api.tokens import revoke_token
+    from dibao.serve.tokens import revoke_token
 
     removed = revoke_token(tokens or store / "tokens.yaml", name)
     console.print(f"revoked {name}" if removed else f"no token named {name}")
@@ -399,7 +435,7 @@ def serve(
     workers: Annotated[int, typer.Option("--workers", help="Server processes.")] = 1,
 ) -> None:
     """Serve the latest published run over HTTP (FastAPI; OpenAPI docs at /docs). Switches to new runs itself."""
-    from api.serve import serve as run_server
+    from dibao.serve.server import serve as run_server
 
     run_server(store, host, port, tokens, workers=workers)
 
@@ -414,7 +450,7 @@ def audit(
     verify: Annotated[bool, typer.Option("--verify", help="Check the hash chain (edits and deletions).")] = False,
 ) -> None:
     """Who looked up which household or read which list, when, and what they got."""
-    from api.audit import query_audit, verify_chain
+    from dibao.serve.audit import query_audit, verify_chain
 
     audit_dir = store / "audit"
     if verify:
@@ -437,7 +473,7 @@ def audit(
 @app.command("demo-access")
 def demo_access(store: StoreOption = Path("store"), port: int = 8000) -> None:
     """Create demo tokens for each role and print how to start the service and call it."""
-    from api.tokens import add_token, revoke_token
+    from dibao.serve.tokens import add_token, revoke_token
     from dibao.state import Lists
 
     with _operator_errors():

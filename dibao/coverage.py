@@ -1,4 +1,4 @@
-"""Coverage-rate statistics per county, city and province (DOMAIN.md §2; seed 000's figures).
+"""Coverage-rate statistics per county, city and province (docs/POLICY.md#coverage-rates).
 
 Analysts compare these across counties and over time: rural 低保 coverage (rural 低保 persons / rural household-
 register population), the share of escaped-poverty, monitored and edge persons covered by 低保 or 特困, and the
@@ -16,24 +16,13 @@ import polars as pl
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from dibao.contract import COVERAGE_MEASURES as MEASURES
+from dibao.contract import COVERAGE_SCHEMA
 from dibao.errors import ConfigError
 from dibao.ingest import Drop
+from dibao.policy_files import COVERAGE, shipped
 
-DEFAULT_COVERAGE_PATH = Path(__file__).resolve().parent.parent / "rules" / "coverage.yaml"
-
-MEASURES = {
-    "rural_dibao_coverage": "农村低保覆盖率",
-    "escaped_poverty_covered_share": "脱贫人口纳入低保或特困比例",
-    "monitored_covered_share": "监测对象纳入低保或特困比例",
-    "edge_covered_share": "边缘易致贫人口纳入低保或特困比例",
-    "exit_candidates_per_10k": "每万保障人口应退尽退户数",  # numerator: households; denominator: covered persons
-    "inclusion_candidates_per_10k": "每万保障人口应保尽保户数",
-}
-COVERAGE_SCHEMA: dict[str, pl.DataType] = {
-    "level": pl.String(), "area_code": pl.String(), "area_name": pl.String(), "measure": pl.String(),
-    "label": pl.String(), "numerator": pl.Float64(), "denominator": pl.Float64(), "rate": pl.Float64(),
-    "reference_rate": pl.Float64(), "run_date": pl.Date(),
-}
+DEFAULT_COVERAGE_PATH = shipped(COVERAGE)
 
 
 class _Reference(BaseModel):

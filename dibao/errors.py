@@ -10,7 +10,7 @@ class DibaoError(Exception):
 
 
 class ConfigError(DibaoError):
-    """A rules/ or parameter file is malformed."""
+    """A policy file (rules, parameters, header aliases, coverage) is malformed, or its folder is wrong."""
 
     exit_code = 3
 

@@ -1,8 +1,8 @@
 """Header alias table: maps the headers counties actually export to the contract's canonical fields.
 
-The table is configuration (``rules/headers.yaml``); this module loads and checks it, and resolves one file's
-header row. A mistake in the table (an unknown field, one alias claimed by two fields) is reported naming the
-YAML file and key, at load time, before any data is read.
+The table is configuration (``headers.yaml``, shipped in ``dibao/policy/``); this module loads and checks it, and
+resolves one file's header row. A mistake in the table (an unknown field, one alias claimed by two fields) is
+reported naming the YAML file and key, at load time, before any data is read.
 """
 
 from __future__ import annotations
@@ -16,9 +16,10 @@ import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from dibao.errors import ConfigError
+from dibao.policy_files import HEADERS, shipped
 from dibao.schema import FILE_SPECS, FileSpec
 
-DEFAULT_HEADERS_PATH = Path(__file__).resolve().parent.parent / "rules" / "headers.yaml"
+DEFAULT_HEADERS_PATH = shipped(HEADERS)
 
 # A trailing unit or note in brackets: 余额(元), 工资收入（元/月）, 余额[元].
 _TRAILING_BRACKET = re.compile(r"[\(\[【（][^\)\]】）]*[\)\]】）]$")

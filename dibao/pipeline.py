@@ -17,8 +17,8 @@ from typing import Any
 
 import polars as pl
 
-from dibao import __version__
-from dibao.coverage import coverage
+from dibao import __version__, contract, policy_files
+from dibao.coverage import coverage, load_coverage_config
 from dibao.errors import DibaoError
 from dibao.guards import DEFAULT_MAX_SHRINK, DropShrank, guard_summary, shrinks
 from dibao.headers import HeaderTable, load_header_table
@@ -26,7 +26,7 @@ from dibao.ingest import Drop, ingest_drop
 from dibao.ingest.validate import FIELD_CLEARED, ROW_REJECTED
 from dibao.link import crosswalk_table, link_persons, person_records
 from dibao.rules import ParameterSet, RuleSet, decide, load_parameters, load_rules
-from dibao.state import Lists, carry_forward, diff_lists, summary_line
+from dibao.state import Lists, carry_forward, diff_lists, publish_lists, summary_line
 from dibao.store import RunStore
 from dibao.worklists import write_worklists
 
@@ -81,10 +81,10 @@ def link_summary(links: pl.DataFrame, review: pl.DataFrame) -> dict[str, Any]:
     }
 
 
-def _write_outputs(folder: Path, outputs: dict[str, pl.DataFrame]) -> dict[str, dict[str, Any]]:
+def _write_outputs(folder: Path, outputs: dict[contract.PublishedFile, pl.DataFrame]) -> dict[str, dict[str, Any]]:
     written = {}
-    for name, frame in outputs.items():
-        path = folder / f"{name}.parquet"
+    for published, frame in outputs.items():
+        path = folder / published.filename
         frame.write_parquet(path, statistics=True)
         written[path.name] = {"rows": frame.height, "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
     return written
@@ -96,6 +96,12 @@ def content_hash(files: dict[str, dict[str, Any]]) -> str:
     for name in sorted(files):
         digest.update(f"{name}:{files[name]['sha256']}\n".encode())
     return digest.hexdigest()
+
+
+def _policy_origin(path: Path) -> str:
+    """``shipped`` for the package's own policy file, else the file's path: an audit can see which policy ran."""
+    shipped = path.name in policy_files.FILES and path.resolve() == policy_files.shipped(path.name).resolve()
+    return "shipped" if shipped else str(path)
 
 
 def run_daily(
@@ -112,17 +118,21 @@ def run_daily(
     wait_seconds: float = 0.0,
     max_shrink: float = DEFAULT_MAX_SHRINK,
     accept_shrink: bool = False,
+    rules_dir: Path | None = None,
     progress: Progress = lambda _: None,
 ) -> RunResult:
     """Run the daily job for ``date`` on the drop folder ``inputs`` and publish it into ``store``.
 
     Raises ``DropShrank`` (nothing published) when an input lost more than ``max_shrink`` of its accepted rows
-    since the previous run, unless ``accept_shrink``.
+    since the previous run, unless ``accept_shrink``. ``rules_dir`` is a deployment's own rules folder: each
+    policy file it holds replaces the shipped one (``headers``, ``parameters`` and ``rules`` given here win).
     """
     timings: dict[str, float] = {}
-    headers = headers or load_header_table()
-    parameters = parameters or load_parameters()
-    rules = rules or load_rules(parameters)
+    headers = headers or load_header_table(policy_files.policy_path(policy_files.HEADERS, rules_dir))
+    parameters = parameters or load_parameters(policy_files.policy_path(policy_files.PARAMETERS, rules_dir))
+    rules = rules or load_rules(parameters, policy_files.policy_path(policy_files.ELIGIBILITY, rules_dir))
+    coverage_path = policy_files.policy_path(policy_files.COVERAGE, rules_dir)
+    coverage_config = load_coverage_config(coverage_path)
     with store.lock(wait_seconds=wait_seconds):
         latest = store.published_dates()[-1] if store.published_dates() else None
         if latest is not None and date < latest and not rebuild:
@@ -151,28 +161,30 @@ def run_daily(
         decided = decide(drop, linked.links, date, parameters, rules)
         timings["rules"] = round(time.perf_counter() - started, 3)
 
-        lists = carry_forward(Lists(decided.exit_candidates, decided.inclusion_candidates, decided.flags),
-                              previous, rules, decided.params)
+        lists = publish_lists(
+            carry_forward(Lists(decided.exit_candidates, decided.inclusion_candidates, decided.flags),
+                          previous, rules, decided.params),
+            drop.frame_or_empty("counties"))
         diff = diff_lists(lists, previous, date)
         progress("coverage")
         started = time.perf_counter()
-        rates = coverage(drop, linked.links, lists.exit, lists.inclusion, date)
+        rates = coverage(drop, linked.links, lists.exit, lists.inclusion, date, coverage_config)
         timings["coverage"] = round(time.perf_counter() - started, 3)
 
-        outputs: dict[str, pl.DataFrame] = {
-            "exit_candidates": lists.exit,
-            "inclusion_candidates": lists.inclusion,
-            "flags": lists.flag,
-            "diff": diff,
-            "coverage": rates,
-            "decisions": decided.decisions,
-            "household_facts": decided.facts,
-            "parameters_in_force": decided.params,
-            "person_links": linked.links,
-            "link_review": linked.review,
-            "household_links": crosswalk_table(linked.links),
-            "rejected": drop.rejected,
-            "input_notes": drop.data_notes,
+        outputs: dict[contract.PublishedFile, pl.DataFrame] = {
+            contract.EXIT_CANDIDATES: lists.exit,
+            contract.INCLUSION_CANDIDATES: lists.inclusion,
+            contract.FLAGS: lists.flag,
+            contract.DIFF: diff,
+            contract.COVERAGE: rates,
+            contract.DECISIONS: decided.decisions,
+            contract.HOUSEHOLD_FACTS: decided.facts,
+            contract.PARAMETERS_IN_FORCE: decided.params,
+            contract.PERSON_LINKS: linked.links,
+            contract.LINK_REVIEW: linked.review,
+            contract.HOUSEHOLD_LINKS: crosswalk_table(linked.links),
+            contract.REJECTED: drop.rejected,
+            contract.INPUT_NOTES: drop.data_notes,
         }
 
         def write(folder: Path) -> None:
@@ -190,7 +202,7 @@ def run_daily(
                 content_sha256=content_hash(files),
                 timings_seconds=timings,
             )
-            (folder / "manifest.json").write_text(
+            (folder / contract.MANIFEST_FILE).write_text(
                 json.dumps(manifest, ensure_ascii=False, indent=2, sort_keys=True) + "\n", encoding="utf-8"
             )
 
@@ -204,10 +216,14 @@ def run_daily(
             "guards": guard_summary(shrunk, max_shrink, accept_shrink),
             "notes": drop.notes,
             "rules": {
-                "headers": {"file": headers.source.name, "version": headers.version},
-                "parameters": {"file": parameters.source.name, "version": parameters.version},
+                "headers": {"file": headers.source.name, "version": headers.version,
+                            "from": _policy_origin(headers.source)},
+                "parameters": {"file": parameters.source.name, "version": parameters.version,
+                               "from": _policy_origin(parameters.source)},
                 "eligibility": {"file": rules.source.name, "version": rules.version,
-                                "rules": [r.id for r in rules.rules]},
+                                "from": _policy_origin(rules.source), "rules": [r.id for r in rules.rules]},
+                "coverage": {"file": coverage_path.name, "version": coverage_config.version,
+                             "from": _policy_origin(coverage_path)},
             },
             "previous_run": previous_date.isoformat() if previous_date else None,
             "removed_later_runs": [d.isoformat() for d in store.published_dates() if d > date] if rebuild else [],
@@ -215,9 +231,7 @@ def run_daily(
             "changes": dict(diff.group_by("list", "change").len().select(
                 pl.concat_str("list", "change", separator=":"), "len").sort("list").iter_rows()),
             "decisions": {
-                "exit_candidates": lists.exit.height,
-                "inclusion_candidates": lists.inclusion.height,
-                "flags": lists.flag.height,
+                **{contract.LIST_FILES[name].name: lists.get(name).height for name in contract.LISTS},
                 "by_rule": dict(decided.decisions.group_by("rule_id").len().sort("rule_id").iter_rows()),
             },
             "linkage": link_summary(linked.links, linked.review),

@@ -1,8 +1,8 @@
-"""The input contract (DOMAIN.md §3), declared once.
+"""The input contract, declared once.
 
 Every file stem, its canonical fields, their types and whether a blank is allowed live here and nowhere else:
 ingestion validates against it, the synthetic generator writes from it, and later stages read the canonical
-names. Header aliases (the Chinese names counties actually use) are configuration, in ``rules/headers.yaml``.
+names. Header aliases (the Chinese names counties actually use) are configuration, in ``dibao/policy/headers.yaml``.
 """
 
 from __future__ import annotations

@@ -14,22 +14,22 @@ from pathlib import Path
 
 import polars as pl
 
+from dibao.contract import (
+    DIFF_SCHEMA,
+    EXIT_SCHEMA,
+    LIST_FILES,
+    LIST_HOUSEHOLD_COLUMN,
+    LIST_LABELS,
+    LISTS,
+    PublishedRun,
+)
 from dibao.rules.compile import RuleSet
-from dibao.rules.decisions import EXIT_SCHEMA, grace_months, grace_until
-
-LISTS = ("exit", "inclusion", "flag")
-LIST_FILES = {"exit": "exit_candidates", "inclusion": "inclusion_candidates", "flag": "flags"}
-LIST_LABELS = {"exit": "应退尽退", "inclusion": "应保尽保", "flag": "其他核查"}
-CHANGE_LABELS = {"added": "新增", "resolved": "已解决", "changed": "有变化"}
-DIFF_SCHEMA: dict[str, pl.DataType] = {
-    "list": pl.String(), "subject_id": pl.String(), "county_code": pl.String(), "town": pl.String(),
-    "code": pl.String(), "change": pl.String(), "detail": pl.String(), "date": pl.Date(),
-}
+from dibao.rules.decisions import grace_months, grace_until
 
 
 @dataclass
 class Lists:
-    """The three published lists of one run."""
+    """The three lists of one run."""
 
     exit: pl.DataFrame
     inclusion: pl.DataFrame
@@ -37,7 +37,9 @@ class Lists:
 
     @classmethod
     def read(cls, run: Path) -> Lists:
-        return cls(*(pl.read_parquet(run / f"{LIST_FILES[name]}.parquet") for name in LISTS))
+        """The published lists of ``run``, with every column of today's contract (an older run's gets filled)."""
+        published = PublishedRun(run)
+        return cls(*(published.read(LIST_FILES[name]) for name in LISTS))
 
     def get(self, name: str) -> pl.DataFrame:
         frame: pl.DataFrame = getattr(self, name)
@@ -45,8 +47,7 @@ class Lists:
 
 
 def _key(name: str) -> list[str]:
-    return {"exit": ["dibao_household_id"], "inclusion": ["household_id"],
-            "flag": ["subject_type", "subject_id", "code"]}[name]
+    return list(LIST_FILES[name].key)
 
 
 def carry_forward(current: Lists, previous: Lists | None, rules: RuleSet, params: pl.DataFrame) -> Lists:
@@ -72,6 +73,21 @@ def carry_forward(current: Lists, previous: Lists | None, rules: RuleSet, params
     return Lists(carried["exit"], carried["inclusion"], carried["flag"])
 
 
+def publish_lists(lists: Lists, counties: pl.DataFrame) -> Lists:
+    """The lists as published: ``subject_id`` (the household number under one name on all three lists) and the
+    ``county_name`` of the drop's counties file added, in the contract's column order."""
+    names = (counties.select(pl.col("county_code").cast(pl.String), pl.col("county_name").cast(pl.String))
+             .drop_nulls("county_code").unique("county_code", keep="first", maintain_order=True))
+    published = []
+    for name in LISTS:
+        spec = LIST_FILES[name]
+        frame = lists.get(name).join(names, on="county_code", how="left", maintain_order="left")
+        if "subject_id" not in frame.columns:
+            frame = frame.with_columns(pl.col(spec.key[0]).alias("subject_id"))
+        published.append(frame.select(list(spec.schema)).cast(spec.schema))  # type: ignore[arg-type]
+    return Lists(*published)
+
+
 def _reasons_text(col: str) -> pl.Expr:
     return pl.col(col).list.join("、")
 
@@ -83,7 +99,6 @@ def diff_lists(current: Lists, previous: Lists | None, date: dt.date) -> pl.Data
         key = _key(name)
         cur = current.get(name)
         prev = previous.get(name) if previous is not None else cur.clear()
-        subject = "dibao_household_id" if name == "exit" else "household_id" if name == "inclusion" else "subject_id"
         labels = "reason_labels" if name != "flag" else "label"
         cur_side = cur.select(*key, "county_code", "town", pl.col(labels).alias("__now"),
                               *(["grace_until"] if name == "exit" else []))
@@ -100,7 +115,7 @@ def diff_lists(current: Lists, previous: Lists | None, date: dt.date) -> pl.Data
                   .otherwise(pl.lit("原为：") + was + pl.lit("；现为：") + now))
         frames.append(both.with_columns(change.alias("change"), detail.alias("detail")).filter(
             pl.col("change").is_not_null()).select(
-            pl.lit(name).alias("list"), pl.col(subject).alias("subject_id"),
+            pl.lit(name).alias("list"), pl.col(LIST_HOUSEHOLD_COLUMN[name]).alias("subject_id"),
             pl.coalesce("county_code", "__pc").alias("county_code"), pl.coalesce("town", "__pt").alias("town"),
             (pl.col("code") if name == "flag" else pl.lit(None, dtype=pl.String)).alias("code"),
             "change", "detail", pl.lit(date).alias("date"),

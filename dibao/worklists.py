@@ -32,7 +32,18 @@ from xlsxwriter.format import Format
 from xlsxwriter.workbook import Workbook
 from xlsxwriter.worksheet import Worksheet
 
-WORKLIST_DIR = "worklists"
+from dibao.contract import (
+    CHANGE_LABELS,
+    DIFF,
+    DIFF_SCHEMA,
+    FLAG_SUBJECT_LABELS,
+    HOUSEHOLD_SOURCE_LABELS,
+    LIST_FILES,
+    LIST_LABELS,
+    LISTS,
+    WORKLISTS_DIR,
+)
+
 PROVINCE_FILE = "全省汇总.xlsx"
 PROVINCE_SHEET = "全省汇总"
 UNKNOWN_TOWN = "未知乡镇"
@@ -41,22 +52,12 @@ UNKNOWN_COUNTY_NAME = "未知县区"
 EMPTY_TEXT = "今日无"  # the one row of an empty list
 EXCEL_EPOCH = dt.date(1899, 12, 30)  # day 0 of Excel's serial dates (1900 system)
 
-SHEET_EXIT = "应退尽退"
-SHEET_INCLUSION = "应保尽保"
-SHEET_FLAGS = "其他核查"
-SHEET_DIFF = "今日变化"
+# One sheet per list, named by its label, then the day's changes.
+SHEET_EXIT, SHEET_INCLUSION, SHEET_FLAGS = (LIST_LABELS[name] for name in LISTS)
+SHEET_DIFF = DIFF.title
 SHEETS = (SHEET_EXIT, SHEET_INCLUSION, SHEET_FLAGS, SHEET_DIFF)
 
-DIFF_SCHEMA: dict[str, pl.DataType] = {
-    "list": pl.String(), "subject_id": pl.String(), "county_code": pl.String(), "town": pl.String(),
-    "code": pl.String(), "change": pl.String(), "detail": pl.String(), "date": pl.Date(),
-}
-
-LIST_LABELS = {"exit": SHEET_EXIT, "inclusion": SHEET_INCLUSION, "flag": SHEET_FLAGS}
-LIST_ORDER = {"exit": 0, "inclusion": 1, "flag": 2}
-CHANGE_LABELS = {"added": "新增", "resolved": "已解决", "changed": "有变化"}
-SOURCE_LABELS = {"dibao_roll": "低保户", "registry": "脱贫户", "monitoring": "监测户"}
-SUBJECT_LABELS = {"household": "家庭", "person": "个人"}
+LIST_ORDER = {name: i for i, name in enumerate(LISTS)}
 
 Kind = Literal["int", "text", "id", "wrap", "date", "fill"]
 
@@ -111,18 +112,17 @@ _NEEDED = {
     "diff": tuple(DIFF_SCHEMA),
     "counties": ("county_code", "county_name"),
 }
-# Types as published (dibao.rules.decisions, dibao.state); not imported from there, so that printing stays a light
-# import (the rules package pulls in the whole ingest stack).
-_TYPES: dict[str, pl.DataType] = {
-    **{name: pl.String() for fields in _NEEDED.values() for name in fields},
-    "reason_labels": pl.List(pl.String()), "first_seen": pl.Date(), "grace_until": pl.Date(), "date": pl.Date(),
+# Types as published (dibao.contract); the counties file's two columns are text.
+_TYPES: dict[str, dict[str, pl.DataType]] = {
+    **{name: LIST_FILES[name].schema for name in LISTS}, "diff": DIFF_SCHEMA,
+    "counties": dict.fromkeys(_NEEDED["counties"], pl.String()),
 }
 
 
 def _conform(frame: pl.DataFrame, kind: str) -> pl.DataFrame:
     """The printed columns, cast to the published types: an empty frame of Null columns still takes list and date
     expressions, and a county code read as a number becomes text again."""
-    return frame.select([pl.col(name).cast(_TYPES[name]) for name in _NEEDED[kind]])
+    return frame.select([pl.col(name).cast(_TYPES[kind][name]) for name in _NEEDED[kind]])
 
 
 def _keys() -> list[pl.Expr]:
@@ -165,7 +165,7 @@ def exit_rows(exit_candidates: pl.DataFrame) -> pl.DataFrame:
 def inclusion_rows(inclusion_candidates: pl.DataFrame) -> pl.DataFrame:
     """应保尽保 rows, province-wide; 来源 as 脱贫户/监测户."""
     frame = _conform(inclusion_candidates, "inclusion").with_columns(_keys()).select(
-        *_KEYS, *_place("household_id", "户编号"), pl.col("source").replace(SOURCE_LABELS).alias("来源"),
+        *_KEYS, *_place("household_id", "户编号"), pl.col("source").replace(HOUSEHOLD_SOURCE_LABELS).alias("来源"),
         *_head(), pl.col("reason_labels").list.join("、").alias("纳入原因"), *_tail(),
     )
     return _sorted(frame, "户编号")
@@ -175,8 +175,8 @@ def flag_rows(flags: pl.DataFrame) -> pl.DataFrame:
     """其他核查 rows, province-wide; 核查事项 is the flag's Chinese label."""
     frame = _conform(flags, "flag").with_columns(_keys()).select(
         *_KEYS, *_place("subject_id", "对象编号"),
-        pl.col("subject_type").replace(SUBJECT_LABELS).alias("对象类型"),
-        pl.col("source").replace(SOURCE_LABELS).alias("来源"), *_head(),
+        pl.col("subject_type").replace(FLAG_SUBJECT_LABELS).alias("对象类型"),
+        pl.col("source").replace(HOUSEHOLD_SOURCE_LABELS).alias("来源"), *_head(),
         pl.col("label").fill_null(pl.col("code")).alias("核查事项"), *_tail(),
     )
     return frame.sort([pl.col("__county"), _unknown_last(), "乡镇", "行政村", "对象编号", "核查事项"],
@@ -414,7 +414,7 @@ def write_worklists(folder: Path, run_date: dt.date, exit_candidates: pl.DataFra
     The folder is owned by this function: an existing ``worklists`` folder is replaced, so a re-run never leaves
     the workbook of a township that has nothing today.
     """
-    out = folder / WORKLIST_DIR
+    out = folder / WORKLISTS_DIR
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)

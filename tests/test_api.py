@@ -26,14 +26,15 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 
-from api.app import create_app
-from api.audit import AuditLog, query_audit, verify_chain
-from api.masking import mask_id, mask_name, mask_person_key
-from api.snapshot import HISTORY_SCHEMA, SPAN_SCHEMA, extend_spans
-from api.tokens import TokenFileError, add_token, load_tokens, revoke_token
 from dibao.explain import explain
+from dibao.household import HISTORY_SCHEMA, SPAN_SCHEMA, extend_spans
 from dibao.ids import check_id, expected_check_char
 from dibao.pipeline import run_daily
+from dibao.serve.app import create_app
+from dibao.serve.audit import AuditLog, query_audit, verify_chain
+from dibao.serve.masking import household_view, mask_id, mask_name, mask_person_key
+from dibao.serve.models import HouseholdLookup
+from dibao.serve.tokens import Principal, TokenFileError, add_token, load_tokens, revoke_token
 from dibao.store import RunStore
 
 SAMPLE = Path(__file__).resolve().parent.parent / "data" / "samples" / "drop"
@@ -131,14 +132,14 @@ PROTECTED = ["/households/DB340402000001", "/candidates", f"/runs/{LATEST}/diff"
 def test_missing_or_unknown_token_is_401(client: TestClient, path: str) -> None:
     for headers in ({}, auth("not-a-token"), {"Authorization": "Basic dXNlcjpwYXNz"}):
         body = problem(client.get(path, headers=headers), 401)
-        assert "bearer token" in body["detail"]
+        assert "需要有效的访问令牌" in body["detail"] and "bearer token" in body["detail"]  # Chinese, English beside
     assert client.get(path, headers=auth("x")).headers["www-authenticate"] == "Bearer"
 
 
 @pytest.mark.parametrize("path", ["/households/DB340402000001", "/candidates", f"/runs/{LATEST}/diff"])
 def test_analyst_gets_403_on_personal_data(client: TestClient, tokens: dict[str, str], path: str) -> None:
     body = problem(client.get(path, headers=auth(tokens["analyst"])), 403)
-    assert "aggregate" in body["detail"]
+    assert "统计分析人员只能查看汇总统计" in body["detail"] and "aggregate" in body["detail"]
 
 
 @pytest.mark.parametrize("path", ["/runs", "/coverage", "/coverage/trend", "/counts"])
@@ -204,14 +205,12 @@ def test_family_across_counties_masks_the_other_countys_people(client: TestClien
                 assert "*" in m["id_number"] and "*" in m["person_key"]
 
 
-def _explained(store: Path, query: str) -> list[dict[str, Any]]:
-    return explain(store / "runs" / LATEST.isoformat(), query).households
-
-
 @pytest.mark.parametrize("kind", ["exit_head", "inclusion_head", "roll_number", "registry_number",
-                                  "monitoring_number"])
-def test_lookup_gives_what_dibao_explain_gives(client: TestClient, store: Path, tokens: dict[str, str],
-                                               kind: str) -> None:
+                                  "monitoring_number", "repaired_id"])
+def test_lookup_gives_what_dibao_explain_gives(client: TestClient, app: FastAPI, store: Path,
+                                               tokens: dict[str, str], kind: str) -> None:
+    """One household view: `dibao explain` (which loads only the query's groups) and the API (the whole run,
+    indexed) build the same ``Family``, and the API serves exactly that to an admin."""
     facts = run_frame(store, "household_facts")
     query = {
         "exit_head": lambda: run_frame(store, "exit_candidates").filter(
@@ -222,26 +221,19 @@ def test_lookup_gives_what_dibao_explain_gives(client: TestClient, store: Path, 
             "subject_id"][0],
         "registry_number": lambda: facts.filter(pl.col("source") == "registry")["subject_id"][3],
         "monitoring_number": lambda: facts.filter(pl.col("source") == "monitoring")["subject_id"][2],
+        "repaired_id": lambda: run_frame(store, "person_links").filter(
+            (pl.col("method") == "repaired_id") & pl.col("household_group").is_not_null())["person_key"][0],
     }[kind]()
+    explained = explain(store / "runs" / LATEST.isoformat(), query)
+    indexed = app.state.snapshots.snapshot.index.lookup(query)
+    assert indexed is not None and explained == indexed
+    assert explained.households and all(len(h.history) == len(DATES) for h in explained.households)
     body = client.get(f"/households/{query}", headers=auth(tokens["admin"])).json()
-    expected = _explained(store, query)
-    got = {(h["subject_type"], h["source"], h["household_id"]): h for h in body["households"]}
-    assert set(got) == {(h["subject_type"], h["source"], h["household_id"]) for h in expected}
-    for e in expected:
-        h = got[(e["subject_type"], e["source"], e["household_id"])]
-        assert {f["name"]: f["value"] for f in h["facts"]} == e["facts"]
-        assert h["first_seen"] == (e["first_seen"].isoformat() if e["first_seen"] else None)
-        assert h["grace_until"] == (e["grace_until"].isoformat() if e["grace_until"] else None)
-        # explain's order of decisions follows a join (unordered); compare by rule
-        got_decisions = sorted(h["decisions"], key=lambda d: d["code"])
-        want_decisions = sorted(e["decisions"], key=lambda d: d["code"])
-        assert [(d["code"], d["detail"], d["reference"], d["figures"]) for d in got_decisions] == [
-            (d["code"], d["detail"], d["reference"], d["figures"]) for d in want_decisions]
-        for d, x in zip(got_decisions, want_decisions, strict=True):
-            assert {k: {"value": p["value"], "from": p["from"], "unit": p["unit"]} for k, p in
-                    d["parameters"].items()} == x["parameters"]
-        assert [(m["person_key"], m["source"], m["row"], m["method"], m["name"]) for m in h["members"]] == [
-            (m["person_key"], m["source"], m["row"], m["method"], m["name"]) for m in e["members"]]
+    admin = Principal("管理员", "admin")
+    served = HouseholdLookup.model_validate({
+        "run": explained.run, "matched_by": explained.matched_by, "person_key": explained.person_key,
+        "households": [household_view(h, admin) for h in explained.households]})
+    assert body == json.loads(served.model_dump_json(by_alias=True))
 
 
 def _x_id(store: Path) -> str:
@@ -284,8 +276,9 @@ def test_malformed_id_number_is_422_saying_what_is_wrong(client: TestClient, tok
     }
     for query, status in cases.items():
         body = problem(client.get(f"/households/{query}", headers=auth(tokens["cw"])), 422)
-        assert body["id_status"] == status
+        assert body["id_status"] == status and body["title"] == "证件号码有误 (Invalid ID number)"
         assert body["detail"] == check_id(query).problem()
+        assert "证件号码" in body["detail"] or "校验位" in body["detail"]  # Chinese first, English beside
     assert "check digit is" in problem(client.get(f"/households/{first17 + wrong}", headers=auth(tokens["admin"])),
                                        422)["detail"]
 

@@ -15,9 +15,9 @@ import httpx
 import polars as pl
 import pytest
 
-from api.audit import query_audit, verify_chain
-from api.tokens import add_token
 from dibao.pipeline import run_daily
+from dibao.serve.audit import query_audit, verify_chain
+from dibao.serve.tokens import add_token
 from dibao.store import RunStore
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,7 +40,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path
     port = _free_port()
     log = (root / "server.log").open("wb")
     process = subprocess.Popen(
-        [sys.executable, "-m", "api.serve", "--store", str(store), "--host", "127.0.0.1", "--port", str(port)],
+        [sys.executable, "-m", "dibao.serve", "--store", str(store), "--host", "127.0.0.1", "--port", str(port)],
         cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     base = f"http://127.0.0.1:{port}"
     try:

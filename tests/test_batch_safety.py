@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from dibao.store import RunStore
-from dibao.synth import generate
+from dibao_synth import generate
 
 
 def _dibao(*args: str) -> subprocess.Popen[bytes]:

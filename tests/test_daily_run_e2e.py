@@ -13,7 +13,7 @@ from benchmarks.accuracy import score
 from dibao.cli import app
 from dibao.pipeline import RunResult, run_daily
 from dibao.store import RunStore
-from dibao.synth import generate
+from dibao_synth import generate
 
 RUN_DATE = dt.date(2026, 11, 20)
 CONTRACT = {
@@ -62,6 +62,10 @@ def test_explain_a_flagged_household_and_a_person(published: tuple[RunResult, Pa
     assert out.exit_code == 0, out.output
     assert "收入超过低保标准" in out.output and "低保标准" in out.output and "依据" in out.output
     assert "渐退帮扶期至" in out.output
+    # what the API's /households shows, too: the head, the 渐退 start, the lists in every run
+    row = exits.filter(pl.col("dibao_household_id") == household).row(0, named=True)
+    assert f"户主 {row['head_name']}" in out.output and f"自 {row['grace_start']} 起" in out.output
+    assert "历次名单" in out.output and f"{RUN_DATE}  应退尽退：" in out.output
     person = pl.read_parquet(result.folder / "person_links.parquet").filter(
         pl.col("method") == "repaired_id")["person_key"][0]
     messy = f" {person[:6]} {person[6:14]} {person[14:].lower()} "

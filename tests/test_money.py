@@ -24,7 +24,7 @@ from dibao.pipeline import run_daily
 from dibao.rules import decide, load_parameters, load_rules
 from dibao.rules.evaluate import evaluate_rules
 from dibao.store import RunStore
-from dibao.synth import generate
+from dibao_synth import generate
 from tests.conftest import make_id, write_csv
 from tests.test_rule_cases import CASES_DIR, _facts
 

@@ -1,4 +1,4 @@
-"""The next morning's drop (``dibao.synth.nextday``): two consecutive daily runs and what changed between them."""
+"""The next morning's drop (``dibao_synth.nextday``): two consecutive daily runs and what changed between them."""
 
 from __future__ import annotations
 
@@ -18,8 +18,8 @@ from dibao.ingest import ingest_drop
 from dibao.ingest.read import decode_text
 from dibao.pipeline import run_daily
 from dibao.store import RunStore
-from dibao.synth import generate
-from dibao.synth.nextday import Change, NextDaySummary, main, next_day
+from dibao_synth import generate
+from dibao_synth.nextday import Change, NextDaySummary, describe, main, next_day
 
 DAY1, DAY2 = dt.date(2026, 11, 19), dt.date(2026, 11, 20)
 HOUSEHOLDS, GENERATOR_SEED = 400, 5
@@ -77,7 +77,7 @@ def test_summary_names_the_dates_and_each_change(days: Days) -> None:
     assert (s.day1, s.day2) == (DAY1, DAY2)
     assert {c.kind for c in s.changes} >= {"death", "income_rise", "new_monitored"}
     assert s.truth_out == days.root / "day2_truth"
-    text = "\n".join(s.lines())
+    text = "\n".join(describe(s))
     for c in s.changes:
         assert c.household_id in text and c.expected in text
 
@@ -279,6 +279,20 @@ def test_same_seed_same_day_without_truth_and_from_the_command_line(days: Days, 
     assert [c.household_id for c in other.changes] != [c.household_id for c in days.summary.changes]
     with pytest.raises(ValueError, match="another folder"):
         next_day(days.day1, days.day1)
+
+
+def test_a_file_not_laid_out_as_one_table_is_refused_not_rewritten(days: Days, tmp_path: Path) -> None:
+    """Ingestion reads past a title row; a rewrite would drop it, so the file is refused (nothing is written)."""
+    drop = tmp_path / "titled"
+    drop.mkdir()
+    for path in days.day1.iterdir():
+        (drop / path.name).write_bytes(path.read_bytes())
+    registry = drop / "registry.csv"
+    registry.write_bytes("建档立卡人口信息表,,,,\n".encode("gb18030") + registry.read_bytes())
+    assert ingest_drop(drop).files["registry"].raw.header_line == 2
+    with pytest.raises(ValueError, match=r"registry\.csv: cannot be rewritten as written"):
+        next_day(drop, tmp_path / "day2", seed=1)
+    assert not (tmp_path / "day2").exists()
 
 
 @pytest.mark.parametrize("formats", ["csv", "parquet"])

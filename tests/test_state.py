@@ -133,3 +133,22 @@ def test_the_same_day_rerun_publishes_identical_content(tmp_path: Path) -> None:
     again = json.loads((store / "runs/2026-11-02/manifest.json").read_text())
     assert again["content_sha256"] == first
     assert "diff.parquet" in again["files"] and "exit_candidates.parquet" in again["files"]
+
+
+def test_a_previous_run_published_before_subject_id_and_county_name_still_carries(tmp_path: Path) -> None:
+    """The day after an upgrade: yesterday's lists lack today's columns; the contract's reader fills them."""
+    store = tmp_path / "store"
+    d = dt.date.fromisoformat
+    wages = {"DB1": ABOVE, "DB2": BELOW, "DB3": ABOVE}
+    _day(tmp_path, store, "2026-11-01", wages)
+    run = store / "runs" / "2026-11-01"
+    for name, added in (("exit_candidates", ["subject_id", "county_name", "grace_start"]),
+                        ("inclusion_candidates", ["subject_id", "county_name"]), ("flags", ["county_name"])):
+        path = run / f"{name}.parquet"
+        pl.read_parquet(path).drop(added).write_parquet(path)
+    exits, diff, _ = _day(tmp_path, store, "2026-11-02", wages)
+    row = _row(exits, "DB1")
+    assert row is not None and row["first_seen"] == d("2026-11-01") and row["subject_id"] == "DB1"
+    assert row["county_name"] == "大通区"
+    assert row["grace_start"] == d("2026-11-02")  # yesterday's start is unknown: today's is kept
+    assert diff.is_empty()

@@ -12,8 +12,8 @@ import pytest
 
 from dibao.ids import normalise_ids
 from dibao.schema import FILE_SPECS
-from dibao.synth import SynthSummary, generate
-from dibao.synth.noise import FAULT_KINDS, ID_KINDS, NAME_KINDS
+from dibao_synth import SynthSummary, generate
+from dibao_synth.noise import FAULT_KINDS, ID_KINDS, NAME_KINDS
 
 AS_OF = dt.date(2026, 11, 20)
 PERSON_SOURCES = ("registry", "monitoring", "dibao_roll", "bank_assets", "dept_facts")
@@ -126,7 +126,7 @@ def test_single_format_drops(tmp_path: Path, formats: str) -> None:
 
 
 def test_large_xlsx_falls_back_to_gb18030_csv(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("dibao.synth.writers.XLSX_MAX_ROWS", 50)
+    monkeypatch.setattr("dibao_synth.writers.XLSX_MAX_ROWS", 50)
     summary = generate(households=300, seed=2, out=tmp_path / "drop")
     assert summary.xlsx_fallbacks == ("monitoring",)
     assert summary.formats["monitoring"] == "csv" and summary.encodings["monitoring"] == "gb18030"

@@ -1,4 +1,4 @@
-"""A daily drop: one folder, one file per contract stem (DOMAIN.md §3).
+"""A daily drop: one folder, one file per contract stem (``dibao/schema.py``).
 
 All files are read and checked before anything is decided, and every file-level fault is reported together, so
 the operator fixes the drop once rather than one error per morning. Required stems missing, or any file fault,

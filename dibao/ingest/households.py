@@ -12,14 +12,11 @@ from __future__ import annotations
 
 import polars as pl
 
+from dibao.contract import NOTES_SCHEMA
 from dibao.schema import FileSpec
 
 HEAD = "户主"
 
-NOTES_SCHEMA: dict[str, pl.DataType] = {
-    "source": pl.String(), "code": pl.String(), "household": pl.String(), "field": pl.String(),
-    "rows": pl.List(pl.UInt32()), "values": pl.List(pl.String()), "chosen": pl.String(), "detail": pl.String(),
-}
 NOTE_LABELS = {
     "household_value_conflict": "同户成员的户级数据不一致 (members of one household disagree on a household value)",
     "multiple_heads": "一户有多个户主 (more than one 户主 in one household)",

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
+from dibao.contract import REJECTED_SCHEMA
 from dibao.errors import FileFault
 from dibao.headers import HeaderTable
 from dibao.ids import id_prefix, normalise_ids
@@ -36,10 +37,6 @@ REASONS: dict[RowFault, str] = {
     RowFault.BAD_AREA_CODE: "不是6位行政区划代码 (not a 6-digit division code)",
 }
 
-REJECTED_SCHEMA = {
-    "source": pl.String, "row": pl.UInt32, "field": pl.String, "header": pl.String,
-    "value": pl.String, "reason_code": pl.String, "reason": pl.String, "action": pl.String,
-}
 ROW_REJECTED = "row_rejected"  # 整行剔除: a required field is faulty, or the line is a total or a repeat
 FIELD_CLEARED = "field_cleared"  # 字段置空: an optional field is faulty; the row (the person) is kept
 TOTAL_ROW = "total_row"

@@ -23,6 +23,7 @@ import numpy as np
 import polars as pl
 from rapidfuzz import fuzz, process
 
+from dibao.contract import LINK_SCHEMA, REVIEW_SCHEMA
 from dibao.ids import USABLE_STATUSES, IdStatus
 from dibao.link.households import household_groups
 from dibao.link.repair import repair_candidates
@@ -37,17 +38,6 @@ class LinkSettings:
     household_margin: float = 0.1  # …and beat the second best by this much
     pinyin_weight: float = 0.95  # a pinyin-only agreement (homophone) counts slightly less than the characters
     mismatch_review_below: float = 0.5  # an exact ID link whose name is this dissimilar is sent to review
-
-
-LINK_SCHEMA: dict[str, pl.DataType] = {
-    "source": pl.String(), "row": pl.UInt32(), "person_key": pl.String(), "method": pl.String(),
-    "score": pl.Float64(), "evidence": pl.List(pl.String()), "id_status": pl.String(),
-    "household": pl.String(), "household_group": pl.String(), "name": pl.String(),
-}
-REVIEW_SCHEMA: dict[str, pl.DataType] = {
-    "source": pl.String(), "row": pl.UInt32(), "reason": pl.String(), "candidates": pl.List(pl.String()),
-    "scores": pl.List(pl.Float64()),
-}
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""Rules (``rules/eligibility.yaml``) parsed with sqlglot, checked against a whitelist, compiled to SQL.
+"""Rules (``eligibility.yaml``, shipped in ``dibao/policy/``) parsed with sqlglot, checked, compiled to SQL.
 
 A rule's condition is plain SQL over documented fact columns and parameter names. The compiler refuses any other
 name, any function not on the list and any construct beyond boolean logic, comparison and arithmetic, naming the
@@ -19,10 +19,11 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from sqlglot import exp
 
 from dibao.errors import ConfigError
+from dibao.policy_files import ELIGIBILITY, shipped
 from dibao.rules.catalog import CATALOG, FACT_NAMES, Catalog
 from dibao.rules.params import ParameterSet
 
-DEFAULT_RULES_PATH = Path(__file__).resolve().parents[2] / "rules" / "eligibility.yaml"
+DEFAULT_RULES_PATH = shipped(ELIGIBILITY)
 
 Outcome = Literal["exit", "inclusion", "flag"]
 AppliesTo = Literal["roll", "household"]
@@ -109,7 +110,7 @@ def compile_condition(rule_id: str, when: str, parameter_names: set[str], source
                 params.append(name) if name not in params else None
             else:
                 raise ConfigError(f"{where}: unknown name {name!r}: not a documented fact "
-                                  f"(dibao/rules/catalog.py) nor a parameter (rules/parameters.yaml)")
+                                  f"(dibao/rules/catalog.py) nor a parameter (parameters.yaml)")
         elif isinstance(node, ALLOWED_NODES + ALLOWED_FUNCTIONS):
             continue
         elif isinstance(node, exp.Func):

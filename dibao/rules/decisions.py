@@ -1,4 +1,4 @@
-"""From fired rules to the published lists (DOMAIN.md §5): exit candidates, inclusion candidates, flags.
+"""From fired rules to the published lists (``dibao/contract.py``): exit candidates, inclusion candidates, flags.
 
 渐退帮扶: a roll household whose only reason is the rule marked ``grace: true`` (income above the standard) keeps
 its benefit for ``grace_months``; ``grace_until`` is the last day of that period counted from ``first_seen``.
@@ -14,26 +14,8 @@ import datetime as dt
 
 import polars as pl
 
+from dibao.contract import EXIT_SCHEMA, FLAG_SCHEMA, INCLUSION_SCHEMA, PLACE_COLUMNS
 from dibao.rules.compile import RuleSet
-
-PLACE_COLUMNS = ("town", "village", "head_name", "head_id")
-_PLACE: dict[str, pl.DataType] = {c: pl.String() for c in PLACE_COLUMNS}
-EXIT_SCHEMA: dict[str, pl.DataType] = {
-    "dibao_household_id": pl.String(), "county_code": pl.String(), **_PLACE, "reasons": pl.List(pl.String()),
-    "reason_labels": pl.List(pl.String()), "figures": pl.String(), "detail": pl.String(),
-    "first_seen": pl.Date(), "grace_start": pl.Date(), "grace_until": pl.Date(),
-}
-INCLUSION_SCHEMA: dict[str, pl.DataType] = {
-    "household_id": pl.String(), "source": pl.String(), "county_code": pl.String(), **_PLACE,
-    "reasons": pl.List(pl.String()), "reason_labels": pl.List(pl.String()), "figures": pl.String(),
-    "detail": pl.String(), "first_seen": pl.Date(),
-}
-FLAG_SCHEMA: dict[str, pl.DataType] = {
-    "subject_type": pl.String(), "subject_id": pl.String(), "source": pl.String(), "county_code": pl.String(),
-    **_PLACE,
-    "code": pl.String(), "label": pl.String(), "detail": pl.String(), "figures": pl.String(),
-    "first_seen": pl.Date(),
-}
 
 
 def _with_place(frame: pl.DataFrame, facts: pl.DataFrame | None) -> pl.DataFrame:

@@ -15,15 +15,11 @@ from __future__ import annotations
 import duckdb
 import polars as pl
 
+from dibao.contract import DECISION_SCHEMA
 from dibao.rules.compile import Rule, RuleSet
 from dibao.rules.params import ParameterSet
 from dibao.schema import FILE_SPECS
 
-DECISION_SCHEMA: dict[str, pl.DataType] = {
-    "subject_type": pl.String(), "subject_id": pl.String(), "source": pl.String(), "county_code": pl.String(),
-    "rule_id": pl.String(), "outcome": pl.String(), "label": pl.String(), "reference": pl.String(),
-    "figures": pl.String(), "parameters": pl.String(), "detail": pl.String(),
-}
 FACT_DECIMAL = "DECIMAL(38, 2)"
 PARAMETER_DECIMAL = "DECIMAL(38, 6)"
 

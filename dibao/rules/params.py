@@ -1,4 +1,4 @@
-"""Dated policy parameters (``rules/parameters.yaml``): which value is in force for a county, area and day.
+"""Dated policy parameters (``parameters.yaml`` in ``dibao/policy/``): which value is in force per county, area, day.
 
 Provinces change standards mid-year and counties differ; a rule never contains a number, it names a parameter.
 Loading checks the file (units, sorted and non-overlapping dates); resolving for a run date checks that every
@@ -20,8 +20,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from dibao.errors import ConfigError
+from dibao.policy_files import PARAMETERS, shipped
 
-DEFAULT_PARAMETERS_PATH = Path(__file__).resolve().parents[2] / "rules" / "parameters.yaml"
+DEFAULT_PARAMETERS_PATH = shipped(PARAMETERS)
 
 UNITS = {
     "yuan_per_person_month": "元/人/月",

@@ -1,0 +1,52 @@
+"""The work lists: 应退尽退, 应保尽保, 其他核查, filtered, sorted and paged."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, Literal
+
+import polars as pl
+from fastapi import APIRouter, Depends, Query, Request
+
+from dibao.contract import ListName
+from dibao.serve import deps
+from dibao.serve.auth import Audited, reader
+from dibao.serve.masking import candidate_view
+from dibao.serve.models import CandidatePage
+from dibao.serve.problems import PERSONAL_ERRORS
+from dibao.serve.tokens import Principal
+
+router = APIRouter()
+
+
+@router.get("/candidates", response_model=CandidatePage, tags=["lists"], summary="工作名单 / work lists",
+            responses=PERSONAL_ERRORS)
+def candidates(
+    request: Request,
+    who: Annotated[Principal, Depends(reader("candidates", personal=True))],
+    type: Annotated[ListName, Query(description="exit 应退尽退 | inclusion 应保尽保 | flag 其他核查")] = "exit",
+    county: Annotated[str | None, Query(pattern=r"^[0-9]{6}$", description="县级区划代码")] = None,
+    township: Annotated[str | None, Query(max_length=64, description="乡镇 / township")] = None,
+    reason: Annotated[str | None, Query(max_length=64, description="原因代码 / reason code")] = None,
+    page: Annotated[int, Query(ge=1, le=1_000_000, description="页码 / page")] = 1,
+    size: Annotated[int, Query(ge=1, le=500, description="每页条数 / page size")] = 50,
+    sort: Annotated[Literal["first_seen", "-first_seen", "town", "subject_id"],
+                    Query(description="排序 / order")] = "first_seen",
+    date: Annotated[dt.date | None, Query(description="运行日期 (默认当前) / run date")] = None,
+) -> dict[str, Any]:
+    """One list of a run, filtered and paged; a caseworker sees their counties only, with names and ID
+    numbers masked."""
+    with Audited(request, who, "candidates") as audited:
+        run = deps.run_date(request, date)
+        frame = deps.scoped(deps.lists(request, run)[type], None if who.is_admin else who.counties, county)
+        if frame.width:
+            if township is not None:
+                frame = frame.filter(pl.col("town") == township)
+            if reason is not None:
+                frame = frame.filter(pl.col("code") == reason if type == "flag"
+                                     else pl.col("reasons").list.contains(reason))
+            by = sort.lstrip("-")
+            frame = frame.sort([by, "subject_id"], descending=[sort.startswith("-"), False], nulls_last=True)
+        items = [candidate_view(type, row, who) for row in deps.page(frame, page, size)]
+        audited.count = len(items)
+        return {"run": run, "type": type, "total": frame.height, "page": page, "size": size, "items": items}
