@@ -101,7 +101,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from dibao.pipeline import run_daily
-    from dibao.store import RunStore
+    from dibao.publish.store import RunStore
     from dibao_synth import generate
 
     with tempfile.TemporaryDirectory() as tmp:

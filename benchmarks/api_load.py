@@ -116,8 +116,8 @@ def main() -> None:
         return
 
     sys.path.insert(0, str(ROOT))
+    from dibao.publish.store import RunStore
     from dibao.serve.tokens import add_token, revoke_token
-    from dibao.store import RunStore
 
     store = args.store.resolve()
     run = RunStore(store).run_dir(RunStore(store).published_dates()[-1])

@@ -44,10 +44,10 @@ def main() -> None:
     args = parser.parse_args()
 
     from dibao.pipeline import run_daily
+    from dibao.publish.store import RunStore
     from dibao.rules import load_parameters, load_rules
     from dibao.rules.decisions import exit_candidates, flags, inclusion_candidates
     from dibao.rules.evaluate import evaluate_rules
-    from dibao.store import RunStore
 
     drop = ensure_drop(args.households, args.seed)
     store = WORK / f"store-{args.households}"

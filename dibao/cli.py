@@ -23,13 +23,13 @@ from rich.console import Console
 from rich.table import Table
 from typer.core import TyperGroup
 
-from dibao.contract import CHANGE_LABELS, LIST_FILES, LIST_LABELS, LISTS
 from dibao.errors import DibaoError, UsageFault
 from dibao.ingest.parse import RowFault
 from dibao.ingest.validate import REASONS
+from dibao.publish.contract import CHANGE_LABELS, LIST_FILES, LIST_LABELS, LISTS
 
 if TYPE_CHECKING:
-    from dibao.household import HistoryDay, Household, ListEntry
+    from dibao.publish.household import HistoryDay, Household, ListEntry
 
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
@@ -195,7 +195,7 @@ def run(
 ) -> None:
     """The daily job: ingest, compare, and publish STORE/runs/DATE/ (all or nothing)."""
     from dibao.pipeline import run_daily
-    from dibao.store import RunStore
+    from dibao.publish.store import RunStore
 
     with _operator_errors():
         run_date = parse_date_option(date, "--date")
@@ -244,7 +244,7 @@ def _summary_table(manifest: dict[str, Any]) -> Table:
 @app.command()
 def runs(store: Annotated[Path, typer.Option("--store", help="Run store folder.")] = Path("store")) -> None:
     """List published runs with their counts."""
-    from dibao.store import RunStore
+    from dibao.publish.store import RunStore
 
     runs_store = RunStore(store)
     table = Table("date", "exit", "inclusion", "flags", "rejected rows", "changes", "content hash", "engine",
@@ -267,7 +267,7 @@ def diff(
     out: Annotated[Path | None, typer.Option("--out", help="Write the whole diff to this Parquet file.")] = None,
 ) -> None:
     """What changed between two published runs: added, resolved and changed items of every list."""
-    from dibao.state import Lists, diff_lists, summary_line
+    from dibao.publish.state import Lists, diff_lists, summary_line
 
     with _operator_errors():
         first, second = _latest_run(store, date1), _latest_run(store, date2)
@@ -290,7 +290,7 @@ def diff(
 
 
 def _latest_run(store: Path, date: str | None) -> Path:
-    from dibao.store import RunStore
+    from dibao.publish.store import RunStore
 
     runs = RunStore(store)
     dates = runs.published_dates()
@@ -473,8 +473,8 @@ def audit(
 @app.command("demo-access")
 def demo_access(store: StoreOption = Path("store"), port: int = 8000) -> None:
     """Create demo tokens for each role and print how to start the service and call it."""
+    from dibao.publish.state import Lists
     from dibao.serve.tokens import add_token, revoke_token
-    from dibao.state import Lists
 
     with _operator_errors():
         run = _latest_run(store, None)

@@ -1,5 +1,5 @@
 """Why was this household flagged? ``dibao explain``: one household (or person) across systems, from a published
-run — the household view of ``dibao.household``, the same the API serves, with the run's history.
+run — the household view of ``dibao.publish.household``, the same the API serves, with the run's history.
 
 The caseworker types an ID number (15 or 18 digits, any formatting) or a household number of any system; only the
 cross-walk groups that query reaches are loaded (with their lists in every earlier run), so one lookup does not
@@ -12,9 +12,9 @@ import datetime as dt
 from pathlib import Path
 
 from dibao.errors import DibaoError
-from dibao.household import Family, Query, load_family
+from dibao.publish.household import Family, Query, load_family
+from dibao.publish.store import RunStore
 from dibao.rules.catalog import FACT_LABELS
-from dibao.store import RunStore
 
 
 class NotFound(DibaoError):

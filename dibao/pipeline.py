@@ -17,18 +17,19 @@ from typing import Any
 
 import polars as pl
 
-from dibao import __version__, contract, policy_files
-from dibao.coverage import coverage, load_coverage_config
+from dibao import __version__, policy_files
 from dibao.errors import DibaoError
-from dibao.guards import DEFAULT_MAX_SHRINK, DropShrank, guard_summary, shrinks
 from dibao.headers import HeaderTable, load_header_table
 from dibao.ingest import Drop, ingest_drop
 from dibao.ingest.validate import FIELD_CLEARED, ROW_REJECTED
 from dibao.link import crosswalk_table, link_persons, person_records
+from dibao.publish import contract
+from dibao.publish.coverage import coverage, load_coverage_config
+from dibao.publish.guards import DEFAULT_MAX_SHRINK, DropShrank, guard_summary, shrinks
+from dibao.publish.state import Lists, carry_forward, diff_lists, publish_lists, summary_line
+from dibao.publish.store import RunStore
+from dibao.publish.worklists import write_worklists
 from dibao.rules import ParameterSet, RuleSet, decide, load_parameters, load_rules
-from dibao.state import Lists, carry_forward, diff_lists, publish_lists, summary_line
-from dibao.store import RunStore
-from dibao.worklists import write_worklists
 
 Progress = Callable[[str], None]
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from dibao.ids import CHECK_CHARS
+from dibao.normalise.ids import CHECK_CHARS
 from dibao_synth.names import DOT_VARIANTS, HOMOPHONES, MINORITY_DOT, TRADITIONAL
 from dibao_synth.params import (
     ADULT_BLANK_RATE,

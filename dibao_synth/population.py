@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from dibao.ids import CHECK_CHARS, check_chars_for
+from dibao.normalise.ids import CHECK_CHARS, check_chars_for
 from dibao_synth import names as nm
 from dibao_synth.params import (
     COUNTIES,

@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 import xlsxwriter
 
-from dibao.ids import expected_check_char
+from dibao.normalise.ids import expected_check_char
 
 
 def make_id(region: str = "340402", birth: str = "19800101", seq: str = "123") -> str:

@@ -27,15 +27,15 @@ from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 
 from dibao.explain import explain
-from dibao.household import HISTORY_SCHEMA, SPAN_SCHEMA, extend_spans
-from dibao.ids import check_id, expected_check_char
+from dibao.normalise.ids import check_id, expected_check_char
 from dibao.pipeline import run_daily
+from dibao.publish.household import HISTORY_SCHEMA, SPAN_SCHEMA, extend_spans
+from dibao.publish.store import RunStore
 from dibao.serve.app import create_app
 from dibao.serve.audit import AuditLog, query_audit, verify_chain
 from dibao.serve.masking import household_view, mask_id, mask_name, mask_person_key
 from dibao.serve.models import HouseholdLookup
 from dibao.serve.tokens import Principal, TokenFileError, add_token, load_tokens, revoke_token
-from dibao.store import RunStore
 
 SAMPLE = Path(__file__).resolve().parent.parent / "data" / "samples" / "drop"
 DATES = [dt.date(2026, 11, 18), dt.date(2026, 11, 19), dt.date(2026, 11, 20)]
@@ -612,7 +612,7 @@ def test_masking() -> None:
 def test_fast_id_check_agrees_with_check_id() -> None:
     import random
 
-    from dibao.ids import usable_id_fast
+    from dibao.normalise.ids import usable_id_fast
 
     rng = random.Random(7)
     for _ in range(100):

@@ -16,9 +16,9 @@ import polars as pl
 import pytest
 
 from dibao.pipeline import run_daily
+from dibao.publish.store import RunStore
 from dibao.serve.audit import query_audit, verify_chain
 from dibao.serve.tokens import add_token
-from dibao.store import RunStore
 
 ROOT = Path(__file__).resolve().parent.parent
 DATE = dt.date(2026, 11, 20)

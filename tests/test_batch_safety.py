@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from dibao.store import RunStore
+from dibao.publish.store import RunStore
 from dibao_synth import generate
 
 

@@ -9,10 +9,10 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from dibao.coverage import load_coverage_config
 from dibao.errors import ConfigError
 from dibao.pipeline import run_daily
-from dibao.store import RunStore
+from dibao.publish.coverage import load_coverage_config
+from dibao.publish.store import RunStore
 
 
 def _rate(table: pl.DataFrame, level: str, area: str, measure: str) -> tuple[float, float, float]:

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from benchmarks.accuracy import score
 from dibao.cli import app
 from dibao.pipeline import RunResult, run_daily
-from dibao.store import RunStore
+from dibao.publish.store import RunStore
 from dibao_synth import generate
 
 RUN_DATE = dt.date(2026, 11, 20)

@@ -9,7 +9,7 @@ import polars as pl
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dibao.ids import IdStatus, check_chars_for, check_id, expected_check_char, normalise_ids
+from dibao.normalise.ids import IdStatus, check_chars_for, check_id, expected_check_char, normalise_ids
 
 TODAY = dt.date(2026, 11, 20)
 

@@ -104,7 +104,7 @@ def test_repair_is_refused_across_counties(tmp_path: Path) -> None:
 
 def _valid_neighbour(bad: str, avoid: str) -> str:
     """A valid ID (not ``avoid``) that differs from ``bad`` in one sequence digit."""
-    from dibao.ids import expected_check_char
+    from dibao.normalise.ids import expected_check_char
 
     for pos in (14, 15, 16):
         for digit in "0123456789":

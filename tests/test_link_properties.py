@@ -21,12 +21,12 @@ import polars as pl
 from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 
-from dibao.ids import USABLE_STATUSES, IdStatus, expected_check_char, normalise_ids
 from dibao.ingest import ingest_drop
 from dibao.link import link_persons, person_records
 from dibao.link.persons import LinkSettings, name_similarity
 from dibao.link.records import HOUSEHOLD_FIELD, RECORD_SCHEMA
-from dibao.names import normalise_names
+from dibao.normalise.ids import USABLE_STATUSES, IdStatus, expected_check_char, normalise_ids
+from dibao.normalise.names import normalise_names
 from dibao.rules import Decisions, ParameterSet, RuleSet, decide, load_parameters, load_rules
 from tests.conftest import COUNTY_HEADERS, REGISTRY_HEADERS, ROLL_HEADERS, TODAY, make_id, write_csv
 

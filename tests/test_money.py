@@ -21,9 +21,9 @@ from dibao.ingest import ingest_drop
 from dibao.ingest.parse import parse_money
 from dibao.link import link_persons, person_records
 from dibao.pipeline import run_daily
+from dibao.publish.store import RunStore
 from dibao.rules import decide, load_parameters, load_rules
 from dibao.rules.evaluate import evaluate_rules
-from dibao.store import RunStore
 from dibao_synth import generate
 from tests.conftest import make_id, write_csv
 from tests.test_rule_cases import CASES_DIR, _facts

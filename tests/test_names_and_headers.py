@@ -9,7 +9,7 @@ import pytest
 
 from dibao.errors import ConfigError
 from dibao.headers import header_key, load_header_table
-from dibao.names import normalise_name, normalise_names
+from dibao.normalise.names import normalise_name, normalise_names
 
 
 @pytest.mark.parametrize(

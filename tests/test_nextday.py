@@ -13,11 +13,11 @@ import polars as pl
 import pytest
 
 from benchmarks.accuracy import score
-from dibao.ids import check_id
 from dibao.ingest import ingest_drop
 from dibao.ingest.read import decode_text
+from dibao.normalise.ids import check_id
 from dibao.pipeline import run_daily
-from dibao.store import RunStore
+from dibao.publish.store import RunStore
 from dibao_synth import generate
 from dibao_synth.nextday import Change, NextDaySummary, describe, main, next_day
 

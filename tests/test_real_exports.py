@@ -17,12 +17,12 @@ from typer.testing import CliRunner
 
 from dibao.cli import app
 from dibao.errors import DropFault
-from dibao.guards import DropShrank
-from dibao.ids import check_id, clean_id_expr, clean_id_text, looks_like_id
 from dibao.ingest import ingest_drop
+from dibao.normalise.ids import check_id, clean_id_expr, clean_id_text, looks_like_id
+from dibao.normalise.text import clean_code, clean_code_expr
 from dibao.pipeline import run_daily
-from dibao.store import RunStore
-from dibao.text import clean_code, clean_code_expr
+from dibao.publish.guards import DropShrank
+from dibao.publish.store import RunStore
 from tests.conftest import (
     COUNTY_HEADERS,
     REGISTRY_HEADERS,

@@ -11,7 +11,7 @@ import polars as pl
 from typer.testing import CliRunner
 
 from dibao.cli import app
-from dibao.store import RunStore
+from dibao.publish.store import RunStore
 from tests.conftest import ROLL_HEADERS, roll_rows, write_csv
 
 Build = Callable[..., Path]

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from dibao.cli import app
 from dibao.pipeline import run_daily
-from dibao.store import RunStore
+from dibao.publish.store import RunStore
 
 runner = CliRunner()
 

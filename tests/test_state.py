@@ -11,7 +11,7 @@ import pytest
 
 from dibao.errors import DibaoError
 from dibao.pipeline import run_daily
-from dibao.store import RunStore
+from dibao.publish.store import RunStore
 from tests.conftest import COUNTY_HEADERS, REGISTRY_HEADERS, ROLL_HEADERS, county_rows, make_id, write_csv
 
 # Rural 340402: standard 760 yuan/person/month. Per-capita monthly income = wages × 0.8 / 12 / members.

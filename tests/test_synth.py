@@ -10,7 +10,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from dibao.ids import normalise_ids
+from dibao.normalise.ids import normalise_ids
 from dibao.schema import FILE_SPECS
 from dibao_synth import SynthSummary, generate
 from dibao_synth.noise import FAULT_KINDS, ID_KINDS, NAME_KINDS

@@ -10,8 +10,8 @@ import fastexcel
 import polars as pl
 import pytest
 
-from dibao.contract import DIFF_SCHEMA, EXIT_SCHEMA, FLAG_SCHEMA, INCLUSION_SCHEMA
-from dibao.worklists import COLUMNS, SUMMARY_COLUMNS, write_worklists
+from dibao.publish.contract import DIFF_SCHEMA, EXIT_SCHEMA, FLAG_SCHEMA, INCLUSION_SCHEMA
+from dibao.publish.worklists import COLUMNS, SUMMARY_COLUMNS, write_worklists
 
 RUN = dt.date(2026, 11, 20)
 ID_X = "34040219800101123X"  # 18-digit ID ending in X

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from dibao.contract import NOTES_SCHEMA
+from dibao.publish.contract import NOTES_SCHEMA
 from dibao.schema import FileSpec
 
 HEAD = "户主"

@@ -14,8 +14,8 @@ from enum import StrEnum
 
 import polars as pl
 
+from dibao.normalise.text import clean_codes, strip_invisible, to_halfwidth
 from dibao.schema import Field, FieldType
-from dibao.text import clean_codes, strip_invisible, to_halfwidth
 
 
 class RowFault(StrEnum):

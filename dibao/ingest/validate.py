@@ -13,15 +13,15 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
-from dibao.contract import REJECTED_SCHEMA
 from dibao.errors import FileFault
 from dibao.headers import HeaderTable
-from dibao.ids import id_prefix, normalise_ids
 from dibao.ingest.households import agree_households, duplicate_lines, empty_notes
 from dibao.ingest.parse import RowFault, parse_field
 from dibao.ingest.read import RawTable
 from dibao.ingest.totals import NUMERIC_TYPES, TotalRows, find_total_rows
-from dibao.names import normalise_names
+from dibao.normalise.ids import id_prefix, normalise_ids
+from dibao.normalise.names import normalise_names
+from dibao.publish.contract import REJECTED_SCHEMA
 from dibao.schema import FieldType, FileSpec
 
 REASONS: dict[RowFault, str] = {

@@ -23,10 +23,10 @@ import numpy as np
 import polars as pl
 from rapidfuzz import fuzz, process
 
-from dibao.contract import LINK_SCHEMA, REVIEW_SCHEMA
-from dibao.ids import USABLE_STATUSES, IdStatus
 from dibao.link.households import household_groups
 from dibao.link.repair import repair_candidates
+from dibao.normalise.ids import USABLE_STATUSES, IdStatus
+from dibao.publish.contract import LINK_SCHEMA, REVIEW_SCHEMA
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""From fired rules to the published lists (``dibao/contract.py``): exit candidates, inclusion candidates, flags.
+"""From fired rules to the published lists (``dibao/publish/contract.py``): exit candidates, inclusion candidates,
+flags.
 
 渐退帮扶: a roll household whose only reason is the rule marked ``grace: true`` (income above the standard) keeps
 its benefit for ``grace_months``; ``grace_until`` is the last day of that period counted from ``first_seen``.
@@ -14,7 +15,7 @@ import datetime as dt
 
 import polars as pl
 
-from dibao.contract import EXIT_SCHEMA, FLAG_SCHEMA, INCLUSION_SCHEMA, PLACE_COLUMNS
+from dibao.publish.contract import EXIT_SCHEMA, FLAG_SCHEMA, INCLUSION_SCHEMA, PLACE_COLUMNS
 from dibao.rules.compile import RuleSet
 
 
@@ -56,7 +57,7 @@ def grace_until(grace_rule: str | None) -> pl.Expr:
 def exit_candidates(decisions: pl.DataFrame, rules: RuleSet, params: pl.DataFrame, run_date: dt.date,
                     facts: pl.DataFrame | None = None) -> pl.DataFrame:
     """One row per roll household with its reasons; ``first_seen`` and ``grace_start`` are today's (a later
-    stage carries earlier ones forward, see ``dibao.state``)."""
+    stage carries earlier ones forward, see ``dibao.publish.state``)."""
     order = {r.id: i for i, r in enumerate(rules.rules)}
     grace_rule = next((r.id for r in rules.rules if r.grace), None)
     grouped = _with_place(_grouped(decisions, "exit", order), facts)

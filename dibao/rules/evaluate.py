@@ -15,7 +15,7 @@ from __future__ import annotations
 import duckdb
 import polars as pl
 
-from dibao.contract import DECISION_SCHEMA
+from dibao.publish.contract import DECISION_SCHEMA
 from dibao.rules.compile import Rule, RuleSet
 from dibao.rules.params import ParameterSet
 from dibao.schema import FILE_SPECS

@@ -16,12 +16,12 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from dibao import __version__
+from dibao.publish.store import RunStore
 from dibao.serve.audit import AuditLog
 from dibao.serve.problems import install_handlers
 from dibao.serve.routers import households, lists, runs, service, statistics
 from dibao.serve.tokens import TokenBook
 from dibao.serve.watcher import SnapshotHolder
-from dibao.store import RunStore
 
 DESCRIPTION = (
     "户籍/低保/监测/银行/部门数据比对结果查询。经办人员按证件号或家庭编号查询本县家庭及其判定依据；"

@@ -11,8 +11,8 @@ import datetime as dt
 import json
 from typing import Any
 
-from dibao.contract import CHANGE_LABELS, LIST_LABELS
-from dibao.household import Household, is_id_number
+from dibao.publish.contract import CHANGE_LABELS, LIST_LABELS
+from dibao.publish.household import Household, is_id_number
 from dibao.serve.tokens import Principal
 
 # 复姓: compound surnames keep both characters (欧阳娜娜 → 欧阳**).

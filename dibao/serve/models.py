@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from dibao.contract import ListName
+from dibao.publish.contract import ListName
 
 
 class Problem(BaseModel):

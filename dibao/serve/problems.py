@@ -24,7 +24,8 @@ TOKEN_REQUIRED = ("需要有效的访问令牌：请在请求头中写 Authoriza
 AGGREGATES_ONLY = ("统计分析人员只能查看汇总统计（覆盖率、运行记录、名单户数）；查看个人信息需要经办人员或管理员的令牌 "
                    "(the analyst role reads aggregate statistics only — coverage, runs, counts; personal data needs "
                    "a caseworker or admin token)")
-# The detail of a malformed ID number is ``check_id(...).problem()`` (dibao/ids.py), Chinese with English beside.
+# The detail of a malformed ID number is ``check_id(...).problem()`` (dibao/normalise/ids.py), Chinese with
+# English beside.
 INVALID_ID_TITLE = "证件号码有误 (Invalid ID number)"
 NOT_FOUND_DETAIL = ("nothing in the served run matches this ID number or household number "
                     "(未找到匹配的证件号码或家庭编号)")

@@ -1,7 +1,7 @@
 """Published runs in memory: a cache of each run's files, and the immutable snapshot of the served run.
 
 A snapshot is built once per run (runs are never modified after publishing) and then only read, so any number of
-requests share it without locks: the run's lists and coverage, and its ``FamilyIndex`` (dibao/household.py), the
+requests share it without locks: the run's lists and coverage, and its ``FamilyIndex`` (dibao/publish/household.py), the
 index that answers a household lookup with a few slices. ``watcher.SnapshotHolder`` swaps in newer runs.
 """
 
@@ -19,9 +19,9 @@ from typing import Any
 
 import polars as pl
 
-from dibao.contract import COVERAGE, DIFF, LIST_FILES, LISTS, PublishedRun
-from dibao.household import FamilyIndex, HistorySpans
-from dibao.store import RunStore
+from dibao.publish.contract import COVERAGE, DIFF, LIST_FILES, LISTS, PublishedRun
+from dibao.publish.household import FamilyIndex, HistorySpans
+from dibao.publish.store import RunStore
 
 log = logging.getLogger("dibao.api")
 

@@ -10,9 +10,9 @@ import logging
 import threading
 import time
 
-from dibao.household import HistorySpans
+from dibao.publish.household import HistorySpans
+from dibao.publish.store import RunStore
 from dibao.serve.snapshot import RunFiles, RunSnapshot, Stamp, load_snapshot
-from dibao.store import RunStore
 
 log = logging.getLogger("dibao.api")
 

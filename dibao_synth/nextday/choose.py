@@ -15,9 +15,9 @@ import numpy as np
 import polars as pl
 import polars.selectors as cs
 
-from dibao.ids import USABLE_STATUSES, normalise_ids
 from dibao.ingest import Drop
-from dibao.names import normalise_names
+from dibao.normalise.ids import USABLE_STATUSES, normalise_ids
+from dibao.normalise.names import normalise_names
 from dibao_synth.params import ASSET_MONTHS, COUNTIES, EMPLOYMENT_COST_SHARE
 
 PERSON_STEMS = ("registry", "monitoring", "dibao_roll", "bank_assets", "dept_facts")

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from dibao.ids import check_chars_for
 from dibao.ingest import Drop
+from dibao.normalise.ids import check_chars_for
 from dibao.schema import MONITORING_CATEGORIES
 from dibao_synth import names as nm
 from dibao_synth.nextday.choose import pick, standard_of

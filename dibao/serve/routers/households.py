@@ -1,4 +1,4 @@
-"""One household across systems, by ID number or household number (dibao/household.py builds it)."""
+"""One household across systems, by ID number or household number (dibao/publish/household.py builds it)."""
 
 from __future__ import annotations
 

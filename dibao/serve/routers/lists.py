@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 import polars as pl
 from fastapi import APIRouter, Depends, Query, Request
 
-from dibao.contract import ListName
+from dibao.publish.contract import ListName
 from dibao.serve import deps
 from dibao.serve.auth import Audited, reader
 from dibao.serve.masking import candidate_view

@@ -9,7 +9,7 @@ import polars as pl
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi import Path as PathParam
 
-from dibao.contract import LIST_FILES, LISTS, Change, ListName
+from dibao.publish.contract import LIST_FILES, LISTS, Change, ListName
 from dibao.serve import deps
 from dibao.serve.auth import Audited, reader
 from dibao.serve.masking import change_view

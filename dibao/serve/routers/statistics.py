@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import polars as pl
 from fastapi import APIRouter, Depends, Query, Request
 
-from dibao.contract import CoverageLevel
+from dibao.publish.contract import CoverageLevel
 from dibao.serve import deps
 from dibao.serve.auth import reader
 from dibao.serve.models import CountRow, CoverageRow

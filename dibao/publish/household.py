@@ -15,7 +15,7 @@ unmasked: the service masks what a role may not see).
 
 The service loads the whole run once (``FamilyIndex.load``); ``dibao explain`` loads only the groups the query
 can reach (``groups=``), through the same code, so both give the same answer. Queries are read with
-``dibao.ids`` (``looks_like_id``, ``usable_id_fast``, ``check_id(...).problem()``).
+``dibao.normalise.ids`` (``looks_like_id``, ``usable_id_fast``, ``check_id(...).problem()``).
 """
 
 from __future__ import annotations
@@ -32,7 +32,9 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from dibao.contract import (
+from dibao.normalise.ids import IdStatus, check_id, looks_like_id, may_be_old_id, usable_id_fast
+from dibao.normalise.text import clean_code
+from dibao.publish.contract import (
     DECISIONS,
     EXIT_CANDIDATES,
     HOUSEHOLD_FACTS,
@@ -45,11 +47,9 @@ from dibao.contract import (
     PERSON_LINKS,
     PublishedRun,
 )
-from dibao.ids import IdStatus, check_id, looks_like_id, may_be_old_id, usable_id_fast
+from dibao.publish.store import RunStore
 from dibao.rules.catalog import FACT_LABELS
 from dibao.rules.params import UNITS
-from dibao.store import RunStore
-from dibao.text import clean_code
 
 # The facts shown for a household, in order.
 HEADLINE_FACTS = ("county_code", "area", "members", "covered", "assistance_type", "per_capita_income",

@@ -64,7 +64,7 @@ FLAG_SUBJECT_LABELS: dict[str, str] = {"household": "家庭", "person": "个人"
 # A household_facts / decisions row's subject_type: a household on the roll, or a registry/monitoring family.
 HOUSEHOLD_KIND_LABELS: dict[str, str] = {"roll": "低保/特困在保家庭", "household": "脱贫/监测家庭"}
 
-# coverage.parquet: measure → label (numerator / denominator in dibao/coverage.py).
+# coverage.parquet: measure → label (numerator / denominator in dibao/publish/coverage.py).
 CoverageLevel = Literal["county", "city", "province"]
 COVERAGE_LEVELS: tuple[CoverageLevel, ...] = get_args(CoverageLevel)
 COVERAGE_MEASURES: dict[str, str] = {
@@ -89,7 +89,7 @@ class Column:
     dtype: pl.DataType
     meaning: str
     fill: Fill | None = None  # from other columns of an older file (given the run date); None: null
-    added_at_publish: bool = False  # added by the publish stage (dibao.state), not by the rules stage
+    added_at_publish: bool = False  # added by the publish stage (dibao.publish.state), not by the rules stage
 
 
 @dataclass(frozen=True, eq=False)  # one object per file: compared and hashed by identity
@@ -280,7 +280,7 @@ PERSON_LINKS = PublishedFile(
         Column("method", S, "关联方式 exact, upgraded_15, repaired_id, name_match or internal"),
         Column("score", F, "关联得分 link score, 0–1"),
         Column("evidence", TEXTS, "关联依据 the evidence the link rests on"),
-        Column("id_status", S, "证件号状态 the record's ID status (dibao/ids.py IdStatus)"),
+        Column("id_status", S, "证件号状态 the record's ID status (dibao/normalise/ids.py IdStatus)"),
         Column("household", S, "``source:number`` of the record's household (null: bank, department rows)"),
         Column("household_group", S, "跨系统家庭 the cross-walk group of that household"),
         Column("name", S, "姓名 the name as written"),
@@ -343,7 +343,7 @@ PUBLISHED: dict[str, PublishedFile] = {f.name: f for f in (
     EXIT_CANDIDATES, INCLUSION_CANDIDATES, FLAGS, DIFF, COVERAGE, DECISIONS, HOUSEHOLD_FACTS, PARAMETERS_IN_FORCE,
     PERSON_LINKS, LINK_REVIEW, HOUSEHOLD_LINKS, REJECTED, INPUT_NOTES)}
 MANIFEST_FILE = "manifest.json"  # inputs, skipped checks, guards, counts, rule versions, timings, content hash
-WORKLISTS_DIR = "worklists"  # the printable workbooks (dibao/worklists.py)
+WORKLISTS_DIR = "worklists"  # the printable workbooks (dibao/publish/worklists.py)
 
 LIST_FILES: dict[str, PublishedFile] = {"exit": EXIT_CANDIDATES, "inclusion": INCLUSION_CANDIDATES, "flag": FLAGS}
 # The household-number column each list had before ``subject_id`` was added to all three.

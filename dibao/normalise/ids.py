@@ -17,8 +17,8 @@ from enum import StrEnum
 import numpy as np
 import polars as pl
 
-from dibao.regions import PERMIT_PREFIXES, known_area_codes
-from dibao.text import clean_code, clean_code_expr
+from dibao.normalise.regions import PERMIT_PREFIXES, known_area_codes
+from dibao.normalise.text import clean_code, clean_code_expr
 
 # ISO 7064 MOD 11-2: weight of position i (0-based, left to right over the first 17 digits) is 2^(17-i) mod 11.
 WEIGHTS: tuple[int, ...] = tuple(pow(2, 17 - i, 11) for i in range(17))

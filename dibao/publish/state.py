@@ -14,7 +14,7 @@ from pathlib import Path
 
 import polars as pl
 
-from dibao.contract import (
+from dibao.publish.contract import (
     DIFF_SCHEMA,
     EXIT_SCHEMA,
     LIST_FILES,

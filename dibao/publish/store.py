@@ -1,4 +1,5 @@
-"""The run store: one dated folder per published run (``dibao/contract.py``), published all at once or not at all.
+"""The run store: one dated folder per published run (``dibao/publish/contract.py``), published all at once
+or not at all.
 
 A run is written into a hidden ``runs/.incoming-*`` folder and renamed to ``runs/YYYY-MM-DD`` only when every
 file is complete and synced, so a reader (an analyst's DuckDB query, the API) sees either the previous run or

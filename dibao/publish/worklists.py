@@ -32,7 +32,7 @@ from xlsxwriter.format import Format
 from xlsxwriter.workbook import Workbook
 from xlsxwriter.worksheet import Worksheet
 
-from dibao.contract import (
+from dibao.publish.contract import (
     CHANGE_LABELS,
     DIFF,
     DIFF_SCHEMA,
@@ -112,7 +112,7 @@ _NEEDED = {
     "diff": tuple(DIFF_SCHEMA),
     "counties": ("county_code", "county_name"),
 }
-# Types as published (dibao.contract); the counties file's two columns are text.
+# Types as published (dibao.publish.contract); the counties file's two columns are text.
 _TYPES: dict[str, dict[str, pl.DataType]] = {
     **{name: LIST_FILES[name].schema for name in LISTS}, "diff": DIFF_SCHEMA,
     "counties": dict.fromkeys(_NEEDED["counties"], pl.String()),

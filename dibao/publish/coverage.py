@@ -16,11 +16,11 @@ import polars as pl
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from dibao.contract import COVERAGE_MEASURES as MEASURES
-from dibao.contract import COVERAGE_SCHEMA
 from dibao.errors import ConfigError
 from dibao.ingest import Drop
 from dibao.policy_files import COVERAGE, shipped
+from dibao.publish.contract import COVERAGE_MEASURES as MEASURES
+from dibao.publish.contract import COVERAGE_SCHEMA
 
 DEFAULT_COVERAGE_PATH = shipped(COVERAGE)
 
