@@ -75,6 +75,23 @@ _MODE_STEPS = (
     _modes("dibao_roll", "dibao_household_id", ("county_code", "town", "village", "area", "assistance_type")),
 )
 
+def _place_step() -> Step:
+    """Where each household lives and who heads it, for the work lists (the 户主 row, else the first listed):
+    the same query over each person-level file with a household number."""
+    parts = [
+        f"""SELECT '{stem}:' || h.{key} AS household, m.town, m.village, h.head_name, h.head_id
+FROM (SELECT {key},
+             arg_min(name, (relation IS DISTINCT FROM '户主')::INTEGER * 100000000 + "row") AS head_name,
+             arg_min(id_norm, (relation IS DISTINCT FROM '户主')::INTEGER * 100000000 + "row") AS head_id
+      FROM {stem} GROUP BY {key}) h
+LEFT JOIN {stem}_mode m ON m.{key} = h.{key}"""
+        for stem, key in (("dibao_roll", "dibao_household_id"), ("registry", "household_id"),
+                          ("monitoring", "household_id"))]
+    return Step("place", ("dibao_roll", "dibao_roll_mode", "monitoring", "monitoring_mode", "registry",
+                          "registry_mode"), "\nUNION ALL\n".join(parts),
+                why="where each household lives and who heads it")
+
+
 # ``{department}`` and ``{columns}`` are filled from the catalog (``build_steps``); everything else is as read.
 STEPS: tuple[Step, ...] = (
     Step('exact_params',
@@ -203,32 +220,7 @@ FROM (SELECT dibao_household_id, max(CAST(monthly_benefit AS DECIMAL(18, 2))) AS
       FROM dibao_roll GROUP BY dibao_household_id) r
 LEFT JOIN dibao_roll_mode m ON m.dibao_household_id = r.dibao_household_id
 """),
-    Step('place',
-         ('dibao_roll', 'dibao_roll_mode', 'monitoring', 'monitoring_mode', 'registry', 'registry_mode'),
-         why='Where each household lives and who heads it, for the work lists (the 户主 row, else the first '
-             'listed).',
-         sql=r"""
-SELECT 'dibao_roll:' || h.dibao_household_id AS household, m.town, m.village, h.head_name, h.head_id
-FROM (SELECT dibao_household_id,
-             arg_min(name, (relation IS DISTINCT FROM '户主')::INTEGER * 100000000 + "row") AS head_name,
-             arg_min(id_norm, (relation IS DISTINCT FROM '户主')::INTEGER * 100000000 + "row") AS head_id
-      FROM dibao_roll GROUP BY dibao_household_id) h
-LEFT JOIN dibao_roll_mode m ON m.dibao_household_id = h.dibao_household_id
-UNION ALL
-SELECT 'registry:' || h.household_id, m.town, m.village, h.head_name, h.head_id
-FROM (SELECT household_id,
-             arg_min(name, (relation IS DISTINCT FROM '户主')::INTEGER * 100000000 + "row") AS head_name,
-             arg_min(id_norm, (relation IS DISTINCT FROM '户主')::INTEGER * 100000000 + "row") AS head_id
-      FROM registry GROUP BY household_id) h
-LEFT JOIN registry_mode m ON m.household_id = h.household_id
-UNION ALL
-SELECT 'monitoring:' || h.household_id, m.town, m.village, h.head_name, h.head_id
-FROM (SELECT household_id,
-             arg_min(name, (relation IS DISTINCT FROM '户主')::INTEGER * 100000000 + "row") AS head_name,
-             arg_min(id_norm, (relation IS DISTINCT FROM '户主')::INTEGER * 100000000 + "row") AS head_id
-      FROM monitoring GROUP BY household_id) h
-LEFT JOIN monitoring_mode m ON m.household_id = h.household_id
-"""),
+    _place_step(),
     Step('best_income',
          ('member',),
          why='Which registry/monitoring household each household shares most members with (its income '
