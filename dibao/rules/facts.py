@@ -57,23 +57,37 @@ CREATE TEMP MACRO fen_div(x, d) AS
 """
 
 
-def _modes(table: str, key: str, columns: tuple[str, ...]) -> Step:
-    """Step ``<table>_mode``: per household, each column's most frequent non-null value, ties broken by the
-    户主's row and then the first listed row (DuckDB's ``mode`` and ``any_value`` pick by thread timing)."""
-    cols = ", ".join(columns)
-    picks = ", ".join(f"arg_max(v, (n, head, -first_row)) FILTER (WHERE c = '{c}') AS {c}" for c in columns)
-    return Step(f"{table}_mode", (table,), f"SELECT k AS {key}, {picks} FROM ("
-            f"SELECT k, c, v, count(*) AS n, bool_or(relation IS NOT DISTINCT FROM '户主') AS head, "
-            f"min(\"row\")::BIGINT AS first_row "
-            f"FROM (UNPIVOT (SELECT {key} AS k, \"row\", relation, {cols} FROM {table}) ON {cols} INTO NAME c VALUE v) "
-            f"GROUP BY k, c, v) GROUP BY k", why="the one value of each household-level column")
+def _modes(table: str, key: str, agreed: tuple[str, ...], voted: tuple[str, ...] = ()) -> Step:
+    """Step ``<table>_mode``: one value per household of each household-level column.
+
+    ``agreed`` columns are household-level in the input contract, so ingest has already made every member's row
+    carry one value (``dibao.ingest.households``): any aggregate returns it. ``voted`` columns may differ between
+    members (救助类型): the most frequent non-null value, ties broken by the 户主's row and then the first listed
+    row (DuckDB's ``mode`` and ``any_value`` pick by thread timing).
+    """
+    plain = ", ".join(f"min({c}) AS {c}" for c in agreed)
+    if not voted:
+        return Step(f"{table}_mode", (table,), f"SELECT {key}, {plain} FROM {table} GROUP BY {key}",
+                    why="the one value of each household-level column")
+    cols = ", ".join(voted)
+    picks = ", ".join(f"arg_max(v, (n, head, -first_row)) FILTER (WHERE c = '{c}') AS {c}" for c in voted)
+    votes = (f"SELECT k, {picks} FROM ("
+             f"SELECT k, c, v, count(*) AS n, bool_or(relation IS NOT DISTINCT FROM '户主') AS head, "
+             f"min(\"row\")::BIGINT AS first_row "
+             f"FROM (UNPIVOT (SELECT {key} AS k, \"row\", relation, {cols} FROM {table}) "
+             f"ON {cols} INTO NAME c VALUE v) GROUP BY k, c, v) GROUP BY k")
+    return Step(f"{table}_mode", (table,),
+                f"SELECT a.*, {', '.join('v.' + c for c in voted)} FROM "
+                f"(SELECT {key}, {plain} FROM {table} GROUP BY {key}) a LEFT JOIN ({votes}) v ON v.k = a.{key}",
+                why="the one value of each household-level column")
 
 
 _MODE_STEPS = (
     _modes("registry", "household_id", ("county_code", "town", "village")),
     _modes("monitoring", "household_id", ("county_code", "town", "village", "monitoring_category")),
-    _modes("dibao_roll", "dibao_household_id", ("county_code", "town", "village", "area", "assistance_type")),
+    _modes("dibao_roll", "dibao_household_id", ("county_code", "town", "village", "area"), ("assistance_type",)),
 )
+
 
 def _place_step() -> Step:
     """Where each household lives and who heads it, for the work lists (the 户主 row, else the first listed):
