@@ -69,8 +69,16 @@ class FileSpec:
 MONITORING_CATEGORIES = ("脱贫不稳定户", "边缘易致贫户", "突发严重困难户")
 AREAS = ("城市", "农村")
 ASSISTANCE_TYPES = ("低保", "特困供养")
+COVERAGE_MODES = ("整户保", "单人保")  # 保障方式: the whole family, or one member alone (57号 第八条)
+SUPPORT_MODES = ("集中供养", "分散供养")  # 特困 供养方式: in an institution, or at home
 STAFF_ROLES = ("经办人员", "村干部")
-DEPT_ITEMS = ("死亡", "机动车", "不动产", "工商登记", "工资收入", "财政供养", "残疾等级")
+# 核对项目 of other departments' data. 服刑/强制隔离戒毒/失踪 take a person out of the 共同生活家庭 (57号 第七条);
+# 重病 is a serious illness the health or insurance office recognises (单人保, 57号 第八条); 经营收入 is a
+# business's yearly revenue in yuan (税务/市场监管); 工资收入 is yuan per month.
+DEPT_ITEMS = ("死亡", "机动车", "不动产", "工商登记", "工资收入", "财政供养", "残疾等级",
+              "经营收入", "服刑", "强制隔离戒毒", "失踪", "重病")
+# The dept items that take a person out of the family (their value, if any, says where).
+FAMILY_EXCLUDING_ITEMS = ("服刑", "强制隔离戒毒", "失踪")
 
 _LOCATION = (
     Field("county_code", "县级区划代码", FieldType.AREA_CODE, required=True, household_level=True),
@@ -84,9 +92,23 @@ _PERSON = (
 )
 _INCOME = (
     Field("wage_income", "工资性收入", FieldType.MONEY, household_level=True),
+    # Every income but wages (business, property and transfer income), net, yuan per year. The components
+    # below are parts of it (其中) where an export gives them: which of them count is a dated parameter.
     Field("other_net_income", "其他纯收入", FieldType.MONEY, household_level=True),
     Field("medical_out_of_pocket", "医疗自付支出", FieldType.MONEY, household_level=True),
     Field("education_spending", "教育支出", FieldType.MONEY, household_level=True),
+    Field("rehabilitation_spending", "残疾康复支出", FieldType.MONEY, household_level=True),
+    Field("other_rigid_spending", "其他刚性支出", FieldType.MONEY, household_level=True),
+    Field("transfer_income", "转移性收入", FieldType.MONEY, household_level=True),
+    Field("dibao_benefit_income", "低保金", FieldType.MONEY, household_level=True),
+    Field("destitute_benefit_income", "特困供养金", FieldType.MONEY, household_level=True),
+    Field("pension_base_income", "基础养老金", FieldType.MONEY, household_level=True),
+    Field("old_age_allowance", "高龄津贴", FieldType.MONEY, household_level=True),
+    Field("special_care_income", "优待抚恤金", FieldType.MONEY, household_level=True),
+    Field("family_planning_income", "计划生育奖励扶助金", FieldType.MONEY, household_level=True),
+    Field("scholarship_income", "奖学金", FieldType.MONEY, household_level=True),
+    Field("heroism_reward", "见义勇为奖励", FieldType.MONEY, household_level=True),
+    Field("income_assessed_date", "收入核算日期", FieldType.DATE, household_level=True),
 )
 
 REGISTRY = FileSpec(
@@ -119,6 +141,7 @@ MONITORING = FileSpec(
         Field("identified_date", "识别纳入时间", FieldType.DATE, household_level=True),
         Field("risk_type", "主要风险类型", FieldType.TEXT),
         Field("risk_eliminated", "风险是否消除", FieldType.YES_NO, household_level=True),
+        Field("risk_eliminated_date", "风险消除时间", FieldType.DATE, household_level=True),
     ),
     required_file=False,
     person_level=True,
@@ -139,6 +162,11 @@ DIBAO_ROLL = FileSpec(
         Field("enrolled_date", "纳入时间", FieldType.DATE),
         Field("assessed_monthly_income", "家庭月人均收入", FieldType.MONEY, household_level=True),
         Field("covered_persons", "保障人数", FieldType.COUNT, household_level=True),
+        Field("coverage_mode", "保障方式", FieldType.CATEGORY, choices=COVERAGE_MODES, household_level=True),
+        # 否: a 共同生活 family member listed with the household but not covered (e.g. beside a 单人保 member).
+        Field("member_covered", "是否保障对象", FieldType.YES_NO),
+        Field("support_mode", "供养方式", FieldType.CATEGORY, choices=SUPPORT_MODES, household_level=True),
+        Field("last_review_date", "最近核查日期", FieldType.DATE, household_level=True),
     ),
     required_file=True,
     person_level=True,
@@ -167,6 +195,7 @@ DEPT_FACTS = FileSpec(
         Field("department", "数据来源部门", FieldType.TEXT),
         Field("item", "核对项目", FieldType.CATEGORY, required=True, choices=DEPT_ITEMS),
         Field("value", "数值", FieldType.TEXT),
+        Field("kind", "类型", FieldType.TEXT),  # 车辆类型, 房屋类型… (see asset_kinds in eligibility.yaml)
         Field("as_of", "数据日期", FieldType.DATE),
     ),
     required_file=False,

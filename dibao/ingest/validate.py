@@ -78,13 +78,16 @@ def map_columns(raw: RawTable, spec: FileSpec, headers: HeaderTable) -> tuple[di
             raise FileFault(raw.path.name, f"columns {column_map[canonical]!r} and {header!r} both mean "
                                            f"{canonical} ({spec.field(canonical).label}); keep one", column=header)
         column_map[canonical] = header
+    absent = []
     for f in spec.fields:
         if f.name in column_map:
             continue
         if f.required or f.type is FieldType.ID_NUMBER:
             raise FileFault(raw.path.name, f"missing required column {f.label} ({f.name}); "
                                            f"headers found: {', '.join(raw.headers)}", column=f.label)
-        notes.append(f"column {f.label} ({f.name}) is absent: treated as blank")
+        absent.append(f"{f.label} ({f.name})")
+    if absent:  # one note: newer optional columns are absent from most exports
+        notes.append(f"无此列，按空值处理 (optional columns absent, treated as blank): {', '.join(absent)}")
     return column_map, notes
 
 
