@@ -1,8 +1,14 @@
 """Dated policy parameters (``parameters.yaml`` in ``dibao/policy/``): which value is in force per county, area, day.
 
 Provinces change standards mid-year and counties differ; a rule never contains a number, it names a parameter.
-Loading checks the file (units, sorted and non-overlapping dates); resolving for a run date checks that every
-county of the drop has a value in force. Each mistake names the file and the key.
+Loading checks the file (units, sorted and non-overlapping dates, 0/1 flags); resolving for a run date checks that
+every county of the drop has a value in force. Each mistake names the file and the key.
+
+A value is in force from its ``from`` day to its ``until`` day (open-ended without one). A figure set for one year
+(the monitoring line, last year's disposable income) is written with an ``until``, so a run after it stops naming
+the parameter instead of silently using an old year's figure; a parameter marked ``carry_forward: true`` keeps its
+latest value past its ``until`` instead, and the run says so (``NAME__carried`` in parameters_in_force.parquet and
+"沿用" in every trace that reads it).
 """
 
 from __future__ import annotations
@@ -32,7 +38,13 @@ UNITS = {
     "months": "个月",
     "days": "天",
     "years": "周岁",
+    "flag": "是(1)/否(0)",
+    "yuan_per_year": "元/年",
+    "yuan_per_household_year": "元/户/年",
+    "homes": "套",
+    "grade": "级",
 }
+FLAG_UNIT = "flag"
 Dimension = Literal["county_code", "area"]
 # A value has at most this many decimals, so the rules read it exactly as DECIMAL(38, 6) (see rules.evaluate).
 PARAMETER_DECIMALS = 6
@@ -59,6 +71,7 @@ class _Parameter(BaseModel):
     unit: str
     reference: str
     varies_by: list[Dimension] = []
+    carry_forward: bool = False
     values: list[dict[str, object]]
 
 
@@ -86,16 +99,26 @@ class Parameter:
     reference: str
     varies_by: tuple[str, ...]
     values: tuple[ParameterValue, ...]
+    carry_forward: bool = False
 
     def in_force(self, on: dt.date, county_code: str | None = None, area: str | None = None
                  ) -> ParameterValue | None:
+        """The value in force on ``on``; for a ``carry_forward`` parameter whose last value has expired, that
+        value (``carried`` tells which); else None."""
+        latest: ParameterValue | None = None
         for v in self.values:
             if ("county_code" in self.varies_by and v.county_code != county_code) or (
                     "area" in self.varies_by and v.area != area):
                 continue
             if v.valid_from <= on and (v.valid_until is None or on <= v.valid_until):
                 return v
-        return None
+            if v.valid_from <= on:
+                latest = v
+        return latest if self.carry_forward else None
+
+    def carried(self, value: ParameterValue, on: dt.date) -> bool:
+        """Whether ``value`` is in force on ``on`` only because the parameter carries it forward."""
+        return value.valid_until is not None and on > value.valid_until
 
 
 @dataclass(frozen=True)
@@ -107,7 +130,8 @@ class ParameterSet:
     def resolve(self, on: dt.date, counties: list[str]) -> pl.DataFrame:
         """One row per (county_code, area) with every parameter's value, start date and reference in force.
 
-        Columns: county_code, area, then per parameter ``<name>`` (value) and ``<name>__from`` (date in force).
+        Columns: county_code, area, then per parameter ``<name>`` (value) and ``<name>__from`` (date in force),
+        and for a ``carry_forward`` parameter ``<name>__carried`` (its value expired and is used on).
         Raises ConfigError naming the file and key when a county lacks a value on ``on``.
         """
         rows = []
@@ -120,9 +144,12 @@ class ParameterSet:
                         where = " ".join(f"{d} {x}" for d, x in (("county", county), ("area", area))
                                          if ("county_code" if d == "county" else d) in p.varies_by)
                         raise ConfigError(f"{self.source}: parameters.{name}: no value in force on {on}"
-                                          + (f" for {where}" if where else ""))
+                                          + (f" for {where}" if where else "")
+                                          + " (add a dated value, or mark the parameter carry_forward: true)")
                     row[name] = v.value
                     row[f"{name}__from"] = v.valid_from
+                    if p.carry_forward:
+                        row[f"{name}__carried"] = p.carried(v, on)
                 rows.append(row)
         return pl.DataFrame(rows)
 
@@ -178,6 +205,9 @@ def load_parameters(path: Path = DEFAULT_PARAMETERS_PATH) -> ParameterSet:
             except ValidationError as exc:
                 raise ConfigError(f"{path}: parameters.{name}.values[{i}]: {exc}") from exc
             _check_exact(path, f"parameters.{name}.values[{i}]", v.value)
+            if p.unit == FLAG_UNIT and v.value not in (0, 1):
+                raise ConfigError(f"{path}: parameters.{name}.values[{i}]: a flag is 1 (是) or 0 (否), "
+                                  f"not {v.value!r}")
             for dim in ("county_code", "area"):
                 given = getattr(v, dim) is not None
                 if given != (dim in p.varies_by):
@@ -186,5 +216,6 @@ def load_parameters(path: Path = DEFAULT_PARAMETERS_PATH) -> ParameterSet:
                                       f"(varies_by: {p.varies_by or 'nothing'})")
             values.append(ParameterValue(v.county_code, v.area, v.from_, v.until, v.value))
         _check_dates(path, name, values, tuple(p.varies_by))
-        parameters[name] = Parameter(name, p.label, p.unit, p.reference, tuple(p.varies_by), tuple(values))
+        parameters[name] = Parameter(name, p.label, p.unit, p.reference, tuple(p.varies_by), tuple(values),
+                                     p.carry_forward)
     return ParameterSet(doc.version, path, parameters)
