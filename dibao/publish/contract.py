@@ -198,6 +198,8 @@ FLAGS = PublishedFile(
         Column("figures", S, f"the figures the finding read, {{figure: value}}: {_JSON}"),
         Column("first_seen", D, "首次发现日期 first run this finding was listed"),
         _COUNTY_NAME,
+        Column("due_date", D, "办理期限 when the finding falls due (a death's re-check, a review, an 18th "
+               "birthday; the rule's ``due``); null for findings without one"),
     ),
 )
 DIFF = PublishedFile(
@@ -245,6 +247,7 @@ DECISIONS = PublishedFile(
         Column("figures", S, f"the figures the rule read, {{figure: value}}: {_JSON}"),
         Column("parameters", S, f"parameters in force, {{name: {{value, from, unit}}}}: {_JSON}"),
         Column("detail", S, "说明 one-line Chinese explanation with the figures"),
+        Column("due_date", D, "办理期限 when the finding falls due (the rule's ``due`` fact); null otherwise"),
     ),
 )
 HOUSEHOLD_FACTS = PublishedFile(
@@ -268,7 +271,8 @@ PARAMETERS_IN_FORCE = PublishedFile(
         Column("county_code", S, "县级区划代码 county code"),
         Column("area", S, "城乡类别 城市 or 农村"),
     ),
-    more_columns="per parameter of dibao/policy/parameters.yaml: ``NAME`` (value) and ``NAME__from`` (in force since)",
+    more_columns="per parameter of dibao/policy/parameters.yaml: ``NAME`` (value), ``NAME__from`` (in force since) "
+                 "and, for a carry_forward parameter, ``NAME__carried`` (its last value has expired and is used on)",
 )
 PERSON_LINKS = PublishedFile(
     "person_links", "人员关联", "One row per input record of every person-level file: who it is.",

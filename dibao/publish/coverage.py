@@ -54,6 +54,7 @@ _SQL = """
 WITH roll_person AS (
   SELECT DISTINCT r.county_code, l.person_key, r.area, r.assistance_type
   FROM dibao_roll r JOIN links l ON l.source = 'dibao_roll' AND l."row" = r."row"
+  WHERE coalesce(r.member_covered, TRUE)  -- a co-resident member listed as not covered is not a covered person
 ), covered AS (SELECT DISTINCT person_key FROM roll_person),
 registry_person AS (
   SELECT DISTINCT r.county_code, l.person_key

@@ -34,7 +34,7 @@ def decide(drop: Drop, links: pl.DataFrame, run_date: dt.date, parameters: Param
     for stem in ("dibao_roll", "registry", "monitoring"):
         counties += drop.frame_or_empty(stem)["county_code"].unique().to_list()
     params = parameters.resolve(run_date, counties)
-    facts = household_facts(drop, links, params, run_date, rules.catalog)
+    facts = household_facts(drop, links, params, run_date, rules)
     decisions = evaluate_rules(facts, params, rules, parameters)
     return Decisions(
         facts=facts,

@@ -32,6 +32,9 @@ class Fact:
     members: str = ""  # department facts only: how members' person values combine ({col})
     readable: bool = True  # False: published beside the facts (place, head) but not for rules to read
     codes: tuple[tuple[str, str], ...] = ()  # a text fact's codes and the Chinese words caseworkers read
+    # False: a status, not evidence of ineligibility. The 2022 notice (一(一)) forbids deciding eligibility by
+    # 特定职业、特殊身份, so the compiler refuses an exit or inclusion rule that reads such a fact.
+    may_decide: bool = True
 
     @property
     def expression(self) -> str:
@@ -40,6 +43,10 @@ class Fact:
 
 _ROLL_OR_FAMILY = "roll: a 低保/特困 roll household; household: a registry/monitoring family"
 _INCOME_KNOWN = "income_src IS NOT NULL"
+_R57_7 = "民发〔2021〕57号 第七条"
+_R57_13 = "民发〔2021〕57号 第十三条"
+_R57_14 = "民发〔2021〕57号 第十四条"
+_R43_5 = "民发〔2021〕43号 第五条"
 
 FACTS: tuple[Fact, ...] = (
     Fact("subject_type", "text", "对象类型", _ROLL_OR_FAMILY),
@@ -56,9 +63,12 @@ FACTS: tuple[Fact, ...] = (
          readable=False),
     Fact("head_id", "text", "户主证件号码", "the 户主 row's ID, else the first listed", sql="pl.head_id",
          readable=False),
-    Fact("members", "int", "家庭人口数",
-         "persons in the household (registry 家庭人口数 where given, else members listed)", sql="size", unit="人"),
-    Fact("covered", "bool", "已纳入低保/特困", "some member of the household is on the 低保/特困 roll",
+    Fact("members", "int", "共同生活家庭成员数",
+         "the 共同生活家庭成员 the household is tested on: a roll household's listed members (covered, and listed "
+         "co-resident members not covered); a registry/monitoring family's 家庭人口数 (else members listed); "
+         "members serving a sentence, in compulsory drug rehabilitation or missing left out",
+         sql="size", unit="人", reference=_R57_7),
+    Fact("covered", "bool", "已纳入低保/特困", "some member of the household is covered on the 低保/特困 roll",
          sql="coalesce(covered, roll_members > 0)"),
     Fact("monitored", "bool", "防返贫监测户", "the family is a monitored household"),
     Fact("assistance_type", "text", "救助类型", "低保 or 特困供养 (roll households)"),
@@ -72,36 +82,36 @@ FACTS: tuple[Fact, ...] = (
              "THEN 'dept_wages' ELSE 'roll_assessment' END",
          codes=(("registry", "脱贫人口信息(registry)"), ("monitoring", "防返贫监测信息(monitoring)"),
                 ("dept_wages", "人社工资数据(dept_wages)"), ("roll_assessment", "低保核定收入(roll_assessment)"))),
-    Fact("gross_income", "number", "家庭年收入(扣除就业成本后)",
-         "wages × (1 − employment-cost share) + other net income",
-         sql=f"CASE WHEN {_INCOME_KNOWN} THEN fen(gross_exact) END::DOUBLE", unit="元/年",
-         reference="民发〔2021〕57号 第十三条"),
-    Fact("rigid_spending", "number", "刚性支出", "medical out-of-pocket + education spending",
-         sql=f"CASE WHEN {_INCOME_KNOWN} THEN fen(rigid_exact) END::DOUBLE", unit="元/年"),
-    Fact("annual_net_income", "number", "家庭年纯收入", "gross income − rigid spending",
-         sql=f"CASE WHEN {_INCOME_KNOWN} THEN fen(net_exact) END::DOUBLE", unit="元/年"),
+    Fact("gross_income", "number", "家庭年收入(计入部分, 扣除就业成本后)",
+         "wages × (1 − employment-cost share) + other net income − the parts that do not count",
+         sql=f"CASE WHEN {_INCOME_KNOWN} THEN fen_div(gross_scaled, wd) END::DOUBLE", unit="元/年",
+         reference=_R57_13),
+    Fact("rigid_spending", "number", "刚性支出",
+         "medical out-of-pocket + education + rehabilitation + other necessary spending, as spent "
+         "(刚性支出困难家庭 test)",
+         sql=f"CASE WHEN {_INCOME_KNOWN} THEN fen(rigid_exact) END::DOUBLE", unit="元/年",
+         reference="《刚性支出困难家庭认定办法》第五条"),
+    Fact("annual_net_income", "number", "家庭年纯收入", "counted income − deductions (of the source household)",
+         sql=f"CASE WHEN {_INCOME_KNOWN} THEN fen_div(net_scaled, wd) END::DOUBLE", unit="元/年"),
     Fact("per_capita_income", "number", "家庭月人均收入", "current per-capita monthly income",
-         sql=f"CASE WHEN {_INCOME_KNOWN} THEN fen_div(net_exact, 12 * size) "
+         sql=f"CASE WHEN {_INCOME_KNOWN} THEN fen_div(net_scaled, 12 * src_size * wd) "
              "ELSE greatest(coalesce(assessed_income, 0), coalesce(dept_per_capita, 0)) END::DOUBLE",
-         unit="元/人/月", reference="民发〔2021〕57号 第十三条"),
+         unit="元/人/月", reference=_R57_13),
     Fact("per_capita_income_year", "number", "家庭年人均纯收入", "per-capita yearly net income",
-         sql=f"CASE WHEN {_INCOME_KNOWN} THEN fen_div(net_exact, size) END::DOUBLE", unit="元/人/年"),
+         sql=f"CASE WHEN {_INCOME_KNOWN} THEN fen_div(net_scaled, src_size * wd) END::DOUBLE", unit="元/人/年"),
     Fact("dept_wage_monthly", "number", "人社工资收入(月)", "sum of members' payroll wages reported by 人社",
          sql="fen(coalesce(dept_wage_monthly, 0))::DOUBLE", unit="元/月"),
     Fact("bank_data", "bool", "有银行核对结果", "the drop has bank-asset results (else the asset test is skipped)",
          sql="$bank_data"),
-    Fact("financial_assets", "number", "家庭金融资产", "sum of linked members' balances",
-         sql="fen(coalesce(financial_assets, 0))::DOUBLE", unit="元", reference="民发〔2021〕57号 第十四条"),
-    Fact("per_capita_assets", "number", "人均金融资产", "financial assets / members",
+    Fact("financial_assets", "number", "家庭金融资产", "sum of the family members' balances",
+         sql="fen(coalesce(financial_assets, 0))::DOUBLE", unit="元", reference=_R57_14),
+    Fact("per_capita_assets", "number", "人均金融资产", "financial assets / family members",
          sql="fen_div(coalesce(financial_assets, 0), size)::DOUBLE", unit="元/人"),
-    Fact("vehicles", "int", "机动车数", "motor vehicles of members (disability vehicles excepted)",
-         sql="coalesce(vehicles, 0)::INTEGER", unit="辆", reference="民发〔2021〕57号 第十四条",
-         person="count(*) FILTER (WHERE item = '机动车' AND value NOT LIKE '%残疾人%')",
-         members="coalesce(sum({col}), 0)"),
-    Fact("homes", "int", "住房套数", "most homes registered to one member (不动产)",
-         sql="coalesce(homes, 0)::INTEGER", unit="套", reference="民发〔2021〕57号 第十四条",
-         person="max(CASE WHEN item = '不动产' THEN try_cast(value AS INTEGER) END)",
-         members="coalesce(max({col}), 0)"),
+    Fact("vehicles", "int", "机动车数(不予豁免)",
+         "family members' vehicles of a type no exemption parameter covers on the run date (asset_kinds)",
+         sql="coalesce(vehicles, 0)::INTEGER", unit="辆", reference=_R57_14),
+    Fact("homes", "int", "住房套数", "homes registered to the family's members, exempt kinds (危房, 搬迁旧房) left out",
+         sql="coalesce(homes, 0)::INTEGER", unit="套", reference=_R57_14),
     Fact("active_businesses", "int", "存续工商登记数", "business registrations of members still active (存续)",
          sql="coalesce(active_businesses, 0)::INTEGER", unit="户",
          person="count(*) FILTER (WHERE item = '工商登记' AND value = '存续')",
@@ -109,20 +119,21 @@ FACTS: tuple[Fact, ...] = (
     Fact("public_payroll_members", "int", "财政供养人员数", "members paid from public funds (财政供养)",
          sql="coalesce(public_payroll_members, 0)::INTEGER", unit="人",
          person="bool_or(item = '财政供养' AND value IN ('是', '1', 'Y', 'y'))",
-         members="count(*) FILTER (WHERE {col})"),
-    Fact("deceased_members", "int", "死亡成员数", "members reported dead by 公安",
+         members="count(*) FILTER (WHERE {col})", may_decide=False),
+    Fact("deceased_members", "int", "死亡成员数", "family members reported dead by 公安",
          sql="coalesce(deceased_members, 0)::INTEGER", unit="人"),
-    Fact("last_death_date", "date", "死亡日期", "most recent reported death of a member"),
+    Fact("last_death_date", "date", "死亡日期", "most recent reported death of a family member"),
     Fact("no_work_capacity_members", "int", "丧失劳动能力成员数",
-         "members with disability grade 1–2, or grade 3 intellectual/mental",
-         sql="coalesce(no_work_capacity_members, 0)::INTEGER", unit="人"),
+         "members whose disability grade is within the 无劳动能力 grades of their kind (43号 第五条(三), parameters)",
+         sql="coalesce(no_work_capacity_members, 0)::INTEGER", unit="人", reference=_R43_5),
     Fact("elderly_members", "int", "老年成员数", "members aged at least elderly_age",
          sql="coalesce(elderly_members, 0)::INTEGER", unit="人"),
     Fact("minor_members", "int", "未成年成员数", "members younger than minor_age",
          sql="coalesce(minor_members, 0)::INTEGER", unit="人"),
-    Fact("duplicate_enrolled_members", "int", "重复纳入人数", "members on the roll in another household as well",
+    Fact("duplicate_enrolled_members", "int", "重复纳入人数",
+         "covered members who are covered in another roll household as well",
          sql="coalesce(duplicate_enrolled_members, 0)::INTEGER", unit="人"),
-    Fact("dibao_and_destitute_members", "int", "低保特困重复人数", "members enrolled in both 低保 and 特困供养",
+    Fact("dibao_and_destitute_members", "int", "低保特困重复人数", "members covered by both 低保 and 特困供养",
          sql="coalesce(dibao_and_destitute_members, 0)::INTEGER", unit="人"),
     Fact("unfiled_relative_members", "int", "未备案近亲属人数",
          "members who are near relatives of a caseworker or cadre, listed as not filed (否)",
@@ -138,6 +149,112 @@ FACTS: tuple[Fact, ...] = (
     Fact("days_since_identified", "int", "识别至今天数", "run date − identified date",
          sql="date_diff('day', identified_date, $run_date)::INTEGER", unit="天"),
     Fact("risk_eliminated", "bool", "风险已消除", "monitoring marks the family's risk as eliminated"),
+    Fact("family_basis", "text", "家庭成员依据",
+         "where the family's members come from: the roll's list, the registry/monitoring household (a 单人保 "
+         "entry listing only its covered member: approximate), or the registry/monitoring family itself",
+         reference=_R57_7,
+         codes=(("roll", "低保名册所列成员"), ("income_household", "按脱贫/监测户成员(近似)"),
+                ("household", "本户成员"))),
+    Fact("excluded_members", "int", "不计入家庭成员人数",
+         "listed members serving a sentence, in compulsory drug rehabilitation or missing (部门数据), left out of "
+         "the family", sql="coalesce(excluded_members, 0)::INTEGER", unit="人", reference=_R57_7),
+    Fact("unlisted_registry_members", "int", "未列入低保家庭的脱贫/监测户成员数",
+         "members of the roll household's registry/monitoring household who are not on its roll list (alive, "
+         "not excluded): 家庭成员认定不一致, to check; never counted silently",
+         sql="coalesce(unlisted_registry_members, 0)::INTEGER", unit="人", reference=_R57_7),
+    Fact("coverage_mode", "text", "保障方式", "整户保 or 单人保 (roll households; 整户保 when not given)",
+         reference="民发〔2021〕57号 第八条"),
+    Fact("support_mode", "text", "供养方式", "集中供养 or 分散供养 (特困 roll households; 分散供养 when not given)"),
+    Fact("covered_persons", "int", "保障人数", "the roll's 保障人数, else its covered members listed",
+         sql="covered_persons::INTEGER", unit="人"),
+    Fact("income_basis", "text", "收入口径",
+         "family: the source household is the family; per_capita: the source household differs from the family "
+         "(larger, or others besides a 特困 person), its per-capita figure is used (approximate); none: no "
+         "current figure (a fallback)",
+         sql=f"CASE WHEN NOT ({_INCOME_KNOWN}) THEN 'none' WHEN income_exact THEN 'family' ELSE 'per_capita' END",
+         reference=_R57_13,
+         codes=(("family", "来源家庭即本家庭"), ("per_capita", "按来源家庭人均折算(近似)"),
+                ("none", "无当期收入数据"))),
+    Fact("income_household_members", "int", "收入来源家庭人数",
+         "persons of the registry/monitoring household whose figures are used (the per-capita divisor)",
+         sql=f"CASE WHEN {_INCOME_KNOWN} THEN src_size END::INTEGER", unit="人"),
+    Fact("excluded_income", "number", "不计入收入",
+         "parts of other net income that do not count on the run date (低保金, 特困供养金, 优待抚恤金, 计划生育奖扶, "
+         "奖学金, 见义勇为奖励, 基础养老金 while excluded; 高龄津贴 for 特困), and the family's own benefit where the "
+         "source's figure includes it without saying how much",
+         sql=f"CASE WHEN {_INCOME_KNOWN} THEN fen(excluded_exact) END::DOUBLE", unit="元/年",
+         reference=_R57_13),
+    Fact("employment_cost_share_applied", "number", "适用就业成本扣除比例",
+         "the employment-cost share applied to wages: the province's share, higher for working members who are "
+         "disabled or seriously ill (averaged over the source household's working-age members)",
+         sql=f"CASE WHEN {_INCOME_KNOWN} THEN round(share_applied, 4) END::DOUBLE", unit="比例",
+         reference=_R57_13),
+    Fact("deductions", "number", "扣减刚性支出",
+         "medical, education and rehabilitation spending deducted from income, each at its share up to its cap",
+         sql=f"CASE WHEN {_INCOME_KNOWN} THEN fen(deduction_exact) END::DOUBLE", unit="元/年",
+         reference=_R57_13),
+    Fact("income_assessed_date", "date", "收入核算日期", "when the source's income and spending were assessed"),
+    Fact("income_figures_age_months", "int", "收入数据距今月数",
+         "whole months from income_assessed_date to the run date",
+         sql="date_diff('month', income_assessed_date, $run_date)::INTEGER", unit="个月"),
+    Fact("dept_data", "bool", "有部门核对数据", "the drop has other departments' data (dept_facts)",
+         sql="$dept_data"),
+    Fact("exempt_vehicles", "int", "豁免机动车数",
+         "vehicles of an exempt type (残疾人代步车, 摩托车, 三轮车, 农用车 … per parameter)",
+         sql="coalesce(exempt_vehicles, 0)::INTEGER", unit="辆", reference=_R57_14),
+    Fact("unclassified_vehicles", "int", "类型不明机动车数",
+         "vehicles whose record names no known type (a number plate only): their use is to be checked",
+         sql="coalesce(unclassified_vehicles, 0)::INTEGER", unit="辆"),
+    Fact("exempt_homes", "int", "不计入的住房套数", "危房 and old houses of relocated families, per parameter",
+         sql="coalesce(exempt_homes, 0)::INTEGER", unit="套", reference=_R57_14),
+    Fact("business_revenue", "number", "经营收入(年)", "members' latest yearly business revenue reported (经营收入)",
+         sql="fen(coalesce(business_revenue, 0))::DOUBLE", unit="元/年", reference=_R57_14,
+         person="arg_max(amount, (as_of, amount)) FILTER (WHERE item = '经营收入')",
+         members="coalesce(sum({col}), 0)"),
+    Fact("deceased_covered_members", "int", "已死亡保障对象数",
+         "covered members of the roll household reported dead and still listed",
+         sql="coalesce(deceased_covered_members, 0)::INTEGER", unit="人", reference="2022年兜底保障通知 一(三)"),
+    Fact("living_covered_members", "int", "在世保障对象数", "covered members of the roll household not reported dead",
+         sql="coalesce(living_covered_members, 0)::INTEGER", unit="人"),
+    Fact("covered_death_date", "date", "保障对象死亡日期", "earliest death of a covered member still listed"),
+    Fact("death_recheck_due", "date", "死亡复核期限",
+         "covered_death_date + deceased_recheck_months: by then 保障人数 is adjusted",
+         reference="2022年兜底保障通知 一(三)"),
+    Fact("days_past_death_recheck", "int", "超过死亡复核期限天数", "run date − death_recheck_due (negative: days left)",
+         sql="date_diff('day', death_recheck_due, $run_date)::INTEGER", unit="天"),
+    Fact("severe_condition_members", "int", "重度残疾或重病成员数",
+         "members with a severe disability (grade 1–2, or 3 intellectual/mental; parameters) or a recognised "
+         "serious illness (重病): who may be covered alone (单人保)",
+         sql="coalesce(severe_condition_members, 0)::INTEGER", unit="人", reference="民发〔2021〕57号 第八条"),
+    Fact("covered_severe_condition_members", "int", "重度残疾或重病的保障对象数",
+         "covered members of the roll household with a severe disability or serious illness",
+         sql="coalesce(covered_severe_condition_members, 0)::INTEGER", unit="人",
+         reference="民发〔2021〕57号 第八条"),
+    Fact("able_to_work_members", "int", "有劳动能力成员数",
+         "members aged minor_age to elderly_age without a 无劳动能力 disability (age unknown: counted as able)",
+         sql="coalesce(able_to_work_members, 0)::INTEGER", unit="人", reference=_R43_5),
+    Fact("covered_able_adults", "int", "有劳动能力的成年保障对象数",
+         "covered members aged destitute_minor_until_age to elderly_age without a 无劳动能力 disability",
+         sql="coalesce(covered_able_adults, 0)::INTEGER", unit="人", reference=_R43_5),
+    Fact("minor_adult_date", "date", "特困未成年人年满周岁日期",
+         "the first day a covered member younger than destitute_minor_until_age reaches it",
+         reference="民发〔2021〕43号 第二十四条"),
+    Fact("days_to_minor_adult", "int", "距年满周岁天数", "minor_adult_date − run date",
+         sql="date_diff('day', $run_date, minor_adult_date)::INTEGER", unit="天"),
+    Fact("last_review_date", "date", "最近核查日期", "the roll's 最近核查日期, else the household's enrolment date",
+         sql="review_from", reference="民发〔2021〕57号 第三十一条"),
+    Fact("review_cycle_months", "int", "核查周期",
+         "特困: review_months_destitute; a family with members able to work: review_months_unstable; else "
+         "review_months_stable", unit="个月", reference="民发〔2021〕57号 第三十一条"),
+    Fact("next_review_date", "date", "下次核查日期", "last_review_date + review_cycle_months",
+         reference="民发〔2021〕57号 第三十一条"),
+    Fact("days_past_review", "int", "超过核查日期天数", "run date − next_review_date (negative: days left)",
+         sql="date_diff('day', next_review_date, $run_date)::INTEGER", unit="天"),
+    Fact("risk_eliminated_date", "date", "风险消除时间", "when the risk was marked eliminated (where given)"),
+    Fact("days_to_elimination", "int", "识别至风险消除天数",
+         "risk_eliminated_date − identified_date; without an elimination date, run date − identified date (an "
+         "upper bound: it was eliminated no later than today)",
+         sql="date_diff('day', identified_date, coalesce(risk_eliminated_date, $run_date))::INTEGER", unit="天"),
 )
 
 
@@ -168,6 +285,11 @@ class Catalog:
     @property
     def money(self) -> tuple[str, ...]:
         return tuple(f.name for f in self.facts if f.type == "number")
+
+    @property
+    def status_only(self) -> frozenset[str]:
+        """Facts no exit or inclusion rule may read (``may_decide=False``)."""
+        return frozenset(f.name for f in self.facts if not f.may_decide)
 
     @property
     def department(self) -> tuple[Fact, ...]:

@@ -46,7 +46,12 @@ def _detail(rule: Rule, parameters: ParameterSet, schema: pl.Schema, labels: dic
     for name in rule.facts_read:
         parts += [pl.lit(f"{labels[name]}="), _value_text(name, schema[name], codes.get(name)), pl.lit("；")]
     for name in rule.params_read:
-        parts += [pl.lit(f"{parameters.parameters[name].label}="), _value_text(name, schema[name]), pl.lit("；")]
+        parts += [pl.lit(f"{parameters.parameters[name].label}="), _value_text(name, schema[name])]
+        if f"{name}__carried" in schema:  # an expired yearly figure used on: say so wherever it is read
+            parts.append(pl.when(pl.col(f"{name}__carried")).then(
+                pl.lit("(已过期, 沿用") + pl.col(f"{name}__from").cast(pl.String) + pl.lit("起的值)"))
+                .otherwise(pl.lit("")))
+        parts.append(pl.lit("；"))
     text = pl.concat_str([pl.lit(f"{rule.label}："), *parts[:-1]], ignore_nulls=False)
     if "missing_fields" not in schema:
         return text
@@ -103,7 +108,10 @@ def evaluate_rules(facts: pl.DataFrame, params: pl.DataFrame, rules: RuleSet, pa
             continue
         param_struct = pl.struct(
             [pl.struct(pl.col(n).alias("value"), pl.col(f"{n}__from").cast(pl.String).alias("from"),
-                       pl.lit(parameters.parameters[n].unit).alias("unit")).alias(n) for n in rule.params_read]
+                       pl.lit(parameters.parameters[n].unit).alias("unit"),
+                       *([pl.col(f"{n}__carried").alias("carried_forward")]
+                         if f"{n}__carried" in table.columns else [])).alias(n)
+             for n in rule.params_read]
         ) if rule.params_read else pl.lit("{}")
         frames.append(hits.select(
             "subject_type", "subject_id", "source", "county_code",
@@ -112,6 +120,7 @@ def evaluate_rules(facts: pl.DataFrame, params: pl.DataFrame, rules: RuleSet, pa
             pl.struct([pl.col(n) for n in rule.facts_read]).struct.json_encode().alias("figures"),
             (param_struct.struct.json_encode() if rule.params_read else param_struct).alias("parameters"),
             _detail(rule, parameters, table.schema, rules.catalog.labels, rules.catalog.codes).alias("detail"),
+            (pl.col(rule.due) if rule.due else pl.lit(None, dtype=pl.Date)).alias("due_date"),
         ))
     if not frames:
         return pl.DataFrame(schema=DECISION_SCHEMA)

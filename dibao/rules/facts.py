@@ -9,9 +9,23 @@ Two kinds of subject share one table:
 - ``household``: each registry family, and each monitored family with no registry household in its cross-walk
   group (应保尽保 and the monitoring checks are decided on these).
 
-A roll household's current income comes from the registry or monitoring household it shares most members with
-(the roll's own figure is from the last review and goes stale); its members' balances, vehicles, homes,
-businesses, deaths and disabilities come from the bank and department records linked to the same persons.
+The family that counts (共同生活的家庭成员, 民发〔2021〕57号 第七条) is not the registry's 户:
+- a roll household's family is the persons its roll lists — covered members and co-resident members listed as
+  not covered (是否保障对象=否). A 单人保 entry that lists only its covered member takes its family from the
+  registry/monitoring household it shares members with (``family_basis`` says so: approximate);
+- persons serving a sentence, in compulsory drug rehabilitation or missing (department data, until the end date
+  the record gives) are left out of every family, and of the per-capita divisor of its income source;
+- balances, vehicles, homes, businesses, deaths and disabilities count for family members only. Registry members
+  missing from a roll family are counted (``unlisted_registry_members``, a flag), never added to it.
+
+Income: a roll household's current income comes from the registry or monitoring household it shares most members
+with (the roll's own figure is from the last review and goes stale). When that household is not the family (a
+larger registry 户, an adult child who lives apart) its per-capita figure is used and ``income_basis`` says
+``per_capita`` (approximate). A 特困 person is assessed on their own income: a source household that holds
+anyone else is not used, nor is any for a person in an institution (集中供养). Income is counted as
+``dibao/rules/income.py`` declares: the parts that do not count on the run date are taken out, rigid spending is
+deducted at its share up to its cap, wages lose the employment-cost share (higher for disabled or seriously ill
+workers).
 
 Money and rounding (one rule, so the same inputs always publish the same figures):
 - Amounts are exact decimals, never floats. Each amount in a file is read as DECIMAL(18,2) yuan
@@ -21,8 +35,9 @@ Money and rounding (one rule, so the same inputs always publish the same figures
 - Each published money figure is computed from the exact amounts and rounded once, at the end, to the fen
   (2 decimals), half-up: a third decimal of 5 or more rounds up (1,785.125 → 1,785.13; 0.004 → 0.00); a
   negative figure rounds by its size (−2.675 → −2.68). No figure is computed from another rounded figure: a
-  per-capita figure divides the exact total, not the rounded one. Quotients (per capita, per month) are rounded
-  in integers, because DuckDB divides DECIMALs in floating point.
+  per-capita figure divides the exact total, not the rounded one. Quotients (per capita, per month, an average
+  employment-cost share over ``wd`` workers) are kept as an exact numerator over a whole-number divisor and
+  rounded in integers, because DuckDB divides DECIMALs in floating point.
 - The rules compare the rounded figures, the ones the caseworker sees (``rules.evaluate``).
 - Published columns stay Float64 (the schema analysts and the API read): each holds the double nearest to the
   rounded figure, which prints with at most 2 decimals (119221.9, never 119221.90000000001) and is the same
@@ -39,13 +54,43 @@ from dataclasses import replace
 import duckdb
 import polars as pl
 
+from dibao.errors import ConfigError
 from dibao.ingest import Drop
 from dibao.ingest.parse import parse_money
 from dibao.rules.catalog import CATALOG, Catalog
+from dibao.rules.compile import ASSET_FACTS, AssetKind, RuleSet
+from dibao.rules.income import (
+    DEDUCTIONS,
+    EMPLOYMENT_COST_SHARE,
+    EMPLOYMENT_COST_SHARE_DISABLED,
+    INCOME_COMPONENTS,
+    OWN_BENEFIT_PARAMETERS,
+    RIGID_SPENDING_FIELDS,
+    income_parameters,
+)
 from dibao.rules.steps import Step, run_steps
+from dibao.schema import FAMILY_EXCLUDING_ITEMS, FILE_SPECS, FieldType
 
 # The frames registered before the steps run.
-INPUTS = ("links", "params", "registry", "monitoring", "dibao_roll", "bank_assets", "relatives", "dept_facts")
+INPUTS = ("links", "params", "registry", "monitoring", "dibao_roll", "bank_assets", "relatives", "dept_facts",
+          "asset_kind", "asset_word", "asset_exemption")
+
+# Disability kinds as 民发〔2021〕43号 第五条(三) grades them; a record's kind is read from its 类型 and 数值.
+DISABILITY_KINDS = ("intellectual_mental", "physical", "visual", "other", "unspecified")
+_KIND_WORDS = (("intellectual_mental", "智力|精神"), ("physical", "肢体"), ("visual", "视力"),
+               ("other", "听力|言语|多重"))
+PERSON_PARAMETERS = (
+    "elderly_age", "minor_age", "destitute_minor_until_age", "deceased_recheck_months",
+    "review_months_stable", "review_months_unstable", "review_months_destitute",
+    *(f"no_work_capacity_grade_{k}" for k in DISABILITY_KINDS),
+    "severe_disability_grade", "severe_disability_grade_intellectual_mental",
+)
+# Every parameter the facts read (beyond the asset exemptions, which asset_kinds names).
+FACT_PARAMETERS: tuple[str, ...] = (*income_parameters(), *PERSON_PARAMETERS)
+
+# The income figures of a registry/monitoring household: every money field of the contract's income block.
+_INCOME_FIELDS = tuple(f.name for f in FILE_SPECS["registry"].fields
+                       if f.type is FieldType.MONEY and f.household_level and f.name != "per_capita_net_income")
 
 # Rounding, once, half-up (ties away from zero) to the fen: fen() for a sum or product, fen_div() for x / d
 # (d a positive whole number) in integers, since DuckDB would divide DECIMALs as DOUBLEs. x has ≤ 8 decimals.
@@ -55,6 +100,18 @@ CREATE TEMP MACRO fen_div(x, d) AS
   CAST(sign(x) * ((2 * abs(CAST(CAST(x AS DECIMAL(38, 8)) * 100000000 AS HUGEINT)) + CAST(d AS HUGEINT) * 1000000)
                   // (2 * CAST(d AS HUGEINT) * 1000000)) AS DECIMAL(38, 0)) * 0.01;
 """
+
+# Per person (``pd``) with the subject's parameters (``p``): 无劳动能力 by disability (43号 第五条(三)), severe
+# disability (57号 第八条, 单人保), working age (43号 第五条(一)(二)).
+_NO_CAPACITY = "(" + " OR ".join(
+    f"coalesce(pd.grade_{k} <= p.no_work_capacity_grade_{k}, FALSE)" for k in DISABILITY_KINDS) + ")"
+_SEVERE = ("(coalesce(least(" + ", ".join(f"pd.grade_{k}" for k in DISABILITY_KINDS)
+           + ") <= p.severe_disability_grade, FALSE) OR coalesce(pd.grade_intellectual_mental "
+           "<= p.severe_disability_grade_intellectual_mental, FALSE) OR coalesce(pd.serious_illness, FALSE))")
+_DISABLED_OR_ILL = ("(coalesce(pd.serious_illness, FALSE) OR least("
+                    + ", ".join(f"pd.grade_{k}" for k in DISABILITY_KINDS) + ") IS NOT NULL)")
+_ALIVE = "pd.death_date IS NULL"
+_WORKING_AGE = "(pa.age IS NULL OR (pa.age >= p.minor_age AND pa.age < p.elderly_age))"
 
 
 def _modes(table: str, key: str, agreed: tuple[str, ...], voted: tuple[str, ...] = ()) -> Step:
@@ -106,15 +163,46 @@ LEFT JOIN {stem}_mode m ON m.{key} = h.{key}"""
                 why="where each household lives and who heads it")
 
 
-# ``{department}`` and ``{columns}`` are filled from the catalog (``build_steps``); everything else is as read.
+def _income_hh_step() -> Step:
+    """Registry and monitoring households with their household-total income figures (one value per household:
+    ingest made the members agree)."""
+    money = ",\n             ".join(f"max(CAST({f} AS DECIMAL(18, 2))) AS {f}" for f in _INCOME_FIELDS)
+    cols = ", ".join(f"r.{f}" for f in _INCOME_FIELDS)
+    return Step('income_hh', ('monitoring', 'monitoring_mode', 'registry', 'registry_mode'),
+                why='Registry and monitoring households with their (household-total) income figures.',
+                sql=f"""
+SELECT 'registry:' || r.household_id AS household, 'registry' AS src, r.household_id, m.county_code,
+       {cols}, r.size, r.income_assessed_date,
+       NULL::VARCHAR AS monitoring_category, NULL::DATE AS identified_date, NULL::BOOLEAN AS risk_eliminated,
+       NULL::DATE AS risk_eliminated_date
+FROM (SELECT household_id, {money}, coalesce(max(household_size), count(*)) AS size,
+             max(income_assessed_date) AS income_assessed_date
+      FROM registry GROUP BY household_id) r
+LEFT JOIN registry_mode m ON m.household_id = r.household_id
+UNION ALL
+SELECT 'monitoring:' || r.household_id, 'monitoring', r.household_id, m.county_code,
+       {cols}, r.size, r.income_assessed_date,
+       m.monitoring_category, r.identified_date, r.risk_eliminated, r.risk_eliminated_date
+FROM (SELECT household_id, {money}, count(*) AS size, max(income_assessed_date) AS income_assessed_date,
+             max(identified_date) AS identified_date, bool_or(risk_eliminated) AS risk_eliminated,
+             max(risk_eliminated_date) AS risk_eliminated_date
+      FROM monitoring GROUP BY household_id) r
+LEFT JOIN monitoring_mode m ON m.household_id = r.household_id
+""")
+
+
+def _grade(kind: str) -> str:
+    return f"min(grade) FILTER (WHERE dkind = '{kind}') AS grade_{kind}"
+
+
+_EXCLUDING = ", ".join(f"'{item}'" for item in FAMILY_EXCLUDING_ITEMS)
+_DKIND = "CASE " + " ".join(f"WHEN regexp_matches(concat_ws(' ', kind, value), '{words}') THEN '{k}'"
+                            for k, words in _KIND_WORDS) + " ELSE 'unspecified' END"
+_INCOME_COLS = ", ".join(f"i.{f}" for f in _INCOME_FIELDS)
+_NULL_INCOME = ", ".join(f"NULL::DECIMAL(18, 2) AS {f}" for f in _INCOME_FIELDS)
+
+# ``{department}``, ``{assets}`` and ``{columns}`` are filled from the catalog and the rules (``build_steps``).
 STEPS: tuple[Step, ...] = (
-    Step('exact_params',
-         ('params',),
-         sql=r"""
-SELECT county_code, area, CAST(employment_cost_share AS DECIMAL(38, 6)) AS employment_cost_share,
-       elderly_age, minor_age
-FROM params
-"""),
     Step('person',
          ('links',),
          sql=r"""
@@ -134,23 +222,50 @@ FROM person
     Step('dept',
          ('dept_facts', 'links'),
          sql=r"""
-SELECT l.person_key, f.item, trim(f.value) AS value, f.as_of, f.amount
+SELECT l.person_key, f."row" AS dept_row, f.item, trim(f.value) AS value, nullif(trim(f.kind), '') AS kind,
+       f.as_of, f.amount
 FROM dept_facts f JOIN links l ON l.source = 'dept_facts' AND l."row" = f."row"
 """),
     Step('person_dept',
          ('dept',),
-         why='The latest 工资收入 report of a person (two on the same day: the higher, where arg_max alone picks '
-             'either).',
-         sql=r"""
+         why='One row per person of the department data: disability grade per kind, death, the latest 工资收入 '
+             '(two on the same day: the higher, where arg_max alone picks either), serious illness, and whether '
+             'a 服刑/强制隔离戒毒/失踪 record takes the person out of the family (its 数值, where a date, is when '
+             'that ends).',
+         sql=f"""
 SELECT person_key,
-  min(CASE WHEN item = '残疾等级' THEN
-        CASE WHEN regexp_matches(value, '^(一|1)级') THEN 1 WHEN regexp_matches(value, '^(二|2)级') THEN 2
-             WHEN regexp_matches(value, '^(三|3)级') THEN 3 WHEN regexp_matches(value, '^(四|4)级') THEN 4 END
-      END) AS disability_grade,
-  bool_or(item = '残疾等级' AND regexp_matches(value, '智力|精神')) AS intellectual_or_mental,
+  {', '.join(_grade(k) for k in DISABILITY_KINDS)},
   max(CASE WHEN item = '死亡' THEN coalesce(try_cast(value AS DATE), as_of) END) AS death_date,
-  arg_max(amount, (as_of, amount)) FILTER (WHERE item = '工资收入' AND as_of IS NOT NULL) AS wage_monthly{department}
-FROM dept GROUP BY person_key
+  arg_max(amount, (as_of, amount)) FILTER (WHERE item = '工资收入' AND as_of IS NOT NULL) AS wage_monthly,
+  bool_or(item = '重病') AS serious_illness,
+  bool_or(item IN ({_EXCLUDING}) AND coalesce(try_cast(value AS DATE) > $run_date, TRUE)) AS excluded{{department}}
+FROM (SELECT *,
+        CASE WHEN item = '残疾等级' THEN
+          CASE WHEN regexp_matches(value, '(一|1)级') THEN 1 WHEN regexp_matches(value, '(二|2)级') THEN 2
+               WHEN regexp_matches(value, '(三|3)级') THEN 3 WHEN regexp_matches(value, '(四|4)级') THEN 4 END
+        END AS grade,
+        {_DKIND} AS dkind
+      FROM dept)
+GROUP BY person_key
+"""),
+    Step('person_asset',
+         ('asset_kind', 'asset_word', 'dept'),
+         why='Vehicle and home records per person and class (asset_kinds of the rules): the first class whose '
+             'words the record\'s 类型 or 数值 contains, else the kind\'s default (null: unclassified).',
+         sql=r"""
+WITH rec AS (
+  SELECT d.person_key, d.dept_row, k.fact, k.default_class,
+         CASE WHEN k.by_value THEN coalesce(try_cast(d.value AS INTEGER), 1) ELSE 1 END AS units,
+         concat_ws(' ', d.kind, d.value) AS words
+  FROM dept d JOIN asset_kind k ON k.item = d.item
+), hit AS (
+  SELECT r.dept_row, r.fact, arg_min(w.class, w.priority) AS class
+  FROM rec r JOIN asset_word w ON w.fact = r.fact AND contains(r.words, w.word)
+  GROUP BY r.dept_row, r.fact
+)
+SELECT r.person_key, r.fact, coalesce(h.class, r.default_class) AS class, sum(r.units) AS units
+FROM rec r LEFT JOIN hit h ON h.dept_row = r.dept_row AND h.fact = r.fact
+GROUP BY r.person_key, r.fact, coalesce(h.class, r.default_class)
 """),
     Step('person_bank',
          ('bank_assets', 'links'),
@@ -159,13 +274,24 @@ SELECT l.person_key, sum(CAST(b.balance AS DECIMAL(18, 2))) AS balance
 FROM bank_assets b JOIN links l ON l.source = 'bank_assets' AND l."row" = b."row"
 GROUP BY l.person_key
 """),
+    Step('roll_row',
+         ('dibao_roll', 'links'),
+         why='Who each roll household lists, and whether the roll covers them (是否保障对象; blank: covered).',
+         sql=r"""
+SELECT 'dibao_roll:' || r.dibao_household_id AS household, l.person_key,
+       bool_or(coalesce(r.member_covered, TRUE)) AS covered
+FROM dibao_roll r JOIN links l ON l.source = 'dibao_roll' AND l."row" = r."row"
+GROUP BY 1, 2
+"""),
     Step('roll_person',
          ('dibao_roll', 'links'),
+         why='Per person covered on the roll: in how many roll households, and whether by both 低保 and 特困.',
          sql=r"""
 SELECT l.person_key,
        count(DISTINCT r.dibao_household_id) AS roll_households,
        bool_or(r.assistance_type = '低保') AND bool_or(r.assistance_type = '特困供养') AS dibao_and_destitute
 FROM dibao_roll r JOIN links l ON l.source = 'dibao_roll' AND l."row" = r."row"
+WHERE coalesce(r.member_covered, TRUE)
 GROUP BY l.person_key
 """),
     Step('unfiled_relative',
@@ -197,40 +323,21 @@ SELECT 'monitoring:' || household_id, unnest(cleared_fields) FROM monitoring WHE
          sql=r"""
 SELECT DISTINCT household, household_group, person_key, source FROM links WHERE household IS NOT NULL
 """),
-    Step('income_hh',
-         ('monitoring', 'monitoring_mode', 'registry', 'registry_mode'),
-         why='Registry and monitoring households with their (household-total) income figures.',
-         sql=r"""
-SELECT 'registry:' || r.household_id AS household, 'registry' AS src, r.household_id, m.county_code,
-       r.wage, r.other, r.medical, r.education, r.size,
-       NULL::VARCHAR AS monitoring_category, NULL::DATE AS identified_date, NULL::BOOLEAN AS risk_eliminated
-FROM (SELECT household_id, max(CAST(wage_income AS DECIMAL(18, 2))) AS wage,
-             max(CAST(other_net_income AS DECIMAL(18, 2))) AS other,
-             max(CAST(medical_out_of_pocket AS DECIMAL(18, 2))) AS medical,
-             max(CAST(education_spending AS DECIMAL(18, 2))) AS education,
-             coalesce(max(household_size), count(*)) AS size
-      FROM registry GROUP BY household_id) r
-LEFT JOIN registry_mode m ON m.household_id = r.household_id
-UNION ALL
-SELECT 'monitoring:' || r.household_id, 'monitoring', r.household_id, m.county_code,
-       r.wage, r.other, r.medical, r.education, r.size,
-       m.monitoring_category, r.identified_date, r.risk_eliminated
-FROM (SELECT household_id, max(CAST(wage_income AS DECIMAL(18, 2))) AS wage,
-             max(CAST(other_net_income AS DECIMAL(18, 2))) AS other,
-             max(CAST(medical_out_of_pocket AS DECIMAL(18, 2))) AS medical,
-             max(CAST(education_spending AS DECIMAL(18, 2))) AS education, count(*) AS size,
-             max(identified_date) AS identified_date, bool_or(risk_eliminated) AS risk_eliminated
-      FROM monitoring GROUP BY household_id) r
-LEFT JOIN monitoring_mode m ON m.household_id = r.household_id
-"""),
+    _income_hh_step(),
     Step('roll_hh',
          ('dibao_roll', 'dibao_roll_mode'),
          sql=r"""
 SELECT 'dibao_roll:' || r.dibao_household_id AS household, r.dibao_household_id AS subject_id,
-       m.county_code, m.area, m.assistance_type, r.monthly_benefit, r.assessed_income, r.covered_persons, r.listed
+       m.county_code, m.area, m.assistance_type, coalesce(r.coverage_mode, '整户保') AS coverage_mode,
+       CASE WHEN m.assistance_type = '特困供养' THEN coalesce(r.support_mode, '分散供养') END AS support_mode,
+       r.monthly_benefit, r.assessed_income, coalesce(r.covered_persons, r.covered_listed) AS covered_persons,
+       r.listed, r.covered_listed, r.last_review_date, r.enrolled_date
 FROM (SELECT dibao_household_id, max(CAST(monthly_benefit AS DECIMAL(18, 2))) AS monthly_benefit,
              max(CAST(assessed_monthly_income AS DECIMAL(18, 2))) AS assessed_income,
-             max(covered_persons) AS covered_persons, count(*) AS listed
+             max(covered_persons) AS covered_persons, count(*) AS listed,
+             count(*) FILTER (WHERE coalesce(member_covered, TRUE)) AS covered_listed,
+             min(coverage_mode) AS coverage_mode, min(support_mode) AS support_mode,
+             max(last_review_date) AS last_review_date, min(enrolled_date) AS enrolled_date
       FROM dibao_roll GROUP BY dibao_household_id) r
 LEFT JOIN dibao_roll_mode m ON m.dibao_household_id = r.dibao_household_id
 """),
@@ -260,24 +367,72 @@ SELECT household, monitoring_household FROM (
   GROUP BY a.household, b.household
 ) WHERE rn = 1
 """),
-    Step('subject',
-         ('best_income', 'best_monitoring', 'income_hh', 'member', 'roll_hh'),
+    Step('roll_overlap',
+         ('best_income', 'member', 'person_dept', 'roll_hh', 'roll_row'),
+         why='A roll household against its income household: members only the registry/monitoring household has '
+             '(counted: not excluded; unlisted: also alive) and members only the roll lists.',
          sql=r"""
+WITH pairs AS (
+  SELECT r.household, bi.income_household FROM roll_hh r JOIN best_income bi ON bi.household = r.household
+), roll_set AS (
+  SELECT DISTINCT p.household, rr.person_key FROM pairs p JOIN roll_row rr ON rr.household = p.household
+), income_set AS (
+  SELECT DISTINCT p.household, m.person_key FROM pairs p JOIN member m ON m.household = p.income_household
+)
+SELECT coalesce(a.household, b.household) AS household,
+       count(*) FILTER (WHERE a.person_key IS NULL AND NOT coalesce(pd.excluded, FALSE)) AS income_only,
+       count(*) FILTER (WHERE a.person_key IS NULL AND NOT coalesce(pd.excluded, FALSE)
+                        AND pd.death_date IS NULL) AS unlisted_alive,
+       count(*) FILTER (WHERE b.person_key IS NULL AND NOT coalesce(pd.excluded, FALSE)) AS roll_only
+FROM roll_set a FULL JOIN income_set b ON a.household = b.household AND a.person_key = b.person_key
+LEFT JOIN person_dept pd ON pd.person_key = coalesce(a.person_key, b.person_key)
+GROUP BY coalesce(a.household, b.household)
+"""),
+    Step('subject',
+         ('best_income', 'best_monitoring', 'income_hh', 'member', 'roll_hh', 'roll_overlap'),
+         why='Every subject with its income household. A 特困 person uses it only when it holds nobody else and '
+             'the person does not live in an institution; a 单人保 entry listing only its covered member takes its '
+             'family from it.',
+         sql=f"""
+WITH roll AS (
+  SELECT r.*, bi.income_household AS best_household, ov.income_only, ov.unlisted_alive, ov.roll_only,
+         i.src IS NOT NULL AND (r.assistance_type IS DISTINCT FROM '特困供养'
+                                OR (coalesce(ov.income_only, 0) = 0
+                                    AND r.support_mode IS DISTINCT FROM '集中供养')) AS use_income
+  FROM roll_hh r
+  LEFT JOIN best_income bi ON bi.household = r.household
+  LEFT JOIN income_hh i ON i.household = bi.income_household
+  LEFT JOIN roll_overlap ov ON ov.household = r.household
+), roll_family AS (
+  SELECT *, CASE WHEN coverage_mode = '单人保' AND listed = covered_listed AND use_income
+                 THEN 'income_household' ELSE 'roll' END AS family_basis
+  FROM roll
+)
 SELECT 'roll' AS subject_type, r.subject_id, 'dibao_roll' AS source, r.household, r.county_code, r.area,
-       TRUE AS covered, r.assistance_type, r.monthly_benefit, r.assessed_income,
-       coalesce(i.size, r.covered_persons, r.listed) AS members, bi.income_household,
-       i.src AS income_src, i.wage, i.other, i.medical, i.education,
-       m.monitoring_category, m.identified_date, m.risk_eliminated, m.household IS NOT NULL AS monitored
-FROM roll_hh r
-LEFT JOIN best_income bi ON bi.household = r.household
-LEFT JOIN income_hh i ON i.household = bi.income_household
+       TRUE AS covered, r.assistance_type, r.coverage_mode, r.support_mode, r.monthly_benefit, r.assessed_income,
+       r.covered_persons, r.last_review_date, r.enrolled_date, NULL::BIGINT AS declared_size,
+       CASE WHEN r.use_income THEN r.best_household END AS income_household,
+       CASE WHEN r.use_income THEN i.src END AS income_src,
+       {', '.join(f'CASE WHEN r.use_income THEN i.{f} END AS {f}' for f in _INCOME_FIELDS)},
+       CASE WHEN r.use_income THEN i.size END AS income_size, i.income_assessed_date AS income_assessed_date,
+       r.family_basis,
+       r.family_basis = 'income_household' OR (coalesce(r.income_only, 0) = 0 AND coalesce(r.roll_only, 0) = 0)
+         AS income_exact,
+       CASE WHEN r.family_basis = 'roll' AND r.assistance_type IS DISTINCT FROM '特困供养'
+            THEN r.unlisted_alive END AS unlisted_registry_members,
+       m.monitoring_category, m.identified_date, m.risk_eliminated, m.risk_eliminated_date,
+       m.household IS NOT NULL AS monitored
+FROM roll_family r
+LEFT JOIN income_hh i ON i.household = r.best_household
 LEFT JOIN income_hh m ON m.household = CASE WHEN i.src = 'monitoring' THEN i.household END
 UNION ALL
 SELECT 'household', i.household_id, i.src, i.household, i.county_code, NULL,
-       NULL, NULL, NULL, NULL,
-       i.size, i.household, i.src, i.wage, i.other, i.medical, i.education,
+       NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, i.size,
+       i.household, i.src, {_INCOME_COLS}, i.size, i.income_assessed_date,
+       'household', TRUE, NULL,
        coalesce(m.monitoring_category, i.monitoring_category), coalesce(m.identified_date, i.identified_date),
-       coalesce(m.risk_eliminated, i.risk_eliminated), (m.household IS NOT NULL OR i.src = 'monitoring')
+       coalesce(m.risk_eliminated, i.risk_eliminated), coalesce(m.risk_eliminated_date, i.risk_eliminated_date),
+       (m.household IS NOT NULL OR i.src = 'monitoring')
 FROM income_hh i
 LEFT JOIN best_monitoring bm ON bm.household = i.household AND i.src = 'registry'
 LEFT JOIN income_hh m ON m.household = bm.monitoring_household
@@ -285,43 +440,105 @@ WHERE i.src = 'registry'
    OR i.household NOT IN (SELECT a.household FROM member a JOIN member b ON a.person_key = b.person_key
                           WHERE a.source = 'monitoring' AND b.source = 'registry')
 """),
-    Step('subject_member',
-         ('member', 'subject'),
-         why='Members of a subject: its own listed persons and those of its income household (the whole '
-             'family).',
+    Step('family',
+         ('member', 'person_dept', 'roll_row', 'subject'),
+         why='The 共同生活家庭成员 of each subject (57号 第七条): a roll household\'s listed persons (covered: on '
+             'this roll household as covered), or its income household\'s for a 单人保 entry listing nobody else; a '
+             'registry/monitoring family\'s members. ``excluded``: serving a sentence, in compulsory drug '
+             'rehabilitation or missing (counted apart, in nothing else).',
          sql=r"""
-SELECT s.household, m.person_key FROM subject s JOIN member m ON m.household = s.household
-UNION
-SELECT s.household, m.person_key FROM subject s JOIN member m ON m.household = s.income_household
+SELECT f.household, f.person_key, bool_or(f.covered) AS covered, coalesce(any_value(pd.excluded), FALSE) AS excluded
+FROM (
+  SELECT s.household, rr.person_key, rr.covered FROM subject s JOIN roll_row rr ON rr.household = s.household
+  UNION ALL
+  SELECT s.household, m.person_key, FALSE FROM subject s JOIN member m ON m.household = s.income_household
+  WHERE s.family_basis = 'income_household'
+  UNION ALL
+  SELECT s.household, m.person_key, FALSE FROM subject s JOIN member m ON m.household = s.household
+  WHERE s.subject_type = 'household'
+) f LEFT JOIN person_dept pd ON pd.person_key = f.person_key
+GROUP BY f.household, f.person_key
+"""),
+    Step('params_exact',
+         ('params',),
+         sql="SELECT county_code, area, {parameters} FROM params"),
+    Step('income_stats',
+         ('member', 'params_exact', 'person_age', 'person_dept', 'subject'),
+         why='Over the income household\'s members: who are excluded from its per-capita divisor, and its '
+             'working members (working age, able) — disabled or seriously ill ones take the higher '
+             'employment-cost share.',
+         sql=f"""
+SELECT s.household,
+  count(*) FILTER (WHERE coalesce(pd.excluded, FALSE)) AS income_excluded,
+  count(*) FILTER (WHERE NOT coalesce(pd.excluded, FALSE) AND {_ALIVE} AND {_WORKING_AGE}
+                   AND NOT {_NO_CAPACITY}) AS workers,
+  count(*) FILTER (WHERE NOT coalesce(pd.excluded, FALSE) AND {_ALIVE} AND {_WORKING_AGE}
+                   AND NOT {_NO_CAPACITY} AND {_DISABLED_OR_ILL}) AS disabled_workers
+FROM subject s
+JOIN member m ON m.household = s.income_household
+JOIN params_exact p ON p.county_code = s.county_code AND p.area = coalesce(s.area, '农村')
+LEFT JOIN person_age pa ON pa.person_key = m.person_key
+LEFT JOIN person_dept pd ON pd.person_key = m.person_key
+GROUP BY s.household
 """),
     Step('member_agg',
-         ('exact_params', 'person_age', 'person_bank', 'person_dept', 'roll_person', 'subject',
-          'subject_member', 'unfiled_relative', 'unknown_region_person'),
+         ('family', 'params_exact', 'person_age', 'person_bank', 'person_dept', 'roll_person', 'subject',
+          'unfiled_relative', 'unknown_region_person'),
+         why='Family aggregates. ``covered`` members are those this roll household covers.',
+         sql=f"""
+SELECT fm.household,
+  count(*) FILTER (WHERE fm.excluded) AS excluded_members,
+  count(*) FILTER (WHERE NOT fm.excluded) AS family_size,
+  count(*) FILTER (WHERE NOT fm.excluded AND rp.person_key IS NOT NULL) AS roll_members,
+  coalesce(sum(pb.balance) FILTER (WHERE NOT fm.excluded), 0) AS financial_assets,
+  count(*) FILTER (WHERE NOT fm.excluded AND pd.death_date IS NOT NULL) AS deceased_members,
+  max(pd.death_date) FILTER (WHERE NOT fm.excluded) AS last_death_date,
+  count(*) FILTER (WHERE fm.covered AND pd.death_date IS NOT NULL) AS deceased_covered_members,
+  count(*) FILTER (WHERE fm.covered AND NOT fm.excluded AND {_ALIVE}) AS living_covered_members,
+  min(pd.death_date) FILTER (WHERE fm.covered) AS covered_death_date,
+  count(*) FILTER (WHERE NOT fm.excluded AND {_ALIVE} AND {_NO_CAPACITY}) AS no_work_capacity_members,
+  count(*) FILTER (WHERE NOT fm.excluded AND {_ALIVE} AND {_SEVERE}) AS severe_condition_members,
+  count(*) FILTER (WHERE fm.covered AND NOT fm.excluded AND {_ALIVE} AND {_SEVERE})
+    AS covered_severe_condition_members,
+  count(*) FILTER (WHERE NOT fm.excluded AND {_ALIVE} AND {_WORKING_AGE} AND NOT {_NO_CAPACITY})
+    AS able_to_work_members,
+  count(*) FILTER (WHERE fm.covered AND NOT fm.excluded AND {_ALIVE} AND pa.age >= p.destitute_minor_until_age
+                   AND pa.age < p.elderly_age AND NOT {_NO_CAPACITY}) AS covered_able_adults,
+  count(*) FILTER (WHERE NOT fm.excluded AND {_ALIVE} AND pa.age >= p.elderly_age) AS elderly_members,
+  count(*) FILTER (WHERE NOT fm.excluded AND {_ALIVE} AND pa.age < p.minor_age) AS minor_members,
+  min(pa.birth_date + to_years(CAST(p.destitute_minor_until_age AS INTEGER)))
+    FILTER (WHERE fm.covered AND NOT fm.excluded AND {_ALIVE} AND pa.age < p.destitute_minor_until_age)
+    AS minor_adult_ts,
+  count(*) FILTER (WHERE NOT fm.excluded AND rp.roll_households > 1 AND (fm.covered OR s.subject_type = 'household'))
+    AS duplicate_enrolled_members,
+  count(*) FILTER (WHERE NOT fm.excluded AND rp.dibao_and_destitute) AS dibao_and_destitute_members,
+  count(*) FILTER (WHERE NOT fm.excluded AND ur.person_key IS NOT NULL) AS unfiled_relative_members,
+  count(*) FILTER (WHERE NOT fm.excluded AND urp.person_key IS NOT NULL) AS unknown_region_members,
+  sum(pd.wage_monthly) FILTER (WHERE NOT fm.excluded) AS dept_wage_monthly{{members}}
+FROM family fm
+JOIN subject s ON s.household = fm.household
+JOIN params_exact p ON p.county_code = s.county_code AND p.area = coalesce(s.area, '农村')
+LEFT JOIN person_age pa ON pa.person_key = fm.person_key
+LEFT JOIN person_dept pd ON pd.person_key = fm.person_key
+LEFT JOIN person_bank pb ON pb.person_key = fm.person_key
+LEFT JOIN roll_person rp ON rp.person_key = fm.person_key
+LEFT JOIN unfiled_relative ur ON ur.person_key = fm.person_key
+LEFT JOIN unknown_region_person urp ON urp.person_key = fm.person_key
+GROUP BY fm.household
+"""),
+    Step('asset_agg',
+         ('asset_exemption', 'family', 'person_asset', 'subject'),
+         why='Vehicles and homes of the family by class: counted, exempt on the run date (a flag parameter per '
+             'class, per county and area), or of no known class.',
          sql=r"""
-SELECT sm.household,
-  count(*) FILTER (WHERE rp.person_key IS NOT NULL) AS roll_members,
-  coalesce(sum(pb.balance), 0) AS financial_assets,
-  count(*) FILTER (WHERE pd.death_date IS NOT NULL) AS deceased_members,
-  max(pd.death_date) AS last_death_date,
-  count(*) FILTER (WHERE pd.disability_grade IN (1, 2) OR (pd.disability_grade = 3 AND pd.intellectual_or_mental))
-    AS no_work_capacity_members,
-  count(*) FILTER (WHERE pa.age >= p.elderly_age) AS elderly_members,
-  count(*) FILTER (WHERE pa.age < p.minor_age) AS minor_members,
-  count(*) FILTER (WHERE rp.roll_households > 1) AS duplicate_enrolled_members,
-  count(*) FILTER (WHERE rp.dibao_and_destitute) AS dibao_and_destitute_members,
-  count(*) FILTER (WHERE ur.person_key IS NOT NULL) AS unfiled_relative_members,
-  count(*) FILTER (WHERE urp.person_key IS NOT NULL) AS unknown_region_members,
-  sum(pd.wage_monthly) AS dept_wage_monthly{department}
-FROM subject_member sm
-JOIN subject s ON s.household = sm.household
-JOIN exact_params p ON p.county_code = s.county_code AND p.area = coalesce(s.area, '农村')
-LEFT JOIN person_age pa ON pa.person_key = sm.person_key
-LEFT JOIN person_dept pd ON pd.person_key = sm.person_key
-LEFT JOIN person_bank pb ON pb.person_key = sm.person_key
-LEFT JOIN roll_person rp ON rp.person_key = sm.person_key
-LEFT JOIN unfiled_relative ur ON ur.person_key = sm.person_key
-LEFT JOIN unknown_region_person urp ON urp.person_key = sm.person_key
-GROUP BY sm.household
+SELECT fm.household{assets}
+FROM family fm
+JOIN subject s ON s.household = fm.household
+JOIN person_asset pa ON pa.person_key = fm.person_key
+LEFT JOIN asset_exemption e ON e.county_code = s.county_code AND e.area = coalesce(s.area, '农村')
+                           AND e.fact = pa.fact AND e.class = pa.class
+WHERE NOT fm.excluded
+GROUP BY fm.household
 """),
     Step('missing',
          ('cleared', 'subject'),
@@ -334,22 +551,47 @@ SELECT household, string_agg(DISTINCT field, ',' ORDER BY field) AS missing_fiel
 ) GROUP BY household
 """),
     Step('household_facts',
-         ('exact_params', 'member_agg', 'missing', 'place', 'subject'),
+         ('asset_agg', 'income_stats', 'member_agg', 'missing', 'params_exact', 'place', 'subject'),
          why='Exact figures first (DECIMAL), each rounded once in the final SELECT and published as DOUBLE '
              '(see the docstring).',
          sql=r"""
 WITH base AS (
-  SELECT s.*, a.*, p.employment_cost_share,
-         greatest(coalesce(s.members, 1), 1) AS size,
-         coalesce(s.wage, 0) * (1 - p.employment_cost_share) + coalesce(s.other, 0) AS gross_exact,
-         coalesce(s.medical, 0) + coalesce(s.education, 0) AS rigid_exact
+  SELECT s.*, a.* EXCLUDE (household), x.* EXCLUDE (household), w.* EXCLUDE (household),
+         p.* EXCLUDE (county_code, area),
+         greatest(CASE WHEN s.subject_type = 'household'
+                       THEN coalesce(s.declared_size - coalesce(w.income_excluded, 0), a.family_size)
+                       ELSE a.family_size END, 1) AS size,
+         greatest(coalesce(s.income_size, 0) - coalesce(w.income_excluded, 0), 1) AS src_size,
+         CASE WHEN coalesce(w.disabled_workers, 0) > 0 THEN w.workers ELSE 1 END AS wd,
+         CASE WHEN coalesce(w.disabled_workers, 0) > 0
+              THEN p.{share} * (w.workers - w.disabled_workers) + p.{share_disabled} * w.disabled_workers
+              ELSE p.{share} END AS share_wd,
+         {excluded} AS excluded_exact,
+         {deduction} AS deduction_exact,
+         {rigid} AS rigid_exact,
+         (a.minor_adult_ts)::DATE AS minor_adult_date,
+         (a.covered_death_date + to_months(CAST(p.deceased_recheck_months AS INTEGER)))::DATE AS death_recheck_due,
+         coalesce(s.last_review_date, s.enrolled_date) AS review_from,
+         CASE WHEN s.subject_type <> 'roll' THEN NULL
+              WHEN s.assistance_type = '特困供养' THEN p.review_months_destitute
+              WHEN coalesce(a.able_to_work_members, 0) > 0 THEN p.review_months_unstable
+              ELSE p.review_months_stable END AS review_months
   FROM subject s
   LEFT JOIN member_agg a ON a.household = s.household
-  JOIN exact_params p ON p.county_code = s.county_code AND p.area = coalesce(s.area, '农村')
-), exact AS (
-  SELECT *, gross_exact - rigid_exact AS net_exact,
-         fen_div(dept_wage_monthly * (1 - employment_cost_share), size) AS dept_per_capita
+  LEFT JOIN asset_agg x ON x.household = s.household
+  LEFT JOIN income_stats w ON w.household = s.household
+  JOIN params_exact p ON p.county_code = s.county_code AND p.area = coalesce(s.area, '农村')
+), scaled AS (
+  SELECT *,
+         coalesce(wage_income, 0) * wd - coalesce(wage_income, 0) * share_wd
+           + (coalesce(other_net_income, 0) - excluded_exact) * wd AS gross_scaled,
+         CAST(share_wd AS DOUBLE) / wd AS share_applied,
+         fen_div(dept_wage_monthly * (1 - {share}), size) AS dept_per_capita,
+         CAST(review_months AS INTEGER) AS review_cycle_months,
+         (review_from + to_months(CAST(review_months AS INTEGER)))::DATE AS next_review_date
   FROM base
+), exact AS (
+  SELECT *, gross_scaled - deduction_exact * wd AS net_scaled FROM scaled
 )
 SELECT {columns}
 FROM exact LEFT JOIN place pl ON pl.household = exact.household
@@ -359,29 +601,99 @@ ORDER BY subject_type, subject_id, source
 )
 
 
-def _with_wage_amounts(dept_facts: pl.DataFrame) -> pl.DataFrame:
-    """``amount``: a 工资收入 report's value read like every amount (exact, to the fen), else null."""
-    wage_text = dept_facts.select(pl.when(pl.col("item") == "工资收入").then(pl.col("value"))).to_series()
-    amount, fault = parse_money(wage_text)
-    return dept_facts.with_columns(pl.when(fault.is_null()).then(amount).alias("amount"))
+def _excluded_sql() -> str:
+    """The parts of 其他纯收入 that do not count (per the subject's programme), plus the family's own benefit
+    where the source includes it without a component saying how much."""
+    parts = [f"coalesce(s.{c.field}, 0) * (1 - CASE WHEN s.assistance_type = '特困供养' "
+             f"THEN p.{c.destitute_parameter} ELSE p.{c.counted} END)" for c in INCOME_COMPONENTS]
+    given = " AND ".join(f"s.{c.field} IS NULL" for c in INCOME_COMPONENTS if c.own_benefit)
+    includes = "CASE s.income_src " + " ".join(
+        f"WHEN '{src}' THEN p.{param}" for src, param in OWN_BENEFIT_PARAMETERS.items()) + " ELSE 0 END"
+    own = (f"CASE WHEN s.subject_type = 'roll' AND {includes} = 1 AND {given} "
+           f"THEN 12 * coalesce(s.monthly_benefit, 0) ELSE 0 END")
+    return "(" + " + ".join([*parts, own]) + ")"
 
 
-def build_steps(catalog: Catalog = CATALOG) -> tuple[Step, ...]:
-    """The steps with the catalog's department aggregates and fact columns filled in."""
+def _deduction_sql() -> str:
+    return "(" + " + ".join(f"least(coalesce(s.{d.field}, 0) * p.{d.share}, p.{d.cap})" for d in DEDUCTIONS) + ")"
+
+
+def _rigid_sql() -> str:
+    return "(" + " + ".join(f"coalesce(s.{f}, 0)" for f in RIGID_SPENDING_FIELDS) + ")"
+
+
+def _assets_sql(asset_kinds: tuple[AssetKind, ...]) -> str:
+    """Per asset fact: ``{fact}`` (counted), ``exempt_{fact}`` and ``unclassified_{fact}``."""
+    out = [f"0 AS {prefix}{fact}" for fact in ASSET_FACTS if fact not in {k.fact for k in asset_kinds}
+           for prefix in ("", "exempt_", "unclassified_")]
+    for kind in asset_kinds:
+        is_fact = f"pa.fact = '{kind.fact}'"
+        out += [
+            f"coalesce(sum(pa.units) FILTER (WHERE {is_fact} AND pa.class IS NOT NULL "
+            f"AND NOT coalesce(e.exempt, FALSE)), 0) AS {kind.fact}",
+            f"coalesce(sum(pa.units) FILTER (WHERE {is_fact} AND coalesce(e.exempt, FALSE)), 0) AS exempt_{kind.fact}",
+            f"coalesce(sum(pa.units) FILTER (WHERE {is_fact} AND pa.class IS NULL), 0) AS unclassified_{kind.fact}",
+        ]
+    return "".join(f",\n  {c}" for c in out)
+
+
+def build_steps(catalog: Catalog = CATALOG, asset_kinds: tuple[AssetKind, ...] = ()) -> tuple[Step, ...]:
+    """The steps with the catalog's department aggregates, the asset kinds and the fact columns filled in."""
     person = "".join(f",\n  {f.person} AS {f.name}" for f in catalog.department)
     members = "".join(f",\n  {f.members.format(col='pd.' + f.name)} AS {f.name}" for f in catalog.department)
     columns = ",\n       ".join(f"{f.expression} AS {f.name}" for f in catalog.facts)
-    filled = {"person_dept": {"department": person}, "member_agg": {"department": members},
-              "household_facts": {"columns": columns}}
+    parameters = ", ".join(f"CAST({name} AS DECIMAL(38, 6)) AS {name}" for name in FACT_PARAMETERS)
+    filled = {
+        "person_dept": {"department": person},
+        "member_agg": {"members": members},
+        "params_exact": {"parameters": parameters},
+        "asset_agg": {"assets": _assets_sql(asset_kinds)},
+        "household_facts": {"columns": columns, "excluded": _excluded_sql(), "deduction": _deduction_sql(),
+                            "rigid": _rigid_sql(), "share": EMPLOYMENT_COST_SHARE,
+                            "share_disabled": EMPLOYMENT_COST_SHARE_DISABLED},
+    }
     return tuple(
         replace(step, sql=step.sql.format(**filled[step.name])) if step.name in filled else step
         for step in (*_MODE_STEPS, *STEPS))
 
 
+def _with_amounts(dept_facts: pl.DataFrame) -> pl.DataFrame:
+    """``amount``: a 工资收入 or 经营收入 report's value read like every amount (exact, to the fen), else null."""
+    money_text = dept_facts.select(
+        pl.when(pl.col("item").is_in(["工资收入", "经营收入"])).then(pl.col("value"))).to_series()
+    amount, fault = parse_money(money_text)
+    return dept_facts.with_columns(pl.when(fault.is_null()).then(amount).alias("amount"))
+
+
+def _asset_tables(asset_kinds: tuple[AssetKind, ...], params: pl.DataFrame
+                  ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """(kinds, words, exemptions): the asset_kinds of the rules as tables, and per county and area whether each
+    class is exempt on the run date (its flag parameter is 1)."""
+    kinds = pl.DataFrame([{"fact": k.fact, "item": k.item, "by_value": k.units == "value",
+                           "default_class": k.default} for k in asset_kinds],
+                         schema={"fact": pl.String, "item": pl.String, "by_value": pl.Boolean,
+                                 "default_class": pl.String})
+    words = pl.DataFrame([{"fact": k.fact, "class": c.id, "word": w, "priority": i}
+                          for k in asset_kinds for i, c in enumerate(k.classes) for w in c.match],
+                         schema={"fact": pl.String, "class": pl.String, "word": pl.String, "priority": pl.Int32})
+    exemptions = pl.DataFrame(
+        [{"county_code": row["county_code"], "area": row["area"], "fact": k.fact, "class": c.id,
+          "exempt": c.exempt is not None and row[c.exempt] == 1}
+         for row in params.iter_rows(named=True) for k in asset_kinds for c in k.classes],
+        schema={"county_code": pl.String, "area": pl.String, "fact": pl.String, "class": pl.String,
+                "exempt": pl.Boolean})
+    return kinds, words, exemptions
+
+
 def household_facts(drop: Drop, links: pl.DataFrame, params: pl.DataFrame, run_date: dt.date,
-                    catalog: Catalog = CATALOG) -> pl.DataFrame:
-    """One row per roll household and per registry/monitoring family, with the columns of ``catalog.FACTS``,
+                    rules: RuleSet) -> pl.DataFrame:
+    """One row per roll household and per registry/monitoring family, with the columns of the rules' catalog,
     in a fixed order (subject_type, subject_id, source)."""
+    missing = [name for name in FACT_PARAMETERS if name not in params.columns]
+    if missing:
+        raise ConfigError(f"parameters: the household facts read {', '.join(missing)}, which the parameter file "
+                          "does not define (see the shipped dibao/policy/parameters.yaml)")
+    kinds, words, exemptions = _asset_tables(rules.asset_kinds, params)
     con = duckdb.connect()
     try:
         con.register("links", links.select("source", "row", "person_key", "household", "household_group",
@@ -389,10 +701,14 @@ def household_facts(drop: Drop, links: pl.DataFrame, params: pl.DataFrame, run_d
         con.register("params", params)
         for stem in ("registry", "monitoring", "dibao_roll", "bank_assets", "relatives"):
             con.register(stem, drop.frame_or_empty(stem))
-        con.register("dept_facts", _with_wage_amounts(drop.frame_or_empty("dept_facts")))
+        con.register("dept_facts", _with_amounts(drop.frame_or_empty("dept_facts")))
+        con.register("asset_kind", kinds)
+        con.register("asset_word", words)
+        con.register("asset_exemption", exemptions)
         con.execute(_MACROS)
-        run_steps(con, build_steps(catalog), INPUTS,
-                  {"run_date": run_date, "bank_data": "bank_assets" in drop.files})
+        run_steps(con, build_steps(rules.catalog, rules.asset_kinds), INPUTS,
+                  {"run_date": run_date, "bank_data": "bank_assets" in drop.files,
+                   "dept_data": "dept_facts" in drop.files})
         return con.sql("SELECT * FROM household_facts").pl()
     finally:
         con.close()
