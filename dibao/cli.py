@@ -339,9 +339,12 @@ def _print_household(hh: Household) -> None:
         console.print("[green]未发现问题[/] (no findings)")
     for d in hh.decisions:
         console.print(f"[bold red]【{d.outcome_label}】{d.code}[/] {d.detail}", highlight=False)
+        if d.due_date:
+            console.print(f"    办理期限 {d.due_date}", highlight=False)
         for name, p in d.parameters.items():
+            carried = "，已过期沿用" if p.carried_forward else ""
             console.print(f"    参数 {name} = {figure_text(p.value)} {p.unit_label or ''}"
-                          f" (自 {p.from_} 起执行)", highlight=False)
+                          f" (自 {p.from_} 起执行{carried})", highlight=False)
         console.print(f"    依据：{d.reference}", highlight=False)
     table = Table("姓名", "人员标识", "来源", "行", "关联方式", "得分", "依据")
     for m in hh.members:

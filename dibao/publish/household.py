@@ -52,9 +52,10 @@ from dibao.rules.catalog import FACT_LABELS
 from dibao.rules.params import UNITS
 
 # The facts shown for a household, in order.
-HEADLINE_FACTS = ("county_code", "area", "members", "covered", "assistance_type", "per_capita_income",
-                  "income_source", "assessed_income", "per_capita_assets", "vehicles", "homes",
-                  "active_businesses", "deceased_members", "monitoring_category", "risk_eliminated")
+HEADLINE_FACTS = ("county_code", "area", "members", "covered", "assistance_type", "coverage_mode", "family_basis",
+                  "per_capita_income", "income_source", "income_basis", "excluded_income", "assessed_income",
+                  "per_capita_assets", "vehicles", "exempt_vehicles", "homes", "active_businesses",
+                  "deceased_members", "next_review_date", "monitoring_category", "risk_eliminated")
 
 # A canonical ID number (18 characters; 15 for an old one), as person_key and head_id hold them.
 ID_NUMBER = re.compile(r"[0-9]{17}[0-9X]|[0-9]{15}")
@@ -83,6 +84,7 @@ class Parameter:
     value: Any
     from_: str | None  # in force since (``from`` in the published JSON)
     unit: str | None
+    carried_forward: bool = False  # an expired yearly value used on (the parameter says carry_forward)
 
     @property
     def unit_label(self) -> str | None:
@@ -98,6 +100,7 @@ class Decision:
     reference: str
     figures: dict[str, Any]
     parameters: dict[str, Parameter]
+    due_date: dt.date | None = None  # when the finding falls due (a death's re-check, a review, an 18th birthday)
 
     @property
     def outcome_label(self) -> str:
@@ -445,7 +448,7 @@ class FamilyIndex:
             counties[g] = frozenset(codes)
 
         decision_columns = ["subject_type", "subject_id", "source", "rule_id", "outcome", "label", "reference",
-                            "figures", "parameters", "detail"]
+                            "figures", "parameters", "detail", "due_date"]
         decisions_source = (run.read(DECISIONS, decision_columns).with_row_index("__order") if groups is None else
                             run.scan(DECISIONS, decision_columns).with_row_index("__order").filter(
                                 pl.col("subject_id").is_in(facts["subject_id"].implode())).collect())
@@ -569,9 +572,10 @@ def _decision(d: dict[str, Any]) -> Decision:
     parameters = {}
     for name, p in json.loads(d["parameters"]).items():
         p = p if isinstance(p, dict) else {"value": p}
-        parameters[name] = Parameter(p.get("value"), p.get("from"), p.get("unit"))
+        parameters[name] = Parameter(p.get("value"), p.get("from"), p.get("unit"), bool(p.get("carried_forward")))
     return Decision(code=d["rule_id"], outcome=d["outcome"], label=d["label"], detail=d["detail"],
-                    reference=d["reference"], figures=json.loads(d["figures"]), parameters=parameters)
+                    reference=d["reference"], figures=json.loads(d["figures"]), parameters=parameters,
+                    due_date=d.get("due_date"))
 
 
 def load_family(store: RunStore, date: dt.date, query: str | Query) -> tuple[FamilyIndex, Resolution]:

@@ -83,7 +83,8 @@ COLUMNS: dict[str, tuple[Column, ...]] = {
     SHEET_INCLUSION: (*_PLACE, Column("户编号", 20, "id"), Column("来源", 8, "text"), *_HEAD,
                       Column("纳入原因", 18, "wrap"), _DETAIL, _FIRST_SEEN, *_FILL),
     SHEET_FLAGS: (*_PLACE, Column("对象编号", 20, "id"), Column("对象类型", 8, "text"), Column("来源", 8, "text"),
-                  *_HEAD, Column("核查事项", 18, "wrap"), _DETAIL, _FIRST_SEEN, *_FILL),
+                  *_HEAD, Column("核查事项", 18, "wrap"), _DETAIL, _FIRST_SEEN, Column("办理期限", 12, "date"),
+                  *_FILL),
     SHEET_DIFF: (Column("序号", 6, "int"), Column("乡镇", 12, "text"), Column("清单", 10, "text"),
                  Column("编号", 20, "id"), Column("核查事项", 18, "wrap"), Column("变化", 8, "text"),
                  Column("说明", 60, "wrap"), Column("变化日期", 12, "date")),
@@ -108,7 +109,7 @@ _NEEDED = {
     "inclusion": ("household_id", "source", "county_code", "town", "village", "head_name", "head_id",
                   "reason_labels", "detail", "first_seen"),
     "flag": ("subject_type", "subject_id", "source", "county_code", "town", "village", "head_name", "head_id",
-             "code", "label", "detail", "first_seen"),
+             "code", "label", "detail", "first_seen", "due_date"),
     "diff": tuple(DIFF_SCHEMA),
     "counties": ("county_code", "county_name"),
 }
@@ -178,6 +179,7 @@ def flag_rows(flags: pl.DataFrame) -> pl.DataFrame:
         pl.col("subject_type").replace(FLAG_SUBJECT_LABELS).alias("对象类型"),
         pl.col("source").replace(HOUSEHOLD_SOURCE_LABELS).alias("来源"), *_head(),
         pl.col("label").fill_null(pl.col("code")).alias("核查事项"), *_tail(),
+        pl.col("due_date").alias("办理期限"),
     )
     return frame.sort([pl.col("__county"), _unknown_last(), "乡镇", "行政村", "对象编号", "核查事项"],
                       nulls_last=True, maintain_order=True)

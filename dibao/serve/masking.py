@@ -92,8 +92,9 @@ def household_view(h: Household, who: Principal) -> dict[str, Any]:
         "first_seen": h.first_seen, "grace_start": h.grace_start, "grace_until": h.grace_until,
         "decisions": [
             {"code": d.code, "outcome": d.outcome, "outcome_label": d.outcome_label, "label": d.label,
-             "detail": d.detail, "reference": d.reference, "figures": d.figures,
-             "parameters": {name: {"value": p.value, "from": p.from_, "unit": p.unit, "unit_label": p.unit_label}
+             "detail": d.detail, "reference": d.reference, "figures": d.figures, "due_date": d.due_date,
+             "parameters": {name: {"value": p.value, "from": p.from_, "unit": p.unit, "unit_label": p.unit_label,
+                                   "carried_forward": p.carried_forward}
                             for name, p in d.parameters.items()}}
             for d in h.decisions],
         "members": [

@@ -38,6 +38,7 @@ class Parameter(BaseModel):
                                         description="起执行日期 / in force since")
     unit: str | None = Field(default=None, description="单位 / unit")
     unit_label: str | None = Field(default=None, description="单位 (中文) / unit in Chinese")
+    carried_forward: bool = Field(default=False, description="已过期沿用 / an expired yearly value used on")
 
 
 class Decision(BaseModel):
@@ -49,6 +50,7 @@ class Decision(BaseModel):
     reference: str = Field(description="政策依据 / policy reference")
     figures: dict[str, Any] = Field(description="规则读取的数据 / the figures the rule read")
     parameters: dict[str, Parameter] = Field(description="适用参数及起执行日期 / parameters in force")
+    due_date: dt.date | None = Field(default=None, description="办理期限 / when the finding falls due")
 
 
 class Member(BaseModel):
