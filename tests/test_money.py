@@ -24,9 +24,10 @@ from dibao.pipeline import run_daily
 from dibao.publish.store import RunStore
 from dibao.rules import decide, load_parameters, load_rules
 from dibao.rules.evaluate import evaluate_rules
+from dibao.rules.params import DEFAULT_PARAMETERS_PATH
 from dibao_synth import generate
 from tests.conftest import make_id, write_csv
-from tests.test_rule_cases import CASES_DIR, _facts
+from tests.test_rule_cases import _facts
 
 Build = Callable[..., Path]
 RUN = dt.date(2026, 11, 20)
@@ -186,10 +187,10 @@ def test_rules_compare_exactly() -> None:
 
 
 def test_parameters_with_more_than_six_decimals_are_refused(tmp_path: Path) -> None:
-    text = (CASES_DIR / "parameters" / "mid_year.yaml").read_text(encoding="utf-8")
-    assert "value: 0.2}" in text
+    text = DEFAULT_PARAMETERS_PATH.read_text(encoding="utf-8")
+    assert "value: 0.20}" in text
     path = tmp_path / "parameters.yaml"
-    path.write_text(text.replace("value: 0.2}", "value: 0.1234567}"), encoding="utf-8")
+    path.write_text(text.replace("value: 0.20}", "value: 0.1234567}", 1), encoding="utf-8")
     with pytest.raises(ConfigError, match=r"employment_cost_share.*at most 6 decimals"):
         load_parameters(path)
 

@@ -14,8 +14,9 @@ from dibao.pipeline import run_daily
 from dibao.publish.store import RunStore
 from tests.conftest import COUNTY_HEADERS, REGISTRY_HEADERS, ROLL_HEADERS, county_rows, make_id, write_csv
 
-# Rural 340402: standard 760 yuan/person/month. Per-capita monthly income = wages × 0.8 / 12 / members.
-BELOW, ABOVE = 21000, 24000  # two members: 700 and 800 yuan per person per month
+# Rural 340402: standard 760 yuan/person/month. Per-capita monthly income = (wages × 0.8 − the roll's own benefit,
+# which a registry figure without a 低保金 column is taken to include: 120 × 12) / 12 / members.
+BELOW, ABOVE = 21000, 26000  # two members: 640 and 806.67 yuan per person per month
 HOUSEHOLDS = {  # roll household → its registry household and two members
     "DB1": ("H1", [("张伟", make_id(birth="19700101", seq="011")), ("李丽", make_id(birth="19720202", seq="022"))]),
     "DB2": ("H2", [("王强", make_id(birth="19650505", seq="031")), ("赵敏", make_id(birth="19680606", seq="042"))]),
@@ -40,8 +41,8 @@ def _drop(folder: Path, wages: dict[str, int], vehicle_for: str | None = None) -
     facts.unlink(missing_ok=True)
     if vehicle_for:
         owner = HOUSEHOLDS[vehicle_for][1][0]
-        write_csv(facts, ["证件号码", "姓名", "数据来源部门", "核对项目", "数值", "数据日期"],
-                  [[owner[1], owner[0], "交通运输局", "机动车", "皖D12345", "2026-10-01"]])
+        write_csv(facts, ["证件号码", "姓名", "数据来源部门", "核对项目", "数值", "车辆类型", "数据日期"],
+                  [[owner[1], owner[0], "交通运输局", "机动车", "皖D12345", "小型普通客车", "2026-10-01"]])
     return folder
 
 
