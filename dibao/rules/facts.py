@@ -495,6 +495,8 @@ SELECT fm.household,
   max(pd.death_date) FILTER (WHERE NOT fm.excluded) AS last_death_date,
   count(*) FILTER (WHERE fm.covered AND pd.death_date IS NOT NULL) AS deceased_covered_members,
   count(*) FILTER (WHERE fm.covered AND NOT fm.excluded AND {_ALIVE}) AS living_covered_members,
+  count(*) FILTER (WHERE s.subject_type = 'roll' AND NOT fm.covered AND NOT fm.excluded AND {_ALIVE})
+    AS uncovered_members,
   min(pd.death_date) FILTER (WHERE fm.covered) AS covered_death_date,
   count(*) FILTER (WHERE NOT fm.excluded AND {_ALIVE} AND {_NO_CAPACITY}) AS no_work_capacity_members,
   count(*) FILTER (WHERE NOT fm.excluded AND {_ALIVE} AND {_SEVERE}) AS severe_condition_members,
