@@ -22,7 +22,8 @@ LOCAL_WEIGHTS = (0.10, 0.06, 0.04)
 
 def build_bank_accounts(rng: np.random.Generator, households: pl.DataFrame, persons: pl.DataFrame,
                         as_of: dt.date) -> tuple[pl.DataFrame, np.ndarray]:
-    """Accounts (person_uid, institution, balance, query_date) and each household's per-capita assets."""
+    """Accounts (person_uid, institution, balance, query_date) and each household's per-capita assets (all its
+    members' balances; the truth counts the family's, ``truth_policy.py``)."""
     n = households.height
     hh_of = persons["household_uid"].to_numpy()
     age = persons["age"].to_numpy()
@@ -53,6 +54,12 @@ def build_bank_accounts(rng: np.random.Generator, households: pl.DataFrame, pers
     big = np.round(np.maximum(target - total[rich_idx], 0) + rng.uniform(100, 5000, len(rich_idx)), 2)
     person = np.concatenate([person, heads])
     balance = np.concatenate([balance, big])
+    # Half the members out of the family (服刑 …) hold a large balance: it is not the family's.
+    out = np.flatnonzero(persons["excluded"].to_numpy())
+    out = out[rng.random(len(out)) < 0.5]
+    out_hh = hh_of[out]
+    person = np.concatenate([person, out])
+    balance = np.concatenate([balance, np.round(limit[out_hh] * size[out_hh] * rng.uniform(1.5, 3.0, len(out)), 2)])
 
     hubei = np.array([c.code.startswith("42") for c in COUNTIES])[households["county_idx"].to_numpy()]
     inst = _institutions(rng, hubei[hh_of[person]])

@@ -17,16 +17,20 @@ import polars as pl
 from dibao.schema import FILE_SPECS
 from dibao_synth import sources
 from dibao_synth.assets import build_bank_accounts
+from dibao_synth.conditions import draw_conditions
 from dibao_synth.facts import build_facts
-from dibao_synth.income import assign_income
+from dibao_synth.income import assign_income, monitoring_status
 from dibao_synth.noise import apply_id_noise, apply_name_noise, apply_row_faults
 from dibao_synth.params import COUNTIES, DEFAULT_AS_OF, staff_count
 from dibao_synth.places import build_places
+from dibao_synth.policy import load_policy
 from dibao_synth.population import build_population
 from dibao_synth.problems import plant_extra_roll_rows, plant_no_work_capacity
 from dibao_synth.programmes import assign_programmes, assign_segments
 from dibao_synth.relatives import build_relatives, split_staff
+from dibao_synth.rollforms import assign_roll_forms
 from dibao_synth.truth import RECORD_SCHEMA, build_summary, household_truth, person_truth, write_truth
+from dibao_synth.truth_policy import Inputs
 from dibao_synth.writers import write_table
 
 PERSON_SOURCES = ("registry", "monitoring", "dibao_roll", "bank_assets", "dept_facts")
@@ -74,17 +78,22 @@ def generate(households: int, seed: int, out: Path, truth_out: Path | None = Non
         return now
 
     t = start
+    policy = load_policy(as_of)
     places = build_places(rng(1))
     in_reg, in_mon, on_roll = assign_segments(rng(2), households)
     from_pop, outsiders = split_staff(staff_count(households))
     pop = build_population(rng(3), households, places, in_reg, in_mon, on_roll, outsiders, as_of)
     t = lap("population", t)
     hh = assign_programmes(rng(4), pop.households, pop.persons, places, as_of)
-    persons = plant_no_work_capacity(rng(5), hh, pop.persons)
-    hh = assign_income(rng(6), hh, persons, as_of)
+    hh, persons = assign_roll_forms(rng(12), hh, pop.persons, as_of)
+    persons = plant_no_work_capacity(rng(5), hh, persons)
     extra = plant_extra_roll_rows(rng(7), hh, persons)
-    accounts, per_capita_assets = build_bank_accounts(rng(8), hh, persons, as_of)
-    facts = build_facts(rng(9), hh, persons, as_of)
+    conditions, persons = draw_conditions(rng(13), hh, persons, as_of)
+    hh = assign_income(rng(6), hh, persons, extra, as_of).with_columns(
+        pl.Series("standard_policy", policy.per_household("dibao_standard", hh["county_code"], hh["area"])))
+    hh = monitoring_status(rng(14), hh, as_of, policy.value("monitoring_income_line"))
+    accounts, _ = build_bank_accounts(rng(8), hh, persons, as_of)
+    facts = build_facts(rng(9), hh, persons, conditions, as_of)
     pairs = build_relatives(rng(10), hh, persons, from_pop)
     t = lap("programmes", t)
 
@@ -93,7 +102,7 @@ def generate(households: int, seed: int, out: Path, truth_out: Path | None = Non
         "monitoring": sources.build_monitoring(persons, hh),
         "dibao_roll": sources.build_roll(persons, hh, extra),
         "bank_assets": sources.build_bank(persons, accounts),
-        "dept_facts": sources.build_dept(persons, facts.rows),
+        "dept_facts": sources.build_dept(persons, facts),
         "relatives": sources.build_relatives_file(persons, pairs),
     }
     typed["counties"] = sources.build_counties(_rural_population(rng(11), typed["dibao_roll"], hh))
@@ -115,7 +124,7 @@ def generate(households: int, seed: int, out: Path, truth_out: Path | None = Non
         t = lap(f"write_{stem}", t)
 
     record_truth = pl.concat(records)
-    hh_truth = household_truth(hh, persons, per_capita_assets, facts.household_flags, extra, pairs)
+    hh_truth = household_truth(Inputs(hh, persons, extra, facts, accounts, record_truth, policy), pairs)
     rows = {stem: w.rows for stem, w in written.items()}
     summary = build_summary(hh_truth, record_truth, pairs, persons, rows)
     summary["files"] = {s: {"name": w.path.name, "format": w.format, "encoding": w.encoding,

@@ -48,7 +48,7 @@ EMPLOYMENT_COST_SHARE = 0.20  # 必要就业成本
 ASSET_MONTHS = 24  # per-capita financial assets must stay below 24 × monthly standard
 EDGE_MULTIPLIER = 1.5  # 低保边缘家庭
 DESTITUTE_FACTOR = 1.3  # 特困 basic living standard = 1.3 × 低保 standard
-MONITORING_LINE_YEAR = 6000  # 防返贫 monitoring income line, yuan per person per year
+MONITORING_LINE_YEAR = 7900  # 防返贫 monitoring income line of 2026, yuan per person per year (parameters.yaml)
 
 DEFAULT_AS_OF = dt.date(2026, 11, 20)
 XLSX_MAX_ROWS = 200_000  # above this an XLSX file is written as CSV GB18030 instead (xlsxwriter is slow)
@@ -94,18 +94,48 @@ INCOME_BANDS_MONITORED_ONLY: tuple[tuple[str, float, float, float], ...] = (
     ("well_above", 0.54, 1.5, 4.0),
 )
 
+# 单人保 (民发〔2021〕57号 第八条): the family is an edge family, one member (severely disabled or seriously ill)
+# is covered alone. Per-capita income of the whole family, × the standard (most in the edge band, some above it).
+INCOME_BANDS_SINGLE: tuple[tuple[str, float, float, float], ...] = (
+    ("edge", 0.85, 1.01, 1.45),
+    ("well_above", 0.15, 1.6, 2.5),
+)
+
+# Roll entries that do not list the whole registry 户 (per 低保 household in the registry or monitoring).
+SINGLE_ONLY_SHARE = 0.05  # 单人保 listing only its covered member
+SINGLE_LISTED_SHARE = 0.05  # 单人保 listing the others as 是否保障对象=否
+SINGLE_SEVERE_SHARE = 0.8  # of 单人保 members: a severe disability or a 重病 record (the rest: a flag)
+CHILD_APART_SHARE = 0.03  # 整户保 without an adult child who lives apart (still in the registry 户)
+INSTITUTION_SHARE = 0.01  # of registry households: one member 特困 集中供养, the 户 well off
+CENTRALISED_SHARE = 0.2  # of 特困 singles: 集中供养 (in an institution)
+MINOR_TURNING_ADULT = 2  # 特困 17-year-olds turning 18 within 30 days of the run date, in any drop
+ROLL_REVIEW_OVERDUE_SHARE = 0.03  # roll households whose 最近核查日期 is more than a year old
+ROLL_MEMBER_COVERED_WRITTEN = 0.4  # roll households writing 是否保障对象=是 (the others leave it blank: 是)
+COMPONENTS_BLANK_SHARE = 0.15  # registry/monitoring households whose export leaves the 其中 components blank
+
 # Assets and other departments' facts (per household unless noted).
 ROLL_RICH_SHARE = 0.03  # roll households with per-capita assets above the limit
-ROLL_VEHICLE_SHARE = 0.025
+ROLL_VEHICLE_SHARE = 0.035
 OFF_ROLL_VEHICLE_SHARE = 0.08
-EXEMPT_VEHICLE_SHARE = 0.15  # of vehicle facts: 残疾人机动轮椅车
-ROLL_BUSINESS_SHARE = 0.012
+# 机动车 classes (eligibility.yaml asset_kinds) and their shares among vehicle records; "untyped" is a plate alone.
+VEHICLE_CLASS_WEIGHTS: dict[str, float] = {
+    "car": 0.45, "operating": 0.05, "disability": 0.12, "motorcycle": 0.14, "tricycle": 0.07, "farm": 0.07,
+    "untyped": 0.10}
+ROLL_BUSINESS_SHARE = 0.015
 OFF_ROLL_BUSINESS_SHARE = 0.03
-CLOSED_BUSINESS_SHARE = 0.3  # of 工商登记 facts: 注销 (not a failure)
+CLOSED_BUSINESS_SHARE = 0.25  # of 工商登记 facts: 注销 (not a failure)
+BUSINESS_REVENUE_SHARE = 0.6  # of active businesses: a 经营收入 report (the others: registration only)
+BUSINESS_HIGH_REVENUE_SHARE = 0.4  # of revenue reports: above the limit (an exit)
 HOME_FACT_SHARE = 0.35
-EXTRA_HOME_SHARE = 0.06  # of home facts: 2 or more homes
+# 不动产 situations among households with a home record.
+HOME_SITUATION_WEIGHTS: dict[str, float] = {
+    "one": 0.86, "counted_two": 0.04, "two_members": 0.03, "dilapidated_and_new": 0.04, "relocated": 0.03}
 ROLL_DEATH_SHARE = 0.012
 OFF_ROLL_DEATH_SHARE = 0.003
+ROLL_EXCLUDED_SHARE = 0.01  # roll households with a member 服刑 / 强制隔离戒毒 / 失踪 (out of the family)
+OFF_ROLL_EXCLUDED_SHARE = 0.002
+EXCLUSION_ENDED_SHARE = 0.15  # of those records: the sentence ended before the run date (back in the family)
+SERIOUS_ILLNESS_SHARE = 0.01  # persons with a 重病 record besides the 单人保 members
 WAGE_FACT_SHARE = 0.2  # of households with wages: a 人社局 wage record for one worker
 PUBLIC_PAYROLL_SHARE = 0.003  # 财政供养
 BANK_PERSON_SHARE = 0.45  # adults with at least one account checked

@@ -19,6 +19,7 @@ from dibao_synth.params import (
     COUNTIES,
     MILD_DISABILITY_RATE,
     MIN_CASES,
+    MINOR_TURNING_ADULT,
     OTHER_REGIONS,
     SEVERE_DISABILITY_RATE,
     SIZE_WEIGHTS,
@@ -84,8 +85,9 @@ def build_population(rng: np.random.Generator, n_households: int, places: Places
     """Draw households and persons; ``n_outsiders`` extra adults (staff not in any household) get IDs too."""
     n = n_households
     county_idx = rng.choice(len(COUNTIES), size=n, p=county_weights()).astype(np.int16)
-    # Escaped-poverty and monitored households are rural; roll-only households are often urban.
-    urban_p = np.where(in_registry | in_monitoring, 0.03, 0.6)
+    # Escaped-poverty and monitored households are rural (the engine tests their families against the rural
+    # standard); roll-only households are often urban.
+    urban_p = np.where(in_registry | in_monitoring, 0.0, 0.6)
     urban = rng.random(n) < urban_p
     village_row = _place_households(rng, places, county_idx, urban)
 
@@ -104,6 +106,8 @@ def build_population(rng: np.random.Generator, n_households: int, places: Places
     single_age = np.where(r < 0.65, rng.integers(60, 96, n), np.where(r < 0.985, rng.integers(18, 60, n),
                                                                        rng.integers(8, 16, n)))
     head_age = np.where(single, single_age, head_age)
+    turning = _minors_turning_adult(rng, single & on_roll)
+    head_age = np.where(turning, 17, head_age)
     has_spouse = _templates_with(SPOUSE)[template]
     head_male = np.where(single, rng.random(n) < 0.5,
                          np.where(has_spouse, rng.random(n) < 0.85, rng.random(n) < 0.55))
@@ -177,6 +181,7 @@ def build_population(rng: np.random.Generator, n_households: int, places: Places
     days = np.round(age * 365.2425).astype(np.int64) + rng.integers(1, 365, m)
     birth = as_of_np - days.astype("timedelta64[D]")
     birth = birth[twin_src]
+    birth = _born_to_turn_adult_soon(rng, birth, turning[hh] & (pos == 0), as_of)
 
     name, surname_len = nm.draw_han_names(rng, surname_idx, male)
     minority_p = minority[hh]
@@ -243,6 +248,30 @@ def build_population(rng: np.random.Generator, n_households: int, places: Places
         "first_person": offsets,
     })
     return Population(households, persons)
+
+
+def _minors_turning_adult(rng: np.random.Generator, pool: np.ndarray) -> np.ndarray:
+    """A few people alone on the roll made 17 (特困 minors turning 18 soon: a re-assessment is due)."""
+    out = np.zeros(len(pool), dtype=bool)
+    idx = np.flatnonzero(pool)
+    if len(idx) > 10 * MINOR_TURNING_ADULT:
+        out[rng.choice(idx, size=MINOR_TURNING_ADULT, replace=False)] = True
+    return out
+
+
+def _born_to_turn_adult_soon(rng: np.random.Generator, birth: np.ndarray, chosen: np.ndarray,
+                             as_of: dt.date) -> np.ndarray:
+    """Birth dates whose 18th birthday falls 1–29 days after ``as_of`` for the ``chosen`` persons."""
+    if not chosen.any():
+        return birth
+    try:
+        eighteen_ago = as_of.replace(year=as_of.year - 18)
+    except ValueError:  # 29 February
+        eighteen_ago = as_of.replace(year=as_of.year - 18, day=28)
+    days = rng.integers(1, 30, int(chosen.sum())).astype("timedelta64[D]")
+    out = birth.copy()
+    out[chosen] = np.datetime64(eighteen_ago, "D") + days
+    return out
 
 
 def _choose(mask: np.ndarray, yes: str, no: str) -> pl.Series:

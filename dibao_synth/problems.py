@@ -28,29 +28,41 @@ def _count(rng: np.random.Generator, base: int, share: float) -> int:
 
 def plant_extra_roll_rows(rng: np.random.Generator, households: pl.DataFrame,
                           persons: pl.DataFrame) -> pl.DataFrame:
-    """Extra roll rows (person_uid listed in the roll entry of another household_uid) and their kind."""
+    """Extra roll rows (person_uid listed, covered, in the roll entry of another household_uid) and their kind.
+
+    The person is a covered member of their own entry; the other entry is a 整户保 household of two or more that
+    the registry or monitoring also knows, so its income household stays its own.
+    """
     county = households["county_idx"].to_numpy()
     dibao = (households["assistance_type"] == "低保").fill_null(False).to_numpy()
     destitute = households["destitute"].to_numpy()
-    first = households["first_person"].to_numpy()
     size = households["size"].to_numpy()
+    first = households["first_person"].to_numpy()
+    whole = (households["roll_form"] == "whole").fill_null(False).to_numpy()
+    known = (households["in_registry"] | households["in_monitoring"]).to_numpy()
+    target_pool = dibao & whole & known & (size >= 2)
     n_roll = int(households["on_roll"].sum())
 
     frames = []
-    # Duplicate enrolment: any member of a 低保 household, listed again in another 低保 household.
-    src_hh = _sample(rng, np.flatnonzero(dibao), _count(rng, n_roll, DUPLICATE_ENROLMENT_SHARE))
-    member = first[src_hh] + np.floor(rng.random(len(src_hh)) * size[src_hh]).astype(np.int64)
+    # Duplicate enrolment: a covered member of a 低保 household, listed again in another 低保 household.
+    covered = persons["covered"].to_numpy()
+    hh_of = persons["household_uid"].to_numpy()
+    candidates = np.flatnonzero(covered & (hh_of >= 0))
+    candidates = candidates[dibao[hh_of[candidates]]]
+    member = _sample(rng, candidates, _count(rng, n_roll, DUPLICATE_ENROLMENT_SHARE))
+    src_hh = hh_of[member]
     other_county = rng.random(len(src_hh)) < DUPLICATE_OTHER_COUNTY_SHARE
     target_county = np.where(other_county, (county[src_hh] + rng.integers(1, len(COUNTIES), len(src_hh)))
                              % len(COUNTIES), county[src_hh])
-    targets = _targets(rng, dibao, county, target_county, src_hh)
+    targets = _targets(rng, target_pool, county, target_county, src_hh)
     frames.append(_extra_frame(persons, member, targets, first, "duplicate_enrolment"))
     # 低保 and 特困 at once: a 特困 single also listed in a 低保 household of the same county.
     d_hh = _sample(rng, np.flatnonzero(destitute & (size == 1)), _count(rng, n_roll, DIBAO_AND_DESTITUTE_SHARE))
-    targets = _targets(rng, dibao, county, county[d_hh], d_hh)
+    targets = _targets(rng, target_pool, county, county[d_hh], d_hh)
     frames.append(_extra_frame(persons, first[d_hh], targets, first, "dibao_and_destitute"))
     extra = pl.concat(frames)
-    return extra.filter(pl.col("household_uid") >= 0)
+    # One extra row per person (a person drawn twice would be listed twice in one entry).
+    return extra.filter(pl.col("household_uid") >= 0).unique("person_uid", keep="first", maintain_order=True)
 
 
 def _sample(rng: np.random.Generator, pool: np.ndarray, k: int) -> np.ndarray:

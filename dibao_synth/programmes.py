@@ -55,7 +55,8 @@ def assign_programmes(rng: np.random.Generator, households: pl.DataFrame, person
     alone_unable = (size == 1) & ((head_age >= 60) | (head_age < 16) | head_severe)
     old_couple = (size == 2) & (head_age >= 60) & (second_age >= 60)
     u = rng.random(n)
-    destitute = on_roll & ((alone_unable & (u < 0.55)) | (old_couple & (u < 0.12)))
+    # A child alone is always 特困 (供养至18周岁, 民发〔2021〕43号 第二十四条).
+    destitute = on_roll & ((alone_unable & (u < 0.55)) | (old_couple & (u < 0.12)) | ((size == 1) & (head_age < 18)))
     assistance = pl.when(pl.Series(destitute)).then(pl.lit("特困供养")).when(pl.Series(on_roll)).then(
         pl.lit("低保")).otherwise(None)
 

@@ -34,10 +34,9 @@ def build_relatives(rng: np.random.Generator, households: pl.DataFrame, persons:
     age = persons["age"].to_numpy().astype(np.int64)
     male = persons["male"].to_numpy()
     county = persons["county_idx"].to_numpy()
-    on_roll_hh = households["on_roll"].to_numpy()
     in_hh = hh_of >= 0
-    person_on_roll = np.zeros(len(hh_of), dtype=bool)
-    person_on_roll[in_hh] = on_roll_hh[hh_of[in_hh]]
+    # On the roll: listed in a roll entry and in its family (a person out of the family is never one).
+    person_on_roll = persons["listed"].to_numpy() & ~persons["excluded"].to_numpy()
 
     outsiders = np.flatnonzero(~in_hh)
     candidates = np.flatnonzero(in_hh & ~person_on_roll & (age >= 25) & (age <= 60))

@@ -30,43 +30,58 @@ def _hidden(frame: pl.DataFrame, extra: pl.Expr | bool = False) -> pl.DataFrame:
     )
 
 
+# Parts of 其他纯收入 (其中) and 转移性收入: left blank by an export that does not give them.
+_PARTS = ("transfer_income", "dibao_benefit_income", "destitute_benefit_income", "pension_base_income",
+          "old_age_allowance", "special_care_income", "family_planning_income", "scholarship_income",
+          "heroism_reward")
+_INCOME = ("wage_income", "other_net_income", "medical_out_of_pocket", "education_spending",
+           "rehabilitation_spending", "other_rigid_spending", *_PARTS, "income_assessed_date")
+
+
+def _with_parts(frame: pl.DataFrame) -> pl.DataFrame:
+    """Blank the parts where the household's export leaves them out."""
+    return frame.with_columns(
+        pl.when(~pl.col("components_blank")).then(pl.col(c)).otherwise(None).alias(c) for c in _PARTS
+    ).drop("components_blank")
+
+
 def build_registry(persons: pl.DataFrame, households: pl.DataFrame) -> pl.DataFrame:
     f = _members(persons, households, "in_registry", [
         "county_code", "town", "village", "registry_household_id", "household_type", "exit_year",
-        "per_capita_net_income", "size", "wage_income", "other_net_income", "medical_out_of_pocket",
-        "education_spending"])
-    f = f.rename({"registry_household_id": "household_id", "size": "household_size"})
+        "per_capita_net_income", "size", *_INCOME, "components_blank"])
+    f = _with_parts(f.rename({"registry_household_id": "household_id", "size": "household_size"}))
     return _hidden(f.sort("household_id", "member_pos", maintain_order=True))
 
 
 def build_monitoring(persons: pl.DataFrame, households: pl.DataFrame) -> pl.DataFrame:
     f = _members(persons, households, "in_monitoring", [
-        "county_code", "town", "village", "monitoring_household_id", "wage_income", "other_net_income",
-        "medical_out_of_pocket", "education_spending", "monitoring_category", "identified_date", "risk_type",
-        "risk_eliminated"])
-    f = f.rename({"monitoring_household_id": "household_id"})
+        "county_code", "town", "village", "monitoring_household_id", *_INCOME, "components_blank",
+        "monitoring_category", "identified_date", "risk_type", "risk_eliminated", "risk_eliminated_date"])
+    f = _with_parts(f.rename({"monitoring_household_id": "household_id"}))
     return _hidden(f.sort("household_id", "member_pos", maintain_order=True))
 
 
+_ROLL_COLS = ["county_code", "town", "village", "dibao_household_id", "area", "assistance_type",
+              "monthly_benefit", "enrolled_date", "assessed_monthly_income", "covered_persons", "coverage_mode",
+              "support_mode", "last_review_date", "writes_covered"]
+
+
 def build_roll(persons: pl.DataFrame, households: pl.DataFrame, extra: pl.DataFrame) -> pl.DataFrame:
-    """Roll members plus the planted extra rows (a person listed in another household's entry)."""
-    cols = ["county_code", "town", "village", "dibao_household_id", "area", "assistance_type",
-            "benefit_per_person", "enrolled_date", "assessed_monthly_income", "size"]
-    regular = _members(persons, households, "on_roll", cols).with_columns(pl.lit(False).alias("_is_extra"))
+    """The persons each roll entry lists (``rollforms.py``) plus the planted extra rows (a person listed in
+    another household's entry); 是否保障对象 as the entry writes it (blank: 是)."""
+    listed = persons.filter("listed").select(*_PERSON_COLS, "covered").join(
+        households.filter("on_roll").select("household_uid", *_ROLL_COLS), on="household_uid", how="inner",
+        maintain_order="left").with_columns(pl.lit(False).alias("_is_extra"))
     extra_rows = (
         extra.join(persons.select("person_uid", "name", "id_number"), on="person_uid", how="left",
                    maintain_order="left")
-        .join(households.select("household_uid", *cols), on="household_uid", how="left", maintain_order="left")
+        .join(households.select("household_uid", *_ROLL_COLS), on="household_uid", how="left", maintain_order="left")
         .with_columns((90 + pl.int_range(pl.len()).over("household_uid")).cast(pl.Int16).alias("member_pos"),
-                      pl.lit(True).alias("_is_extra"))
-        .select(regular.columns)
+                      pl.lit(True).alias("covered"), pl.lit(True).alias("_is_extra"))
+        .select(listed.columns)
     )
-    f = pl.concat([regular, extra_rows])
-    covered = pl.len().over("household_uid")  # what the roll says: listed persons, extras included
-    f = f.with_columns(
-        covered.alias("covered_persons"),
-        (pl.col("benefit_per_person") * covered).alias("monthly_benefit"),
-    )
+    f = pl.concat([listed, extra_rows]).with_columns(
+        pl.when(pl.col("writes_covered")).then(pl.col("covered")).otherwise(None).alias("member_covered"))
     f = f.sort("dibao_household_id", "member_pos", maintain_order=True)
     return _hidden(f, pl.col("_is_extra")).drop("_is_extra")
 
@@ -130,7 +145,7 @@ def to_text(frame: pl.DataFrame, stem: str, rng: np.random.Generator) -> pl.Data
         elif f.type is FieldType.MONEY:
             expr = _money(col)
         elif f.type is FieldType.YES_NO and frame.schema[f.name] == pl.Boolean:
-            expr = pl.when(col).then(pl.lit("是")).otherwise(pl.lit("否"))
+            expr = pl.when(col).then(pl.lit("是")).when(~col).then(pl.lit("否"))  # blank stays blank
         else:
             expr = col.cast(pl.String)
         exprs.append(expr.alias(f.name))

@@ -1,7 +1,9 @@
 """Ground truth of a synthetic drop: who each record really is, and what the engine should conclude.
 
 Written as Parquet next to the drop (never inside it) so tests and benchmarks can score linkage (records →
-persons) and decisions (households eligible, edge, duplicate enrolment, unfiled relatives …).
+persons) and decisions. ``households.parquet`` has one row per household with one boolean column per exit reason,
+inclusion reason and planted check (named as the engine's codes, ``truth_policy.py``), the figures they rest on,
+and the older descriptive columns (vehicle, business, extra_home, deceased_member, eligible, edge …).
 """
 
 from __future__ import annotations
@@ -9,74 +11,76 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import polars as pl
 
-from dibao_synth.params import ASSET_MONTHS, COUNTIES, EDGE_MULTIPLIER
+from dibao_synth.params import COUNTIES
+from dibao_synth.truth_policy import EXIT_REASONS, FLAGS, INCLUSION_REASONS, Inputs, person_table, roll_truth
+from dibao_synth.truth_policy import household_truth as family_truth
 
 RECORD_SCHEMA = {
     "source": pl.String, "row": pl.Int64, "person_uid": pl.Int64, "household_uid": pl.Int64,
     "id_noise": pl.String, "name_noise": pl.String, "expected_reject_field": pl.String,
     "extra_enrolment": pl.Boolean,
 }
-# Disability that means no work capacity (丧失劳动能力): grade 1–2, or grade 3 intellectual/mental.
-_TYPE_INTELLECTUAL, _TYPE_MENTAL = 4, 5
+# Roll-entry figures kept in the truth beside the reasons.
+_ROLL_FIGURES = ("members", "income_visible", "income_basis", "vehicles", "untyped_vehicles", "homes", "revenue",
+                 "deceased_covered", "living_covered", "covered_death_date", "minor_adult_date")
 
 
-def household_truth(households: pl.DataFrame, persons: pl.DataFrame, per_capita_assets: np.ndarray,
-                    fact_flags: pl.DataFrame, extra: pl.DataFrame, pairs: pl.DataFrame) -> pl.DataFrame:
-    """One row per household with its true figures and the conclusions the engine should reach."""
-    n = households.height
-
-    def mark(uids: np.ndarray) -> np.ndarray:
-        out = np.zeros(n, dtype=bool)
-        out[uids[uids >= 0]] = True
-        return out
-
-    ex_person_hh = persons["household_uid"].to_numpy()[extra["person_uid"].to_numpy()]
-    ex_target = extra["household_uid"].to_numpy()
-    kinds = extra["kind"].to_numpy()
-    dup = kinds == "duplicate_enrolment"
-    both = kinds == "dibao_and_destitute"
+def household_truth(inp: Inputs, pairs: pl.DataFrame) -> pl.DataFrame:
+    """One row per household with its true figures and the conclusions the engine should reach: roll entries by
+    their family, registry and monitored families by their members."""
+    people = person_table(inp)
+    roll = roll_truth(inp, people)
+    family = family_truth(inp, people)
+    h = inp.households
     unfiled = pairs.filter(pl.col("relative_on_roll") & (pl.col("status") != "filed"))
+    payroll = inp.facts.filter(pl.col("item") == "财政供养").join(
+        inp.persons.select("person_uid", "household_uid"), on="person_uid")["household_uid"]
+    on_roll = pl.col("on_roll")
 
-    grade = persons["disability_grade"].to_numpy()
-    dtype = persons["disability_type"].to_numpy()
-    hh_of = persons["household_uid"].to_numpy()
-    unable = ((grade >= 1) & (grade <= 2)) | ((grade == 3) & np.isin(dtype, [_TYPE_INTELLECTUAL, _TYPE_MENTAL]))
-    unable_hh = mark(hh_of[unable & (hh_of >= 0)])
+    def pick(roll_col: str, family_col: str) -> pl.Expr:
+        return pl.when(on_roll).then(pl.col(f"r_{roll_col}")).otherwise(pl.col(f"h_{family_col}"))
 
-    h = households.join(fact_flags, on="household_uid", how="left", maintain_order="left").with_columns(
-        pl.Series("per_capita_assets", per_capita_assets),
-        pl.Series("duplicate_enrolment", mark(np.concatenate([ex_person_hh[dup], ex_target[dup]]))),
-        pl.Series("dibao_and_destitute", mark(np.concatenate([ex_person_hh[both], ex_target[both]]))),
-        pl.Series("relative_not_filed", mark(unfiled["relative_household_uid"].to_numpy())),
-        pl.Series("member_without_work_capacity", unable_hh),
-    )
-    limit = pl.col("standard") * ASSET_MONTHS
-    assets_ok = (pl.col("per_capita_assets") < limit) & ~pl.col("vehicle") & ~pl.col("business")
-    pcm = pl.col("per_capita_monthly_income")
-    h = h.with_columns(
-        ((pcm < pl.col("standard")) & assets_ok).alias("eligible"),
-        ((pcm >= pl.col("standard")) & (pcm < pl.col("standard") * EDGE_MULTIPLIER) & assets_ok).alias("edge"),
-    ).with_columns(
-        (pl.col("eligible") & ~pl.col("on_roll") & (pl.col("in_registry") | pl.col("in_monitoring")))
-        .alias("missed_eligible"),
-        (pl.col("on_roll") & (pcm >= pl.col("standard"))).alias("income_above_standard"),
-        (pl.col("on_roll") & (pl.col("per_capita_assets") >= limit)).alias("assets_above_limit"),
-        (pl.col("in_monitoring") & ~pl.col("on_roll") & pl.col("member_without_work_capacity"))
-        .alias("no_work_capacity_uncovered"),
-    )
-    return h.select(
+    t = (h.join(roll.select("household_uid", pl.all().exclude("household_uid").name.prefix("r_")),
+                on="household_uid", how="left")
+         .join(family.select("household_uid", pl.all().exclude("household_uid").name.prefix("h_")),
+               on="household_uid", how="left"))
+    std = pl.col("standard_policy") * 100
+    pc = pick("pc_fen", "pc_fen")
+    assets = pick("per_capita_assets_fen", "per_capita_assets_fen")
+    assets_ok = ((assets < std * 24) & (pick("vehicles", "vehicles") == 0) & (pick("homes", "homes") <= 1)
+                 & (pick("revenue", "revenue") <= 100_000))
+    t = t.with_columns(
+        (pc / 100).alias("per_capita_monthly_income"),
+        (assets / 100).alias("per_capita_assets"),
+        (pick("vehicles", "vehicles") > 0).alias("vehicle"),
+        (pick("active_businesses", "active_businesses") > 0).alias("business"),
+        (pick("homes", "homes") > 1).alias("extra_home"),
+        pl.when(on_roll).then(pl.col("r_deceased_covered") > 0).otherwise(False).alias("deceased_member"),
+        ((pc < std) & assets_ok).alias("eligible"),
+        ((pc >= std) & (pc < std * 1.5) & assets_ok).alias("edge"),
+        pl.col("household_uid").is_in(unfiled["relative_household_uid"].implode()).alias("relative_not_filed"),
+        pl.col("household_uid").is_in(payroll.implode()).alias("public_payroll"),
+        (pl.col("h_no_capacity_members").fill_null(0) > 0).alias("member_without_work_capacity"),
+        *[(on_roll & pl.col(f"r_{c}").fill_null(False)).alias(c) for c in EXIT_REASONS],
+        *[(~on_roll & pl.col(f"h_{c}").fill_null(False)).alias(c) for c in INCLUSION_REASONS],
+        *[pl.col(f"r_{c}").fill_null(False).alias(c) for c in FLAGS if not c.startswith("risk_")],
+        *[pl.col(f"h_{c}").fill_null(False).alias(c) for c in FLAGS if c.startswith("risk_")],
+        *[pl.col(f"r_{c}").alias(c) for c in _ROLL_FIGURES],
+        pl.col("h_covered").fill_null(False).alias("covered"),
+        pick("evidence_clear", "evidence_clear").fill_null(True).alias("evidence_clear"),
+    ).with_columns(pl.col("income_below_standard").alias("missed_eligible"))
+    return t.select(
         "household_uid", "county_code", "area", "registry_household_id", "monitoring_household_id",
-        "dibao_household_id", "assistance_type", "size", "per_capita_monthly_income", "standard",
-        "per_capita_assets", "vehicle", "business", "extra_home", "deceased_member", "duplicate_enrolment",
-        "dibao_and_destitute", "eligible", "edge", "relative_not_filed",
-        # beyond the brief's list: programme membership and the other planted cases
-        "in_registry", "in_monitoring", "on_roll", "income_band", "net_annual_income",
-        "assessed_monthly_income", "public_payroll", "missed_eligible", "income_above_standard",
-        "assets_above_limit", "risk_eliminated", "risk_eliminated_below_line", "risk_eliminated_too_soon",
-        "member_without_work_capacity", "no_work_capacity_uncovered", "town", "village",
+        "dibao_household_id", "assistance_type", "coverage_mode", "support_mode", "roll_form", "size",
+        "per_capita_monthly_income", "standard", "per_capita_assets", "vehicle", "business", "extra_home",
+        "deceased_member", "eligible", "edge", "relative_not_filed",
+        *EXIT_REASONS, *INCLUSION_REASONS, *FLAGS,
+        # beyond the reasons: programme membership, the figures and the other planted cases
+        "in_registry", "in_monitoring", "on_roll", "covered", "income_band", "net_annual_income",
+        "assessed_monthly_income", "monthly_benefit", "components_blank", "public_payroll", "missed_eligible",
+        "risk_eliminated", "member_without_work_capacity", "town", "village", *_ROLL_FIGURES, "evidence_clear",
     ).with_columns(
         pl.when(pl.col("in_monitoring")).then(pl.col(c)).otherwise(None).alias(c)
         for c in ("risk_eliminated", "risk_eliminated_below_line", "risk_eliminated_too_soon")
@@ -91,6 +95,8 @@ def person_truth(persons: pl.DataFrame) -> pl.DataFrame:
         pl.col("county_idx").cast(pl.Int64).map_batches(lambda s: codes.gather(s), return_dtype=pl.String)
         .alias("county_code"),
         "relation", "age", "minority", "twin", "disability_grade",
+        pl.col("disability_type").cast(pl.Int64), "serious_illness", "death_date", "excluded",
+        pl.col("listed").alias("on_roll_list"), pl.col("covered").alias("roll_covered"),
     )
 
 
@@ -106,9 +112,8 @@ def build_summary(households: pl.DataFrame, records: pl.DataFrame, pairs: pl.Dat
                   persons: pl.DataFrame, rows: dict[str, int]) -> dict[str, object]:
     """Counts of everything planted: memberships, noise kinds, problem cases (no timings: stays deterministic)."""
     h = households
-    flags = ("vehicle", "business", "extra_home", "deceased_member", "duplicate_enrolment", "dibao_and_destitute",
-             "eligible", "edge", "relative_not_filed", "public_payroll", "missed_eligible",
-             "income_above_standard", "assets_above_limit", "no_work_capacity_uncovered")
+    flags = ("vehicle", "business", "extra_home", "deceased_member", "eligible", "edge", "relative_not_filed",
+             "public_payroll", "missed_eligible", *EXIT_REASONS, *INCLUSION_REASONS, *FLAGS)
     on_roll = h.filter("on_roll")
     off_roll = h.filter(~pl.col("on_roll"))
 
@@ -134,6 +139,7 @@ def build_summary(households: pl.DataFrame, records: pl.DataFrame, pairs: pl.Dat
             "area": counts("area", h),
         },
         "income_band": counts("income_band", h),
+        "roll_form": counts("roll_form", h),
         "flags_all": {f: int(h[f].sum()) for f in flags},
         "flags_on_roll": {f: int(on_roll[f].sum()) for f in flags},
         "flags_off_roll": {f: int(off_roll[f].sum()) for f in flags},

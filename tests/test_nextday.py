@@ -83,8 +83,11 @@ def test_summary_names_the_dates_and_each_change(days: Days) -> None:
 
 
 def test_death_is_a_new_member_deceased_exit_candidate(days: Days) -> None:
+    """The one member of a one-person family dies: every covered member is dead, the benefit stops."""
     death = _change(days.summary, "death")
     household = death.household_id
+    assert days.read(days.run1, "household_facts").filter(
+        (pl.col("subject_type") == "roll") & (pl.col("subject_id") == household))["members"].item() == 1
     assert household not in days.read(days.run1, "exit_candidates")["dibao_household_id"].to_list()
     exits = days.read(days.run2, "exit_candidates").filter(pl.col("dibao_household_id") == household)
     assert exits["reasons"].to_list() == [["member_deceased"]]
@@ -93,7 +96,7 @@ def test_death_is_a_new_member_deceased_exit_candidate(days: Days) -> None:
     # The fact itself: the last dept_facts row, with the person's real ID and name.
     (name, id_number), = death.persons
     last = _raw(days.summary.changed_files["dept_facts"]).row(-1)
-    assert last == (id_number, name, "公安局", "死亡", DAY2.isoformat(), DAY2.isoformat())
+    assert last == (id_number, name, "公安局", "死亡", DAY2.isoformat(), None, DAY2.isoformat())  # no 类型
     truth = pl.read_parquet(days.root / "day1_truth" / "persons.parquet")
     assert truth.filter(pl.col("id_number") == id_number)["name"].to_list() == [name]
 

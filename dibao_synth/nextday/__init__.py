@@ -1,8 +1,9 @@
 """The drop of the following morning: a copy of a generated drop with one day's realistic changes.
 
-The daily batch is demonstrated on two consecutive days. Overnight the exports change the way real ones do: a
-member of a roll household dies, a wage rise lifts a roll household just above its standard (渐退), a household
-is newly monitored after a sudden hardship, and (when one qualifies) a vehicle is sold (``edits.py``).
+The daily batch is demonstrated on two consecutive days. Overnight the exports change the way real ones do: the
+one member of a one-person roll household dies (the benefit stops), a wage rise lifts a roll household just above
+its standard (渐退), a household is newly monitored after a sudden hardship, and (when one qualifies) a vehicle is
+sold (``edits.py``).
 
 Everything else stays as it was: unchanged files are copied byte for byte, and a changed file is rewritten in
 its own format, encoding and header spelling with every other row exactly as written (values are read without

@@ -1,6 +1,7 @@
 """The four changes of one night, each made on the day-2 tables and noted for the summary and the truth:
 
-1. **a death** (死亡): 公安局 reports that a member of a roll household died (one ``dept_facts`` row);
+1. **a death** (死亡): 公安局 reports that the one member of a one-person roll household died (one ``dept_facts``
+   row; the benefit stops: member_deceased);
 2. **an income rise** (渐退): a wage rise lifts a roll household's per-capita income just above its standard
    (``wage_income`` in the registry and/or monitoring rows of that family);
 3. **a newly monitored household**: 2–4 persons identified today as 突发严重困难户, well below the standard and not
@@ -62,12 +63,15 @@ class Night:
 
 
 def add_death(night: Night, rng: np.random.Generator) -> None:
-    """1. A death: a member (an elderly one where there is one) of a roll household with no exit reason."""
+    """1. A death: the one member (an elderly one where there is one) of a one-person roll household with no exit
+    reason — every covered member dead stops the benefit (member_deceased). In a larger family a death is a
+    re-check flag (member_deceased_recheck), not a change of the lists."""
     if "dept_facts" not in night.tables:
         night.skipped.append("death: the drop has no dept_facts file")
         return
     day2, recs = night.day2, night.recs
-    pool = income_known_first(night.roll.filter(night.clearly_eligible() & (pl.col("vehicles") == 0))).select(
+    pool = income_known_first(night.roll.filter(night.clearly_eligible() & (pl.col("vehicles") == 0)
+                                                & (pl.col("size") == 1))).select(
         "dibao_household_id", "ids").explode("ids").rename({"ids": "id"})
     pool = pool.with_columns(pl.col("id").map_elements(lambda i: age_on(i, day2), return_dtype=pl.Int64)
                              .alias("age"))
@@ -93,13 +97,13 @@ def raise_income(night: Night, rng: np.random.Generator) -> None:
     """2. An income rise: a 低保 household clearly inside every test gets a raise that lifts it 2–10 % above."""
     recs, tables, frames = night.recs, night.tables, night.frames
     pool = night.roll.filter(pl.col("clean") & (pl.col("vehicles") == 0) & (pl.col("assistance_type") == "低保")
+                             & (pl.col("share_items").fill_null(0) == 0)
                              & pl.col("income_households").is_not_null()
                              & (pl.col("pcm") < pl.col("standard") - 0.01)
                              & ~pl.col("dibao_household_id").is_in(list(night.used)))
     # A wage rise needs someone earning wages, and a plausible one: the smallest raises that do it.
     keep = 1 - EMPLOYMENT_COST_SHARE
-    needed = ((pl.col("standard") * sum(RISE_RANGE) / 2 * 12 * pl.col("size") - pl.col("other") + pl.col("medical")
-               + pl.col("education")) / keep / pl.col("wage"))
+    needed = (pl.col("standard") * sum(RISE_RANGE) / 2 * 12 * pl.col("size") - pl.col("rest")) / keep / pl.col("wage")
     earning = pool.filter(pl.col("wage") > 0).with_columns(needed.alias("raise")).sort("raise", "dibao_household_id")
     if earning.height:
         modest = earning.filter(pl.col("raise") <= MAX_RAISE)
@@ -109,10 +113,10 @@ def raise_income(night: Night, rng: np.random.Generator) -> None:
         return
     chosen = pick(rng, pool)
     household, size, standard = str(chosen["dibao_household_id"]), int(chosen["size"]), int(chosen["standard"])
-    wage, other, medical, education = (float(chosen[c]) for c in ("wage", "other", "medical", "education"))
+    wage, rest = float(chosen["wage"]), float(chosen["rest"])
     target = float(rng.uniform(RISE_RANGE[0], RISE_RANGE[1] - 0.01)) * standard * 12 * size
-    new_wage = math.ceil((target - other + medical + education) / keep / 5) * 5
-    net = new_wage * keep + other - medical - education
+    new_wage = math.ceil((target - rest) / keep / 5) * 5
+    net = new_wage * keep + rest
     pcm = net / 12 / size
     assert RISE_RANGE[0] <= pcm / standard <= RISE_RANGE[1] and new_wage > wage
     keys = [str(k) for k in chosen["income_households"]]

@@ -46,14 +46,16 @@ def _update_truth(truth: Path, truth_out: Path, edits: TruthEdits, rows: dict[st
     summary = json.loads((truth / "summary.json").read_text(encoding="utf-8"))
 
     on = pl.col("dibao_household_id")
-    hh = hh.with_columns(pl.when(on.is_in(edits.deaths)).then(True).otherwise(pl.col("deceased_member"))
-                         .alias("deceased_member"),
-                         pl.when(on.is_in(edits.vehicles_sold)).then(False).otherwise(pl.col("vehicle")).alias("vehicle"))
+    hh = hh.with_columns(
+        pl.when(on.is_in(edits.deaths)).then(True).otherwise(pl.col(c)).alias(c)
+        for c in ("deceased_member", "member_deceased"))
+    hh = hh.with_columns(pl.when(on.is_in(edits.vehicles_sold)).then(False).otherwise(pl.col(c)).alias(c)
+                         for c in ("vehicle", "vehicle_owned"))
     for household, (net, pcm) in edits.rises.items():  # one raised household
         hit = on == household
         hh = hh.with_columns(
             pl.when(hit).then(pl.lit(net)).otherwise(pl.col("net_annual_income")).alias("net_annual_income"),
-            pl.when(hit).then(pl.lit(pcm)).otherwise(pl.col("per_capita_monthly_income"))
+            pl.when(hit).then(pl.lit(round(pcm, 2))).otherwise(pl.col("per_capita_monthly_income"))
             .alias("per_capita_monthly_income"),
             pl.when(hit).then(pl.lit("just_above")).otherwise(pl.col("income_band")).alias("income_band"),
         )
@@ -68,10 +70,12 @@ def _update_truth(truth: Path, truth_out: Path, edits: TruthEdits, rows: dict[st
             - new.figures["medical_out_of_pocket"] - new.figures["education_spending"]
         hh = pl.concat([hh, _blank_row(hh.schema, {
             "household_uid": uid, "county_code": new.county_code, "area": "农村",
-            "monitoring_household_id": new.household_id, "size": size, "per_capita_monthly_income": new_net / 12 / size,
-            "standard": new.standard, "per_capita_assets": 0.0, "in_monitoring": True, "income_band": "eligible",
+            "monitoring_household_id": new.household_id, "size": size,
+            "per_capita_monthly_income": round(new_net / 12 / size, 2), "standard": new.standard,
+            "per_capita_assets": 0.0, "in_monitoring": True, "income_band": "eligible",
             "net_annual_income": round(new_net), "risk_eliminated": False, "risk_eliminated_below_line": False,
-            "risk_eliminated_too_soon": False, "town": new.town, "village": new.village,
+            "risk_eliminated_too_soon": False, "town": new.town, "village": new.village, "evidence_clear": True,
+            "roll_form": "whole",
         })])
         first = int(persons["person_uid"].max() or 0) + 1  # type: ignore[arg-type]
         for i, p in enumerate(new.persons):  # 2–4 persons
@@ -82,22 +86,23 @@ def _update_truth(truth: Path, truth_out: Path, edits: TruthEdits, rows: dict[st
                 "twin": False, "disability_grade": 0,
             })])
         changed = changed | (pl.col("household_uid") == uid)
-    # Derived conclusions of the changed households, with the formulas of truth.household_truth.
+    # Derived conclusions of the changed households, as truth_policy.py reaches them.
     limit = pl.col("standard") * ASSET_MONTHS
-    assets_ok = (pl.col("per_capita_assets") < limit) & ~pl.col("vehicle") & ~pl.col("business")
+    assets_ok = (pl.col("per_capita_assets") < limit) & ~pl.col("vehicle") & ~pl.col("extra_home")
     income = pl.col("per_capita_monthly_income")
+    low = (pl.col("assistance_type") == "低保") & (pl.col("coverage_mode") == "整户保")
     derived = {
         "eligible": (income < pl.col("standard")) & assets_ok,
         "edge": (income >= pl.col("standard")) & (income < pl.col("standard") * EDGE_MULTIPLIER) & assets_ok,
-        "income_above_standard": pl.col("on_roll") & (income >= pl.col("standard")),
-        "assets_above_limit": pl.col("on_roll") & (pl.col("per_capita_assets") >= limit),
+        "income_above_standard": pl.col("on_roll") & low & (income >= pl.col("standard")),
     }
     hh = hh.with_columns(pl.when(changed).then(e).otherwise(pl.col(c)).alias(c) for c, e in derived.items())
     below_line = pl.col("net_annual_income") / pl.col("size") < MONITORING_LINE_YEAR
+    joins = pl.col("eligible") & ~pl.col("on_roll") & (pl.col("in_registry") | pl.col("in_monitoring"))
     hh = hh.with_columns(
-        pl.when(changed).then(pl.col("eligible") & ~pl.col("on_roll") & (pl.col("in_registry")
-                                                                          | pl.col("in_monitoring")))
-        .otherwise(pl.col("missed_eligible")).alias("missed_eligible"),
+        pl.when(changed).then(joins).otherwise(pl.col(c)).alias(c)
+        for c in ("missed_eligible", "income_below_standard"))
+    hh = hh.with_columns(
         pl.when(changed & pl.col("in_monitoring")).then(pl.col("risk_eliminated") & below_line)
         .otherwise(pl.col("risk_eliminated_below_line")).alias("risk_eliminated_below_line"),
     )
