@@ -216,6 +216,18 @@ FACTS: tuple[Fact, ...] = (
          sql="coalesce(deceased_covered_members, 0)::INTEGER", unit="人", reference="2022年兜底保障通知 一(三)"),
     Fact("living_covered_members", "int", "在世保障对象数", "covered members of the roll household not reported dead",
          sql="coalesce(living_covered_members, 0)::INTEGER", unit="人"),
+    Fact("uncovered_no_work_capacity_members", "int", "未纳入保障的丧失劳动能力成员数",
+         "members without work capacity (disability grades) who are covered on no roll household",
+         sql="coalesce(uncovered_no_work_capacity_members, 0)::INTEGER", unit="人", reference=_R43_5),
+    Fact("per_capita_gross_income_year", "number", "家庭年人均收入(扣减刚性支出前)",
+         "counted income before rigid spending is deducted, per person per year (the 刚性支出困难家庭 income test)",
+         sql=f"CASE WHEN {_INCOME_KNOWN} THEN fen_div(gross_scaled, src_size * wd) END::DOUBLE", unit="元/人/年",
+         reference="《刚性支出困难家庭认定办法》第四条"),
+    Fact("recorded_income_year", "number", "登记人均纯收入(年)",
+         "the source's figures as it records them, per person per year: wages + other net income, nothing left "
+         "out or deducted (what the monitoring line is drawn on)",
+         sql=f"CASE WHEN {_INCOME_KNOWN} THEN fen_div(coalesce(wage_income, 0) + coalesce(other_net_income, 0), "
+             "src_size) END::DOUBLE", unit="元/人/年"),
     Fact("uncovered_members", "int", "未纳入保障的共同生活成员数",
          "family members of a roll household (alive, not excluded) that it lists as not covered (是否保障对象=否)",
          sql="coalesce(uncovered_members, 0)::INTEGER", unit="人", reference="2022年兜底保障通知 一(一)"),
@@ -240,7 +252,8 @@ FACTS: tuple[Fact, ...] = (
          "covered members aged destitute_minor_until_age to elderly_age without a 无劳动能力 disability",
          sql="coalesce(covered_able_adults, 0)::INTEGER", unit="人", reference=_R43_5),
     Fact("minor_adult_date", "date", "特困未成年人年满周岁日期",
-         "the first day a covered member younger than destitute_minor_until_age reaches it",
+         "the day a covered member reaches destitute_minor_until_age (listed from due_notice_days before it until "
+         "a year after it, while still on the roll)",
          reference="民发〔2021〕43号 第二十四条"),
     Fact("days_to_minor_adult", "int", "距年满周岁天数", "minor_adult_date − run date",
          sql="date_diff('day', $run_date, minor_adult_date)::INTEGER", unit="天"),

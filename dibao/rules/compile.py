@@ -75,6 +75,7 @@ class _AssetKindDoc(BaseModel):
     model_config = ConfigDict(extra="forbid")
     item: str
     units: Literal["record", "value"] = "record"
+    max_units: int = 1
     default: str | None = None
     classes: list[_AssetClassDoc]
 
@@ -103,7 +104,8 @@ class AssetKind:
 
     fact: str
     item: str
-    units: str  # record: each record is one; value: the record's 数值 is the count (blank or not a number: 1)
+    units: str  # record: each record is one; value: the record's 数值 is the count (0..max_units; otherwise 1)
+    max_units: int
     default: str | None
     classes: tuple[AssetClass, ...]
 
@@ -239,7 +241,7 @@ def _asset_kinds(doc: _RulesDoc, parameters: ParameterSet, path: Path, catalog: 
                                       f"parameters.yaml")
         if kind.default is not None and kind.default not in ids:
             raise ConfigError(f"{where}.default: {kind.default!r} is not one of its classes")
-        kinds.append(AssetKind(fact, kind.item, kind.units, kind.default, tuple(
+        kinds.append(AssetKind(fact, kind.item, kind.units, kind.max_units, kind.default, tuple(
             AssetClass(c.id, c.label, tuple(w.strip() for w in c.match), c.exempt) for c in kind.classes)))
     missing = [fact for fact in ASSET_FACTS if fact not in doc.asset_kinds]
     if missing:

@@ -255,7 +255,8 @@ GROUP BY person_key
          sql=r"""
 WITH rec AS (
   SELECT d.person_key, d.dept_row, k.fact, k.default_class,
-         CASE WHEN k.by_value THEN coalesce(try_cast(d.value AS INTEGER), 1) ELSE 1 END AS units,
+         CASE WHEN k.by_value AND try_cast(d.value AS INTEGER) BETWEEN 0 AND k.max_units
+              THEN try_cast(d.value AS INTEGER) ELSE 1 END AS units,
          concat_ws(' ', d.kind, d.value) AS words
   FROM dept d JOIN asset_kind k ON k.item = d.item
 ), hit AS (
@@ -499,6 +500,8 @@ SELECT fm.household,
     AS uncovered_members,
   min(pd.death_date) FILTER (WHERE fm.covered) AS covered_death_date,
   count(*) FILTER (WHERE NOT fm.excluded AND {_ALIVE} AND {_NO_CAPACITY}) AS no_work_capacity_members,
+  count(*) FILTER (WHERE NOT fm.excluded AND {_ALIVE} AND {_NO_CAPACITY} AND rp.person_key IS NULL)
+    AS uncovered_no_work_capacity_members,
   count(*) FILTER (WHERE NOT fm.excluded AND {_ALIVE} AND {_SEVERE}) AS severe_condition_members,
   count(*) FILTER (WHERE fm.covered AND NOT fm.excluded AND {_ALIVE} AND {_SEVERE})
     AS covered_severe_condition_members,
@@ -509,7 +512,7 @@ SELECT fm.household,
   count(*) FILTER (WHERE NOT fm.excluded AND {_ALIVE} AND pa.age >= p.elderly_age) AS elderly_members,
   count(*) FILTER (WHERE NOT fm.excluded AND {_ALIVE} AND pa.age < p.minor_age) AS minor_members,
   min(pa.birth_date + to_years(CAST(p.destitute_minor_until_age AS INTEGER)))
-    FILTER (WHERE fm.covered AND NOT fm.excluded AND {_ALIVE} AND pa.age < p.destitute_minor_until_age)
+    FILTER (WHERE fm.covered AND NOT fm.excluded AND {_ALIVE} AND pa.age <= p.destitute_minor_until_age)
     AS minor_adult_ts,
   count(*) FILTER (WHERE NOT fm.excluded AND rp.roll_households > 1 AND (fm.covered OR s.subject_type = 'household'))
     AS duplicate_enrolled_members,
@@ -672,9 +675,9 @@ def _asset_tables(asset_kinds: tuple[AssetKind, ...], params: pl.DataFrame
     """(kinds, words, exemptions): the asset_kinds of the rules as tables, and per county and area whether each
     class is exempt on the run date (its flag parameter is 1)."""
     kinds = pl.DataFrame([{"fact": k.fact, "item": k.item, "by_value": k.units == "value",
-                           "default_class": k.default} for k in asset_kinds],
+                           "max_units": k.max_units, "default_class": k.default} for k in asset_kinds],
                          schema={"fact": pl.String, "item": pl.String, "by_value": pl.Boolean,
-                                 "default_class": pl.String})
+                                 "max_units": pl.Int32, "default_class": pl.String})
     words = pl.DataFrame([{"fact": k.fact, "class": c.id, "word": w, "priority": i}
                           for k in asset_kinds for i, c in enumerate(k.classes) for w in c.match],
                          schema={"fact": pl.String, "class": pl.String, "word": pl.String, "priority": pl.Int32})
