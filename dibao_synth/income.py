@@ -298,7 +298,9 @@ def monitoring_status(rng: np.random.Generator, households: pl.DataFrame, as_of:
     the income line, and within a month of identification for a few."""
     n = households.height
     monitored = households["in_monitoring"].to_numpy()
-    below_line = households["per_capita_net_income"].to_numpy() < monitoring_line
+    recorded = (households["wage_income"] + households["other_net_income"]).to_numpy() / households[
+        "income_divisor"].to_numpy()  # the line is drawn on the figures as recorded
+    below_line = recorded < monitoring_line
     u = rng.random(n)
     eliminated = monitored & np.where(below_line, u < RISK_ELIMINATED_BELOW_LINE_SHARE, u < RISK_ELIMINATED_SHARE)
     too_soon = _pick_at_least(rng, monitored, RISK_ELIMINATED_TOO_SOON_SHARE)

@@ -173,6 +173,8 @@ def source_income(inp: Inputs, people: pl.DataFrame, destitute_view: np.ndarray)
         "household_uid": h["household_uid"],
         "pc_fen": half_up_div(net100, 100 * 12 * size * wd),
         "pc_year_fen": half_up_div(net100, 100 * size * wd),
+        # The monitoring line is drawn on the figures as recorded: wages plus other net income, nothing deducted.
+        "recorded_year_fen": half_up_div(_fen(h["wage_income"]) + _fen(h["other_net_income"]), size),
         "income_divisor": size,
     })
 
@@ -223,7 +225,8 @@ def roll_truth(inp: Inputs, people: pl.DataFrame) -> pl.DataFrame:
         pl.col("death_date").filter(pl.col("covered")).min().alias("covered_death_date"),
         (pl.col("covered") & living & pl.col("severe")).sum().alias("covered_severe"),
         (living & pl.col("working_age") & ~pl.col("no_capacity")).sum().alias("able_members"),
-        adult_on.filter(pl.col("covered") & living & (pl.col("age") < minor_until)).min().alias("minor_adult_date"),
+        # the 18th birthday: due_notice_days before it until a year after it (age 18), while still on the roll
+        adult_on.filter(pl.col("covered") & living & (pl.col("age") <= minor_until)).min().alias("minor_adult_date"),
         (in_family & pl.col("covered") & (pl.col("roll_entries") > 1)).sum().alias("duplicate_members"),
         (in_family & pl.col("both_types").fill_null(False)).sum().alias("both_types_members"),
         pl.col("clear").all().alias("evidence_clear"),
@@ -257,7 +260,8 @@ def _roll_income(inp: Inputs, people: pl.DataFrame, t: pl.DataFrame) -> pl.DataF
     """
     h = inp.households
     destitute = (h["assistance_type"] == "特困供养").fill_null(False).to_numpy()
-    own = source_income(inp, people, destitute).rename({"pc_fen": "source_pc_fen", "pc_year_fen": "source_year_fen"})
+    own = source_income(inp, people, destitute).rename({"pc_fen": "source_pc_fen", "pc_year_fen": "source_year_fen"}) \
+        .drop("recorded_year_fen")
     t = t.join(own, on="household_uid", how="left")
     is_destitute = pl.col("assistance_type") == "特困供养"
     alone = (pl.col("income_only").fill_null(0) == 0) & (pl.col("support_mode") != "集中供养")
@@ -368,7 +372,8 @@ def household_truth(inp: Inputs, people: pl.DataFrame) -> pl.DataFrame:
         .alias("no_work_capacity_uncovered"),
         (below & (pl.col("able_members") == 0)).alias("destitute_eligible_uncovered"),
         (pl.col("in_monitoring") & pl.col("risk_eliminated")
-         & (pl.col("pc_year_fen") < pol.value("monitoring_income_line") * 100)).alias("risk_eliminated_below_line"),
+         & (pl.col("recorded_year_fen") < pol.value("monitoring_income_line") * 100))
+        .alias("risk_eliminated_below_line"),
         (pl.col("in_monitoring") & pl.col("risk_eliminated")
          & (elimination_days < pol.value("monitoring_min_days_before_elimination")).fill_null(False))
         .alias("risk_eliminated_too_soon"),
