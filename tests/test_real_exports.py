@@ -240,7 +240,8 @@ def test_a_roll_that_loses_every_row_publishes_nothing(tmp_path: Path) -> None:
     run_daily(_sample_copy(tmp_path, "day1"), DAY1, store)
     day2 = _sample_copy(tmp_path, "day2")
     _rewrite_roll(day2, lambda f: f.with_columns(pl.lit("凤台县").alias("县级区划代码")))
-    with pytest.raises(DropFault, match=r"dibao_roll.csv: 全部326行均被拒绝.*all 326 rows were rejected"):
+    rows = pl.read_csv(day2 / "dibao_roll.csv", infer_schema=False).height
+    with pytest.raises(DropFault, match=rf"dibao_roll.csv: 全部{rows}行均被拒绝.*all {rows} rows were rejected"):
         run_daily(day2, DAY2, store)
     assert store.published_dates() == [DAY1]
     out = CliRunner().invoke(app, ["run", "--inputs", str(day2), "--date", "2026-11-21", "--store", str(store.root)])
@@ -253,7 +254,8 @@ def test_a_roll_that_shrank_overnight_stops_the_run_unless_the_operator_accepts_
     exits_before = pl.read_parquet(store.run_dir(DAY1) / "exit_candidates.parquet").height
     day2 = _sample_copy(tmp_path, "day2")
     _rewrite_roll(day2, lambda f: f.head(int(f.height * 0.7)))
-    with pytest.raises(DropShrank, match=r"dibao_roll: 上次运行接受 325 行"):
+    accepted = store.manifest(DAY1)["inputs"]["dibao_roll"]["rows_accepted"]
+    with pytest.raises(DropShrank, match=rf"dibao_roll: 上次运行接受 {accepted} 行"):
         run_daily(day2, DAY2, store)
     assert store.published_dates() == [DAY1]
     out = CliRunner().invoke(app, ["run", "--inputs", str(day2), "--date", "2026-11-21", "--store", str(store.root)])
@@ -322,24 +324,34 @@ def test_a_rule_reading_a_household_with_a_cleared_field_says_data_is_missing(dr
     roll[0][11] = "八百"  # 家庭月人均收入 unreadable: cleared, the household stays on the roll
     registry = registry_rows()
     registry[2][11] = "12O00"  # 工资性收入 of the roll family's registry household
-    registry[2][12] = "12000"  # other income alone is above the standard: income_above_standard fires
-    result = run_daily(drop(dibao_roll=_roll(roll), registry=_registry(registry)), DAY1, RunStore(tmp_path / "s"))
+    registry[2][12] = "12000"  # other income alone would be above the standard if the wage were taken as 0
+    owner = roll[0][5]
+
+    def dept(folder: Path) -> Path:  # the roll member's car: a rule that does fire, to read its explanation
+        return write_csv(folder / "dept_facts.csv", ["证件号码", "姓名", "核对项目", "数值", "车辆类型", "数据日期"],
+                         [[owner, "王芳", "机动车", "皖D12345", "小型普通客车", "2026-11-01"]])
+
+    result = run_daily(drop(dibao_roll=_roll(roll), registry=_registry(registry), dept_facts=dept), DAY1,
+                       RunStore(tmp_path / "s"))
     facts = pl.read_parquet(result.folder / "household_facts.parquet").filter(pl.col("subject_id") == "DB001")
     assert facts["missing_fields"].to_list() == ["assessed_monthly_income,wage_income"]
+    # An unreadable figure is unknown, never 0: no income is known, so no income rule decides anything.
+    assert facts["per_capita_income"].to_list() == [None] and facts["income_basis"].to_list() == ["none"]
     decisions = pl.read_parquet(result.folder / "decisions.parquet").filter(pl.col("subject_id") == "DB001")
-    assert decisions.height >= 1
+    assert "vehicle_owned" in decisions["rule_id"] and "income_above_standard" not in decisions["rule_id"]
     assert all("数据缺失(无法识别已置空)：家庭月人均收入、工资性收入" in d for d in decisions["detail"])
 
 
 def test_excel_apostrophes_on_every_roll_code_do_not_resolve_yesterdays_cases(tmp_path: Path) -> None:
-    """The reported case: '340421 and 'DB… on every roll row used to reject all 326 rows and resolve every exit."""
+    """The reported case: '340421 and 'DB… on every roll row used to reject every roll row and resolve every exit."""
     store = RunStore(tmp_path / "store")
     run_daily(_sample_copy(tmp_path, "day1"), DAY1, store)
     day2 = _sample_copy(tmp_path, "day2")
     marked = ("县级区划代码", "低保家庭编号")
     _rewrite_roll(day2, lambda f: f.with_columns((pl.lit("'") + pl.col(c)).alias(c) for c in marked))
     result = run_daily(day2, DAY2, store)
-    assert result.manifest["inputs"]["dibao_roll"]["rows_accepted"] == 325
+    assert result.manifest["inputs"]["dibao_roll"]["rows_accepted"] == store.manifest(DAY1)["inputs"][
+        "dibao_roll"]["rows_accepted"]
     diff = pl.read_parquet(result.folder / "diff.parquet")
     assert diff.filter((pl.col("list") == "exit") & (pl.col("change") == "resolved")).is_empty()
     before = pl.read_parquet(store.run_dir(DAY1) / "exit_candidates.parquet")["dibao_household_id"].sort()

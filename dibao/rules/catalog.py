@@ -77,9 +77,10 @@ FACTS: tuple[Fact, ...] = (
     Fact("assessed_income", "number", "核定家庭月人均收入", "the roll's per-capita monthly income at the last review",
          sql="assessed_income::DOUBLE", unit="元/人/月"),
     Fact("income_source", "text", "收入数据来源",
-         "monitoring or registry (current income figures), dept_wages or roll_assessment (fallbacks)",
-         sql=f"CASE WHEN {_INCOME_KNOWN} THEN income_src WHEN dept_per_capita > coalesce(assessed_income, 0) "
-             "THEN 'dept_wages' ELSE 'roll_assessment' END",
+         "monitoring or registry (current income figures), dept_wages or roll_assessment (a roll household's "
+         "fallbacks); none for a family whose income figures could not be read",
+         sql=f"CASE WHEN {_INCOME_KNOWN} THEN income_src WHEN subject_type <> 'roll' THEN NULL "
+             "WHEN dept_per_capita > coalesce(assessed_income, 0) THEN 'dept_wages' ELSE 'roll_assessment' END",
          codes=(("registry", "脱贫人口信息(registry)"), ("monitoring", "防返贫监测信息(monitoring)"),
                 ("dept_wages", "人社工资数据(dept_wages)"), ("roll_assessment", "低保核定收入(roll_assessment)"))),
     Fact("gross_income", "number", "家庭年收入(计入部分, 扣除就业成本后)",
@@ -95,7 +96,8 @@ FACTS: tuple[Fact, ...] = (
          sql=f"CASE WHEN {_INCOME_KNOWN} THEN fen_div(net_scaled, wd) END::DOUBLE", unit="元/年"),
     Fact("per_capita_income", "number", "家庭月人均收入", "current per-capita monthly income",
          sql=f"CASE WHEN {_INCOME_KNOWN} THEN fen_div(net_scaled, 12 * src_size * wd) "
-             "ELSE greatest(coalesce(assessed_income, 0), coalesce(dept_per_capita, 0)) END::DOUBLE",
+             "WHEN subject_type = 'roll' AND (assessed_income IS NOT NULL OR dept_per_capita IS NOT NULL) "
+             "THEN greatest(coalesce(assessed_income, 0), coalesce(dept_per_capita, 0)) END::DOUBLE",
          unit="元/人/月", reference=_R57_13),
     Fact("per_capita_income_year", "number", "家庭年人均纯收入", "per-capita yearly net income",
          sql=f"CASE WHEN {_INCOME_KNOWN} THEN fen_div(net_scaled, src_size * wd) END::DOUBLE", unit="元/人/年"),
@@ -170,7 +172,7 @@ FACTS: tuple[Fact, ...] = (
     Fact("income_basis", "text", "收入口径",
          "family: the source household is the family; per_capita: the source household differs from the family "
          "(larger, or others besides a 特困 person), its per-capita figure is used (approximate); none: no "
-         "current figure (a fallback)",
+         "current figure (a fallback, or a figure that could not be read at ingest)",
          sql=f"CASE WHEN NOT ({_INCOME_KNOWN}) THEN 'none' WHEN income_exact THEN 'family' ELSE 'per_capita' END",
          reference=_R57_13,
          codes=(("family", "来源家庭即本家庭"), ("per_capita", "按来源家庭人均折算(近似)"),

@@ -111,7 +111,8 @@ _SEVERE = ("(coalesce(least(" + ", ".join(f"pd.grade_{k}" for k in DISABILITY_KI
 _DISABLED_OR_ILL = ("(coalesce(pd.serious_illness, FALSE) OR least("
                     + ", ".join(f"pd.grade_{k}" for k in DISABILITY_KINDS) + ") IS NOT NULL)")
 _ALIVE = "pd.death_date IS NULL"
-_WORKING_AGE = "(pa.age IS NULL OR (pa.age >= p.minor_age AND pa.age < p.elderly_age))"
+_WORKING_AGE = "(pa.age >= p.minor_age AND pa.age < p.elderly_age)"
+_MAYBE_WORKING_AGE = f"(pa.age IS NULL OR {_WORKING_AGE})"  # able to work unless shown otherwise (应养尽养)
 
 
 def _modes(table: str, key: str, agreed: tuple[str, ...], voted: tuple[str, ...] = ()) -> Step:
@@ -165,14 +166,18 @@ LEFT JOIN {stem}_mode m ON m.{key} = h.{key}"""
 
 def _income_hh_step() -> Step:
     """Registry and monitoring households with their household-total income figures (one value per household:
-    ingest made the members agree)."""
+    ingest made the members agree). ``unreadable``: a figure of the income block could not be read at ingest (it
+    was cleared), so the household's income is unknown — never taken as 0."""
+    unreadable = ("bool_or(coalesce(list_has_any(cleared_fields, ["
+                  + ", ".join(f"'{f}'" for f in _INCOME_FIELDS) + "]), FALSE)) AS unreadable")
     money = ",\n             ".join(f"max(CAST({f} AS DECIMAL(18, 2))) AS {f}" for f in _INCOME_FIELDS)
+    money += ",\n             " + unreadable
     cols = ", ".join(f"r.{f}" for f in _INCOME_FIELDS)
     return Step('income_hh', ('monitoring', 'monitoring_mode', 'registry', 'registry_mode'),
                 why='Registry and monitoring households with their (household-total) income figures.',
                 sql=f"""
 SELECT 'registry:' || r.household_id AS household, 'registry' AS src, r.household_id, m.county_code,
-       {cols}, r.size, r.income_assessed_date,
+       {cols}, r.size, r.income_assessed_date, r.unreadable,
        NULL::VARCHAR AS monitoring_category, NULL::DATE AS identified_date, NULL::BOOLEAN AS risk_eliminated,
        NULL::DATE AS risk_eliminated_date
 FROM (SELECT household_id, {money}, coalesce(max(household_size), count(*)) AS size,
@@ -181,7 +186,7 @@ FROM (SELECT household_id, {money}, coalesce(max(household_size), count(*)) AS s
 LEFT JOIN registry_mode m ON m.household_id = r.household_id
 UNION ALL
 SELECT 'monitoring:' || r.household_id, 'monitoring', r.household_id, m.county_code,
-       {cols}, r.size, r.income_assessed_date,
+       {cols}, r.size, r.income_assessed_date, r.unreadable,
        m.monitoring_category, r.identified_date, r.risk_eliminated, r.risk_eliminated_date
 FROM (SELECT household_id, {money}, count(*) AS size, max(income_assessed_date) AS income_assessed_date,
              max(identified_date) AS identified_date, bool_or(risk_eliminated) AS risk_eliminated,
@@ -397,7 +402,7 @@ GROUP BY coalesce(a.household, b.household)
          sql=f"""
 WITH roll AS (
   SELECT r.*, bi.income_household AS best_household, ov.income_only, ov.unlisted_alive, ov.roll_only,
-         i.src IS NOT NULL AND (r.assistance_type IS DISTINCT FROM '特困供养'
+         i.src IS NOT NULL AND NOT i.unreadable AND (r.assistance_type IS DISTINCT FROM '特困供养'
                                 OR (coalesce(ov.income_only, 0) = 0
                                     AND r.support_mode IS DISTINCT FROM '集中供养')) AS use_income
   FROM roll_hh r
@@ -416,6 +421,7 @@ SELECT 'roll' AS subject_type, r.subject_id, 'dibao_roll' AS source, r.household
        CASE WHEN r.use_income THEN i.src END AS income_src,
        {', '.join(f'CASE WHEN r.use_income THEN i.{f} END AS {f}' for f in _INCOME_FIELDS)},
        CASE WHEN r.use_income THEN i.size END AS income_size, i.income_assessed_date AS income_assessed_date,
+       r.best_household AS figures_household,
        r.family_basis,
        r.family_basis = 'income_household' OR (coalesce(r.income_only, 0) = 0 AND coalesce(r.roll_only, 0) = 0)
          AS income_exact,
@@ -429,7 +435,8 @@ LEFT JOIN income_hh m ON m.household = CASE WHEN i.src = 'monitoring' THEN i.hou
 UNION ALL
 SELECT 'household', i.household_id, i.src, i.household, i.county_code, NULL,
        NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, i.size,
-       i.household, i.src, {_INCOME_COLS}, i.size, i.income_assessed_date,
+       i.household, CASE WHEN NOT i.unreadable THEN i.src END, {_INCOME_COLS}, i.size, i.income_assessed_date,
+       i.household,
        'household', TRUE, NULL,
        coalesce(m.monitoring_category, i.monitoring_category), coalesce(m.identified_date, i.identified_date),
        coalesce(m.risk_eliminated, i.risk_eliminated), coalesce(m.risk_eliminated_date, i.risk_eliminated_date),
@@ -505,7 +512,7 @@ SELECT fm.household,
   count(*) FILTER (WHERE NOT fm.excluded AND {_ALIVE} AND {_SEVERE}) AS severe_condition_members,
   count(*) FILTER (WHERE fm.covered AND NOT fm.excluded AND {_ALIVE} AND {_SEVERE})
     AS covered_severe_condition_members,
-  count(*) FILTER (WHERE NOT fm.excluded AND {_ALIVE} AND {_WORKING_AGE} AND NOT {_NO_CAPACITY})
+  count(*) FILTER (WHERE NOT fm.excluded AND {_ALIVE} AND {_MAYBE_WORKING_AGE} AND NOT {_NO_CAPACITY})
     AS able_to_work_members,
   count(*) FILTER (WHERE fm.covered AND NOT fm.excluded AND {_ALIVE} AND pa.age >= p.destitute_minor_until_age
                    AND pa.age < p.elderly_age AND NOT {_NO_CAPACITY}) AS covered_able_adults,
@@ -547,12 +554,13 @@ GROUP BY fm.household
 """),
     Step('missing',
          ('cleared', 'subject'),
-         why='What could not be read for a subject: its own rows and those of its income household.',
+         why='What could not be read for a subject: its own rows and those of the registry/monitoring household '
+             'whose figures it would use (also when they were set aside because a figure could not be read).',
          sql=r"""
 SELECT household, string_agg(DISTINCT field, ',' ORDER BY field) AS missing_fields FROM (
   SELECT s.household, c.field FROM subject s JOIN cleared c ON c.household = s.household
   UNION ALL
-  SELECT s.household, c.field FROM subject s JOIN cleared c ON c.household = s.income_household
+  SELECT s.household, c.field FROM subject s JOIN cleared c ON c.household = s.figures_household
 ) GROUP BY household
 """),
     Step('household_facts',
