@@ -328,7 +328,7 @@ def _print_household(hh: Household) -> None:
     head = " ".join(p for p in (hh.head_name, hh.head_id) if p)
     if head or place:
         console.print(f"户主 {head or '-'}" + (f"；{place}" if place else ""), highlight=False)
-    console.print("；".join(f"{f.label} {figure_text(f.value)}" for f in hh.facts if f.value is not None),
+    console.print("；".join(f"{f.label} {figure_text(f.words)}" for f in hh.facts if f.value is not None),
                   highlight=False)
     if hh.grace_until:
         console.print(f"[yellow]渐退帮扶期至 {hh.grace_until}[/] (自 {hh.grace_start or hh.first_seen} 起；"

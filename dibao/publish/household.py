@@ -48,7 +48,7 @@ from dibao.publish.contract import (
     PublishedRun,
 )
 from dibao.publish.store import RunStore
-from dibao.rules.catalog import FACT_LABELS
+from dibao.rules.catalog import CATALOG, FACT_LABELS
 from dibao.rules.params import UNITS
 
 # The facts shown for a household, in order.
@@ -75,6 +75,12 @@ class Fact:
     name: str
     label: str
     value: Any
+
+    @property
+    def words(self) -> Any:
+        """The value as caseworkers read it: a coded fact in Chinese (收入口径 per_capita → 按来源家庭人均折算(近似))."""
+        return CATALOG.codes.get(self.name, {}).get(self.value, self.value) if isinstance(self.value, str) \
+            else self.value
 
 
 @dataclass(frozen=True)
