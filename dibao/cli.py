@@ -12,7 +12,7 @@ import datetime as dt
 import re
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -192,23 +192,22 @@ def run(
         "--accept-shrink", help="Publish although a file shrank more than --max-shrink (recorded in the manifest)."
     )] = False,
     rules: RulesOption = None,
+    profile: Annotated[bool, typer.Option(
+        "--profile", help="Measure each stage's peak memory too; write time and peak memory per stage to the "
+                          "manifest (profile).")] = False,
 ) -> None:
     """The daily job: ingest, compare, and publish STORE/runs/DATE/ (all or nothing)."""
     from dibao.pipeline import run_daily
+    from dibao.profile import StageClock
     from dibao.publish.store import RunStore
 
     with _operator_errors():
         run_date = parse_date_option(date, "--date")
-        stage_started: dict[str, float] = {}
-
-        def progress(stage: str) -> None:
-            stage_started[stage] = time.perf_counter()
-            status.update(f"{stage}…")
-
-        with console.status("starting…") as status:
+        with _stage_progress() as (on_start, on_done):
+            clock = StageClock(memory=profile, on_start=on_start, on_done=on_done)
             result = run_daily(inputs, run_date, RunStore(store), encodings=_parse_encodings(encoding),
                                replace=replace, rebuild=rebuild, wait_seconds=wait, max_shrink=max_shrink,
-                               accept_shrink=accept_shrink, rules_dir=rules, progress=progress)
+                               accept_shrink=accept_shrink, rules_dir=rules, progress=on_start, clock=clock)
         manifest = result.manifest
         console.print(_inputs_table(manifest["inputs"], f"dibao run {run_date} — inputs"))
         _print_notes(manifest["inputs"], manifest["skipped"], manifest["notes"])
@@ -226,6 +225,35 @@ def run(
                           f"{', '.join(manifest['removed_later_runs'])} — re-run those days[/]", highlight=False)
         console.print(f"[green]published[/] {result.folder}  ({timings}; "
                       f"{manifest['rejected_rows']:,} rejected rows in rejected.parquet)", highlight=False)
+
+
+@contextmanager
+def _stage_progress() -> Iterator[tuple[Callable[[str], None], Callable[[str, Any], None]]]:
+    """A rich progress display: the running stage with its elapsed time, and each finished stage with its time,
+    rows, rows per second and (with --profile) its peak memory."""
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    columns = (SpinnerColumn(), TextColumn("{task.description:<12}"), BarColumn(bar_width=24),
+               TimeElapsedColumn(), TextColumn("{task.fields[info]}"))
+    with Progress(*columns, console=console, transient=False) as bar:
+        tasks: dict[str, Any] = {}
+
+        def on_start(stage: str) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=None, info="")
+
+        def on_done(stage: str, record: Any) -> None:
+            on_start(stage)
+            parts = [f"{record.seconds:.2f} s"]
+            if record.rows:
+                parts.append(f"{record.rows:,} rows ({record.rows / max(record.seconds, 1e-9):,.0f}/s)")
+            if record.peak_rss_mib is not None:
+                parts.append(f"peak {record.peak_rss_mib:,.0f} MiB")
+            bar.update(tasks[stage], total=1, completed=1, info=" · ".join(parts))
+
+        yield on_start, on_done
+        for task in tasks.values():  # stages the clock does not time (publish, work lists): done with the run
+            bar.update(task, total=1, completed=1)
 
 
 def _summary_table(manifest: dict[str, Any]) -> Table:

@@ -23,6 +23,7 @@ from dibao.headers import HeaderTable, load_header_table
 from dibao.ingest import Drop, ingest_drop
 from dibao.ingest.validate import FIELD_CLEARED, ROW_REJECTED
 from dibao.link import crosswalk_table, link_persons, person_records
+from dibao.profile import StageClock
 from dibao.publish import contract
 from dibao.publish.coverage import coverage, load_coverage_config
 from dibao.publish.guards import DEFAULT_MAX_SHRINK, DropShrank, guard_summary, shrinks
@@ -121,6 +122,7 @@ def run_daily(
     accept_shrink: bool = False,
     rules_dir: Path | None = None,
     progress: Progress = lambda _: None,
+    clock: StageClock | None = None,
 ) -> RunResult:
     """Run the daily job for ``date`` on the drop folder ``inputs`` and publish it into ``store``.
 
@@ -128,6 +130,7 @@ def run_daily(
     since the previous run, unless ``accept_shrink``. ``rules_dir`` is a deployment's own rules folder: each
     policy file it holds replaces the shipped one (``headers``, ``parameters`` and ``rules`` given here win).
     """
+    clock = clock or StageClock(on_start=progress)
     timings: dict[str, float] = {}
     headers = headers or load_header_table(policy_files.policy_path(policy_files.HEADERS, rules_dir))
     parameters = parameters or load_parameters(policy_files.policy_path(policy_files.PARAMETERS, rules_dir))
@@ -143,34 +146,30 @@ def run_daily(
                 f"re-run each later day)")
         previous_date = store.previous(date)
         previous = Lists.read(store.run_dir(previous_date)) if previous_date else None
-        started = time.perf_counter()
-        progress("ingest")
-        drop = ingest_drop(inputs, headers=headers, encodings=encodings, run_date=date)
-        timings["ingest"] = round(time.perf_counter() - started, 3)
+        with clock.stage("ingest") as stage:
+            drop = ingest_drop(inputs, headers=headers, encodings=encodings, run_date=date)
+            stage.rows = sum(f.rows_read for f in drop.files.values())
         previous_manifest = store.manifest(previous_date) if previous_date else None
         shrunk = shrinks(drop, previous_manifest, max_shrink)
         if shrunk and not accept_shrink:
             raise DropShrank(shrunk, max_shrink)
 
-        started = time.perf_counter()
-        progress("link")
-        linked = link_persons(person_records(drop))
-        timings["link"] = round(time.perf_counter() - started, 3)
+        with clock.stage("link") as stage:
+            linked = link_persons(person_records(drop))
+            stage.rows = linked.links.height
 
-        started = time.perf_counter()
-        progress("rules")
-        decided = decide(drop, linked.links, date, parameters, rules)
-        timings["rules"] = round(time.perf_counter() - started, 3)
+        with clock.stage("rules") as stage:
+            decided = decide(drop, linked.links, date, parameters, rules)
+            stage.rows = decided.facts.height
 
         lists = publish_lists(
             carry_forward(Lists(decided.exit_candidates, decided.inclusion_candidates, decided.flags),
                           previous, rules, decided.params),
             drop.frame_or_empty("counties"))
         diff = diff_lists(lists, previous, date)
-        progress("coverage")
-        started = time.perf_counter()
-        rates = coverage(drop, linked.links, lists.exit, lists.inclusion, date, coverage_config)
-        timings["coverage"] = round(time.perf_counter() - started, 3)
+        with clock.stage("coverage") as stage:
+            rates = coverage(drop, linked.links, lists.exit, lists.inclusion, date, coverage_config)
+            stage.rows = rates.height
 
         outputs: dict[contract.PublishedFile, pl.DataFrame] = {
             contract.EXIT_CANDIDATES: lists.exit,
@@ -189,9 +188,10 @@ def run_daily(
         }
 
         def write(folder: Path) -> None:
-            t0 = time.perf_counter()
-            files = _write_outputs(folder, outputs)
-            timings["write"] = round(time.perf_counter() - t0, 3)
+            with clock.stage("write") as stage:
+                files = _write_outputs(folder, outputs)
+                stage.rows = sum(frame.height for frame in outputs.values())
+            timings.update(clock.timings)
             progress("work lists")
             t0 = time.perf_counter()
             workbooks = write_worklists(folder, date, lists.exit, lists.inclusion, lists.flag, diff,
@@ -202,6 +202,7 @@ def run_daily(
                 files=files,
                 content_sha256=content_hash(files),
                 timings_seconds=timings,
+                **({"profile": clock.profile} if clock.memory else {}),
             )
             (folder / contract.MANIFEST_FILE).write_text(
                 json.dumps(manifest, ensure_ascii=False, indent=2, sort_keys=True) + "\n", encoding="utf-8"

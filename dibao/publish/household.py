@@ -78,7 +78,7 @@ class Fact:
 
     @property
     def words(self) -> Any:
-        """The value as caseworkers read it: a coded fact in Chinese (收入口径 per_capita → 按来源家庭人均折算(近似))."""
+        """The value as caseworkers read it: a coded fact in Chinese (收入口径 per_capita → 按来源家庭人均折算)."""
         return CATALOG.codes.get(self.name, {}).get(self.value, self.value) if isinstance(self.value, str) \
             else self.value
 
