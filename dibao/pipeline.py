@@ -25,6 +25,7 @@ from dibao.ingest.validate import FIELD_CLEARED, ROW_REJECTED
 from dibao.link import crosswalk_table, link_persons, person_records
 from dibao.profile import StageClock
 from dibao.publish import contract
+from dibao.publish.cache import RunCache
 from dibao.publish.coverage import coverage, load_coverage_config
 from dibao.publish.guards import DEFAULT_MAX_SHRINK, DropShrank, guard_summary, shrinks
 from dibao.publish.state import Lists, carry_forward, diff_lists, publish_lists, summary_line
@@ -123,12 +124,14 @@ def run_daily(
     rules_dir: Path | None = None,
     progress: Progress = lambda _: None,
     clock: StageClock | None = None,
+    cache: bool = True,
 ) -> RunResult:
     """Run the daily job for ``date`` on the drop folder ``inputs`` and publish it into ``store``.
 
     Raises ``DropShrank`` (nothing published) when an input lost more than ``max_shrink`` of its accepted rows
     since the previous run, unless ``accept_shrink``. ``rules_dir`` is a deployment's own rules folder: each
     policy file it holds replaces the shipped one (``headers``, ``parameters`` and ``rules`` given here win).
+    ``cache``: reuse validated files and the linkage of earlier runs by content (``dibao/publish/cache.py``).
     """
     clock = clock or StageClock(on_start=progress)
     timings: dict[str, float] = {}
@@ -147,7 +150,8 @@ def run_daily(
         previous_date = store.previous(date)
         previous = Lists.read(store.run_dir(previous_date)) if previous_date else None
         with clock.stage("ingest") as stage:
-            drop = ingest_drop(inputs, headers=headers, encodings=encodings, run_date=date)
+            run_cache = RunCache.for_store(store.root, headers) if cache else None
+            drop = ingest_drop(inputs, headers=headers, encodings=encodings, run_date=date, cache=run_cache)
             stage.rows = sum(f.rows_read for f in drop.files.values())
         previous_manifest = store.manifest(previous_date) if previous_date else None
         shrunk = shrinks(drop, previous_manifest, max_shrink)
@@ -155,7 +159,13 @@ def run_daily(
             raise DropShrank(shrunk, max_shrink)
 
         with clock.stage("link") as stage:
-            linked = link_persons(person_records(drop))
+            linked = run_cache.load_link() if run_cache else None
+            if linked is None:
+                linked = link_persons(person_records(drop))
+                if run_cache:
+                    run_cache.save_link(linked)
+            elif run_cache:
+                run_cache.linkage = "reused"
             stage.rows = linked.links.height
 
         with clock.stage("rules") as stage:
@@ -238,8 +248,15 @@ def run_daily(
             },
             "linkage": link_summary(linked.links, linked.review),
         }
+        if run_cache is not None:
+            for stem, info in manifest["inputs"].items():
+                info["cache"] = run_cache.ingest_status.get(stem, "miss")
+            manifest["cache"] = {"inputs": {s: i["cache"] for s, i in manifest["inputs"].items()},
+                                 "linkage": run_cache.linkage or "computed"}
         progress("publish")
         folder = store.publish(date, write, replace=replace or rebuild)
+        if run_cache is not None:
+            run_cache.sweep(date)
         if rebuild:
             store.remove_after(date)
     return RunResult(date, folder, drop, manifest, timings)

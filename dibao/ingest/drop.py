@@ -13,6 +13,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import polars as pl
 
@@ -30,6 +31,14 @@ SKIPPED_WITHOUT = {
     "dept_facts": "no department data: deaths, vehicles, property, business and wage cross-checks skipped",
     "relatives": "no relatives filings: 近亲属备案 check skipped",
 }
+
+
+class FileCache(Protocol):
+    """Where validated files are kept between runs (``dibao/publish/cache.py``): a hit skips reading the file."""
+
+    def load_file(self, stem: str, path: Path, encoding: str | None, run_date: dt.date) -> IngestedFile | None: ...
+
+    def save_file(self, ingested: IngestedFile, path: Path, encoding: str | None, run_date: dt.date) -> None: ...
 
 
 @dataclass
@@ -125,10 +134,12 @@ def ingest_drop(
     encodings: dict[str, str] | None = None,
     on_file: Callable[[str, IngestedFile], None] | None = None,
     run_date: dt.date | None = None,
+    cache: FileCache | None = None,
 ) -> Drop:
     """Read and validate a whole drop. Raises DropFault listing every file fault; nothing partial is returned.
 
-    ``run_date`` is the day the drop is judged on (an ID's birth date after it is impossible); default today."""
+    ``run_date`` is the day the drop is judged on (an ID's birth date after it is impossible); default today.
+    ``cache``: validated files of earlier runs, by content; a hit is used as is, a miss is cached."""
     started = time.perf_counter()
     headers = headers or load_header_table()
     encodings = encodings or {}
@@ -137,11 +148,20 @@ def ingest_drop(
         raise DropFault([FileFault(s, "encoding override names an unknown file stem") for s in sorted(unknown)])
     paths, notes, faults = find_files(folder)
 
+    day = run_date or dt.date.today()
+
     def one(stem: str) -> IngestedFile | FileFault:
+        if cache is not None:
+            cached = cache.load_file(stem, paths[stem], encodings.get(stem), day)
+            if cached is not None:
+                return cached
         try:
-            return ingest_file(stem, paths[stem], headers, encodings.get(stem), run_date)
+            ingested = ingest_file(stem, paths[stem], headers, encodings.get(stem), day)
         except FileFault as fault:
             return fault
+        if cache is not None:
+            cache.save_file(ingested, paths[stem], encodings.get(stem), day)
+        return ingested
 
     files: dict[str, IngestedFile] = {}
     # Files are independent; Polars releases the GIL, so two at a time uses both cores. Largest first, so the

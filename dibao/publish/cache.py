@@ -1,0 +1,324 @@
+"""Incremental days: a cache of ingested files and of the linkage in the store (``STORE/cache/``).
+
+A second day on the same drop should not re-read, re-validate and re-link what has not changed. Two caches:
+
+- **ingest** — ``STORE/cache/ingest/<stem>-<sha256>-<key>/``: one validated file (accepted, rejected and
+  household-notes frames, the all-text frame as read, and in ``meta.json`` the rest of the ``IngestedFile``).
+  Keyed by the input file's SHA-256, its name, the encoding override and ``ingest_key``: the engine version, a
+  hash of the engine's ingest / normalise / link source, the versions of the libraries that parse and
+  normalise, and the header table's content. The run date matters only through ID birth dates (an ID born
+  after the run date is ``bad_date``), so an entry also records the dates it holds for: from the latest birth
+  date on or before the date it was made, to the day before the earliest birth date after it. A run on a date
+  outside that span recomputes the file.
+- **link** — ``STORE/cache/link/<key>/``: the linkage result (person links, review cases, household
+  cross-walk). Keyed by the code hash and the SHA-256 of every person-level file's accepted frame as cached:
+  same records in, same linkage out.
+
+Every cached Parquet file's SHA-256 is in its ``meta.json`` and checked on load, with the frames' schemas: an
+entry that is damaged, cut short or from another layout is ignored (and removed), never trusted. The cache is
+bounded: after a successful publish, entries not used by the last ``KEEP_RUNS`` runs are removed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import io
+import json
+import os
+import shutil
+import threading
+import uuid
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+import dibao
+from dibao.headers import HeaderTable
+from dibao.ingest.table import RawTable
+from dibao.ingest.validate import IngestedFile
+from dibao.link import LinkResult
+from dibao.normalise.ids import normalise_ids
+from dibao.schema import FILE_SPECS, FieldType
+
+CACHE_DIR = "cache"
+KEEP_RUNS = 2  # entries used by this many latest runs are kept
+FORMAT = 1  # layout of an entry; bump when it changes
+
+# The engine's source that decides what ingest and linkage produce (relative to the package folder).
+_CODE_PATHS = ("__init__.py", "schema.py", "headers.py", "errors.py", "ingest", "normalise", "link",
+               "publish/contract.py", "publish/cache.py")
+# Libraries whose behaviour shapes parsed values, ID and name keys, similarity scores or Parquet bytes.
+_LIBRARIES = ("polars", "numpy", "python-stdnum", "pypinyin", "rapidfuzz", "openpyxl", "python-calamine", "xlrd",
+              "fastexcel", "pyarrow", "charset-normalizer")
+_FAR_FUTURE = dt.date(9999, 12, 31)
+
+
+def _hash_paths(root: Path, relative: tuple[str, ...]) -> str:
+    digest = hashlib.sha256()
+    for rel in relative:
+        path = root / rel
+        files = sorted(p for p in path.rglob("*") if p.is_file() and "__pycache__" not in p.parts) \
+            if path.is_dir() else [path]
+        for file in files:
+            digest.update(f"{file.relative_to(root).as_posix()}\0".encode())
+            digest.update(file.read_bytes())
+            digest.update(b"\0")
+    return digest.hexdigest()
+
+
+@lru_cache(maxsize=1)
+def code_hash() -> str:
+    """The engine version, its ingest / normalise / link source, and the versions of the libraries they use."""
+    digest = hashlib.sha256(f"dibao {dibao.__version__} format {FORMAT}\n".encode())
+    digest.update(_hash_paths(Path(dibao.__file__).parent, _CODE_PATHS).encode())
+    for name in _LIBRARIES:
+        try:
+            version = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            version = "-"
+        digest.update(f"\n{name}={version}".encode())
+    return digest.hexdigest()
+
+
+def headers_hash(headers: HeaderTable) -> str:
+    """The header table by content (its version and every alias), not by path."""
+    doc = {"version": headers.version, "by_stem": headers.by_stem, "value_aliases": headers.value_aliases}
+    return hashlib.sha256(json.dumps(doc, ensure_ascii=False, sort_keys=True).encode()).hexdigest()
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 22):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def date_span(ingested: IngestedFile, run_date: dt.date) -> tuple[dt.date, dt.date]:
+    """The run dates on which validating this file gives the same result as on ``run_date``.
+
+    Only ID statuses depend on the date (a birth date after it is impossible), so the span runs from the latest
+    birth date on or before ``run_date`` to the day before the earliest birth date after it."""
+    spec = FILE_SPECS[ingested.stem]
+    births: list[pl.Series] = []
+    for f in spec.fields:
+        if f.type is FieldType.ID_NUMBER and f.name in ingested.accepted.columns:
+            probe = normalise_ids(ingested.accepted.select(f.name), f.name, prefix="__p_", today=_FAR_FUTURE)
+            births.append(probe.get_column("__p_birth_date").drop_nulls())
+    if not births:
+        return dt.date.min, dt.date.max
+    every = pl.concat(births)
+    before = every.filter(every <= run_date).max()
+    after = every.filter(every > run_date).min()
+    start = before if isinstance(before, dt.date) else dt.date.min
+    end = after - dt.timedelta(days=1) if isinstance(after, dt.date) else dt.date.max
+    return start, end
+
+
+def _key(*parts: str) -> str:
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+def _write_frame(folder: Path, name: str, frame: pl.DataFrame) -> dict[str, str]:
+    buffer = io.BytesIO()
+    frame.write_parquet(buffer, compression="lz4", statistics=False)
+    data = buffer.getvalue()
+    (folder / name).write_bytes(data)
+    return {"sha256": hashlib.sha256(data).hexdigest(), "schema": repr(frame.schema)}
+
+
+def _read_frame(folder: Path, name: str, meta: dict[str, Any]) -> pl.DataFrame:
+    data = (folder / name).read_bytes()
+    expected = meta["frames"][name]
+    if hashlib.sha256(data).hexdigest() != expected["sha256"]:
+        raise ValueError(f"{name}: checksum differs")
+    frame = pl.read_parquet(io.BytesIO(data))
+    if repr(frame.schema) != expected["schema"]:
+        raise ValueError(f"{name}: schema differs")
+    return frame
+
+
+@dataclass
+class RunCache:
+    """The store's cache, as one run uses it. ``ingest_status`` / ``used`` record hits, misses and entries."""
+
+    root: Path  # STORE/cache
+    headers: HeaderTable
+    ingest_status: dict[str, str] = field(default_factory=dict)  # stem → hit | miss
+    accepted_sha: dict[str, str] = field(default_factory=dict)  # stem → SHA-256 of its cached accepted frame
+    used: set[str] = field(default_factory=set)  # entry folders (relative to root) this run used or made
+    linkage: str | None = None  # reused | computed
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @classmethod
+    def for_store(cls, store_root: Path, headers: HeaderTable) -> RunCache:
+        return cls(store_root / CACHE_DIR, headers)
+
+    # ---- ingest -------------------------------------------------------------------------------------------
+    def ingest_key(self) -> str:
+        return _key("ingest", code_hash(), headers_hash(self.headers))
+
+    def _entry(self, stem: str, path: Path, sha: str, encoding: str | None) -> Path:
+        key = _key(self.ingest_key(), stem, path.name, encoding or "-")
+        return self.root / "ingest" / f"{stem}-{sha}-{key[:24]}"
+
+    def load_file(self, stem: str, path: Path, encoding: str | None, run_date: dt.date) -> IngestedFile | None:
+        """The cached ingest of ``path`` (read with the ``encoding`` override) on ``run_date``, or None (a miss)."""
+        try:
+            sha = file_sha256(path)
+        except OSError:  # reading it again will say what is wrong, as a file fault
+            return None
+        entry = self._entry(stem, path, sha, encoding)
+        result = None
+        if (entry / "meta.json").is_file():
+            try:
+                result = self._read_ingested(entry, stem, path, sha, run_date)
+            except Exception:  # damaged or foreign: never trusted, recomputed
+                shutil.rmtree(entry, ignore_errors=True)
+        with self._lock:
+            self.ingest_status[stem] = "hit" if result is not None else "miss"
+            if result is not None:
+                self.used.add(entry.relative_to(self.root).as_posix())
+        return result
+
+    def _read_ingested(self, entry: Path, stem: str, path: Path, sha: str, run_date: dt.date) -> IngestedFile | None:
+        meta = json.loads((entry / "meta.json").read_text(encoding="utf-8"))
+        if meta.get("format") != FORMAT or meta.get("sha256") != sha or meta.get("stem") != stem:
+            raise ValueError("entry is not for this file")
+        start, end = dt.date.fromisoformat(meta["valid_from"]), dt.date.fromisoformat(meta["valid_until"])
+        if not start <= run_date <= end:
+            return None  # an ID's status would differ on this date: recompute (the entry is replaced)
+        raw_meta = meta["raw"]
+        row_lines = _read_frame(entry, "row_lines.parquet", meta).to_series() \
+            if "row_lines.parquet" in meta["frames"] else None
+        raw = RawTable(
+            path=path, format=raw_meta["format"], encoding=raw_meta["encoding"], sha256=sha,
+            headers=list(raw_meta["headers"]), frame=_read_frame(entry, "raw.parquet", meta),
+            numeric_columns=dict(raw_meta["numeric_columns"]), notes=list(raw_meta["notes"]),
+            header_line=raw_meta["header_line"], sheet=raw_meta["sheet"],
+            header_columns=list(raw_meta["header_columns"]), first_column=raw_meta["first_column"],
+            data_line=raw_meta["data_line"], row_lines=row_lines)
+        ingested = IngestedFile(
+            stem=stem, raw=raw, accepted=_read_frame(entry, "accepted.parquet", meta),
+            rejected=_read_frame(entry, "rejected.parquet", meta), column_map=dict(meta["column_map"]),
+            notes=list(meta["notes"]), data_notes=_read_frame(entry, "data_notes.parquet", meta))
+        if ingested.rows_read != meta["rows_read"] or ingested.accepted.height != meta["rows_accepted"]:
+            raise ValueError("row counts differ")
+        with self._lock:
+            self.accepted_sha[stem] = meta["frames"]["accepted.parquet"]["sha256"]
+        return ingested
+
+    def save_file(self, ingested: IngestedFile, path: Path, encoding: str | None, run_date: dt.date) -> None:
+        """Cache a freshly ingested file (written aside, then renamed into place: a killed run leaves no half)."""
+        sha = ingested.raw.sha256
+        entry = self._entry(ingested.stem, path, sha, encoding)
+        start, end = date_span(ingested, run_date)
+        raw = ingested.raw
+        frames = {"accepted.parquet": ingested.accepted, "rejected.parquet": ingested.rejected,
+                  "data_notes.parquet": ingested.data_notes, "raw.parquet": raw.frame}
+        if raw.row_lines is not None:
+            frames["row_lines.parquet"] = raw.row_lines.to_frame()
+        meta: dict[str, Any] = {
+            "format": FORMAT, "stem": ingested.stem, "file": path.name, "sha256": sha,
+            "valid_from": start.isoformat(), "valid_until": end.isoformat(), "made_on": run_date.isoformat(),
+            "rows_read": ingested.rows_read, "rows_accepted": ingested.accepted.height,
+            "column_map": ingested.column_map, "notes": ingested.notes,
+            "raw": {"format": raw.format, "encoding": raw.encoding, "headers": raw.headers,
+                    "numeric_columns": raw.numeric_columns, "notes": raw.notes, "header_line": raw.header_line,
+                    "sheet": raw.sheet, "header_columns": raw.header_columns, "first_column": raw.first_column,
+                    "data_line": raw.data_line},
+        }
+        written = self._write_entry(entry, frames, meta)
+        if written is not None:
+            with self._lock:
+                self.ingest_status.setdefault(ingested.stem, "miss")
+                self.accepted_sha[ingested.stem] = written["accepted.parquet"]["sha256"]
+                self.used.add(entry.relative_to(self.root).as_posix())
+
+    def _write_entry(self, entry: Path, frames: dict[str, pl.DataFrame],
+                     meta: dict[str, Any]) -> dict[str, dict[str, str]] | None:
+        aside = entry.parent / f".incoming-{entry.name}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        try:
+            aside.mkdir(parents=True)
+            meta["frames"] = {name: _write_frame(aside, name, frame) for name, frame in frames.items()}
+            (aside / "meta.json").write_text(json.dumps(meta, ensure_ascii=False, indent=1, default=str) + "\n",
+                                             encoding="utf-8")
+            if entry.exists():
+                shutil.rmtree(entry)
+            aside.rename(entry)
+        except OSError:  # a cache that cannot be written costs time, never the run
+            shutil.rmtree(aside, ignore_errors=True)
+            return None
+        frames_meta: dict[str, dict[str, str]] = meta["frames"]
+        return frames_meta
+
+    # ---- linkage ------------------------------------------------------------------------------------------
+    def link_key(self) -> str | None:
+        """Key of the linkage of this run's person-level files, or None when one of them was not cached."""
+        stems = [s for s, spec in FILE_SPECS.items() if spec.person_level and s in self.ingest_status]
+        if any(s not in self.accepted_sha for s in stems):
+            return None
+        return _key("link", code_hash(), *(f"{s}={self.accepted_sha[s]}" for s in sorted(stems)))
+
+    def load_link(self) -> LinkResult | None:
+        key = self.link_key()
+        if key is None:
+            return None
+        entry = self.root / "link" / key[:32]
+        if not (entry / "meta.json").is_file():
+            return None
+        try:
+            meta = json.loads((entry / "meta.json").read_text(encoding="utf-8"))
+            if meta.get("format") != FORMAT or meta.get("key") != key:
+                raise ValueError("entry is not for these records")
+            result = LinkResult(_read_frame(entry, "links.parquet", meta), _read_frame(entry, "review.parquet", meta),
+                                _read_frame(entry, "households.parquet", meta))
+        except Exception:  # damaged: never trusted, relinked
+            shutil.rmtree(entry, ignore_errors=True)
+            return None
+        self.used.add(entry.relative_to(self.root).as_posix())
+        return result
+
+    def save_link(self, linked: LinkResult) -> None:
+        key = self.link_key()
+        if key is None:
+            return
+        entry = self.root / "link" / key[:32]
+        frames = {"links.parquet": linked.links, "review.parquet": linked.review,
+                  "households.parquet": linked.households}
+        if self._write_entry(entry, frames, {"format": FORMAT, "key": key}) is not None:
+            self.used.add(entry.relative_to(self.root).as_posix())
+
+    # ---- bounding ------------------------------------------------------------------------------------------
+    def sweep(self, run_date: dt.date) -> list[str]:
+        """Record this run's entries; remove every entry not used by the last ``KEEP_RUNS`` runs. Returns those
+        removed. Call after a successful publish, under the store's lock."""
+        ledger_path = self.root / "runs.json"
+        try:
+            ledger = json.loads(ledger_path.read_text(encoding="utf-8"))
+            runs = [r for r in ledger["runs"] if r.get("date") != run_date.isoformat()]
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            runs = []
+        runs.append({"date": run_date.isoformat(), "entries": sorted(self.used)})
+        runs = runs[-KEEP_RUNS:]
+        keep = {e for r in runs for e in r.get("entries", [])}
+        removed = []
+        for kind in ("ingest", "link"):
+            folder = self.root / kind
+            if not folder.is_dir():
+                continue
+            for entry in folder.iterdir():
+                name = f"{kind}/{entry.name}"
+                if name not in keep:
+                    shutil.rmtree(entry, ignore_errors=True) if entry.is_dir() else entry.unlink(missing_ok=True)
+                    removed.append(name)
+        self.root.mkdir(parents=True, exist_ok=True)
+        tmp = ledger_path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({"runs": runs}, indent=1) + "\n", encoding="utf-8")
+        tmp.replace(ledger_path)
+        return sorted(removed)
