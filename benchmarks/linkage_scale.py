@@ -119,8 +119,9 @@ def link(size: int, repeat: int, out: Path | None) -> None:
     for label, seconds in times.items():
         print(f"  {label:24s} {seconds:6.1f} s")
     print(f"  {'rest (assembly)':24s} {walls[-1] - sum(times.values()):6.1f} s")
+    maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"RSS with records loaded {base / 2**20:.0f} MiB; peak while linking {peak / 2**20:.0f} MiB "
-          f"(+{(peak - base) / 2**20:.0f}); ru_maxrss {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
+          f"(+{(peak - base) / 2**20:.0f}); ru_maxrss {maxrss:.0f} MiB")
     if out is not None:
         result.links.write_parquet(out)
         result.review.write_parquet(out.with_suffix(".review.parquet"))
