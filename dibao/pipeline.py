@@ -17,7 +17,7 @@ from typing import Any
 
 import polars as pl
 
-from dibao import __version__, policy_files
+from dibao import __version__, duck, policy_files
 from dibao.errors import DibaoError
 from dibao.headers import HeaderTable, load_header_table
 from dibao.ingest import Drop, ingest_drop
@@ -140,7 +140,8 @@ def run_daily(
     rules = rules or load_rules(parameters, policy_files.policy_path(policy_files.ELIGIBILITY, rules_dir))
     coverage_path = policy_files.policy_path(policy_files.COVERAGE, rules_dir)
     coverage_config = load_coverage_config(coverage_path)
-    with store.lock(wait_seconds=wait_seconds):
+    with store.lock(wait_seconds=wait_seconds), store.spill_folder() as spill:
+        duck.configure(spill)
         latest = store.published_dates()[-1] if store.published_dates() else None
         if latest is not None and date < latest and not rebuild:
             raise DibaoError(

@@ -11,11 +11,11 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-import duckdb
 import polars as pl
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from dibao import duck
 from dibao.errors import ConfigError
 from dibao.ingest import Drop
 from dibao.policy_files import COVERAGE, shipped
@@ -108,7 +108,7 @@ def coverage(drop: Drop, links: pl.DataFrame, exits: pl.DataFrame, inclusions: p
     """coverage.parquet: one row per (level, area, measure) with numerator, denominator, rate and reference."""
     config = config or load_coverage_config()
     counties = drop.frame_or_empty("counties")
-    con = duckdb.connect()
+    con = duck.connect()
     try:
         con.register("links", links.select("source", "row", "person_key"))
         con.register("counties", counties.select("county_code", "rural_population"))

@@ -23,6 +23,7 @@ from dibao.errors import DibaoError, StoreBusy
 
 INCOMING_PREFIX = ".incoming-"
 REPLACED_PREFIX = ".replaced-"
+SPILL_PREFIX = ".spill-"  # DuckDB's spill folder of a run in progress
 
 
 def _fsync_tree(folder: Path) -> None:
@@ -107,8 +108,19 @@ class RunStore:
     def _sweep_leftovers(self) -> None:
         """Remove half-written folders of runs that were killed (only ever called under the lock)."""
         for entry in self.runs_dir.iterdir():
-            if entry.name.startswith((INCOMING_PREFIX, REPLACED_PREFIX)):
+            if entry.name.startswith((INCOMING_PREFIX, REPLACED_PREFIX, SPILL_PREFIX)):
                 shutil.rmtree(entry, ignore_errors=True)
+
+    @contextlib.contextmanager
+    def spill_folder(self) -> Iterator[Path]:
+        """A folder for DuckDB to spill to while the run holds the lock, inside the store (same disk as the runs),
+        removed afterwards; a killed run's is swept by the next run."""
+        folder = self.runs_dir / f"{SPILL_PREFIX}{os.getpid()}"
+        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            yield folder
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
 
     def publish(self, date: dt.date, write: Callable[[Path], None], *, replace: bool = False) -> Path:
         """Write a run with ``write(folder)`` into a temporary folder, then rename it into place.

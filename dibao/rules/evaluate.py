@@ -12,9 +12,9 @@ shows the same figures, and rows come out in a fixed order.
 
 from __future__ import annotations
 
-import duckdb
 import polars as pl
 
+from dibao import duck
 from dibao.publish.contract import DECISION_SCHEMA
 from dibao.rules.compile import Rule, RuleSet
 from dibao.rules.params import ParameterSet
@@ -90,7 +90,7 @@ def evaluate_rules(facts: pl.DataFrame, params: pl.DataFrame, rules: RuleSet, pa
     """All fired rules, one row per (subject, rule), with the trace: rules in their order, subjects in the order
     of ``facts`` (DuckDB returns rows in any order, so they are put back by row number)."""
     numbered = facts.with_row_index("__i")
-    con = duckdb.connect()
+    con = duck.connect()
     try:
         con.register("facts", numbered)
         con.register("params", params)

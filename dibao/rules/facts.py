@@ -51,9 +51,9 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import replace
 
-import duckdb
 import polars as pl
 
+from dibao import duck
 from dibao.errors import ConfigError
 from dibao.ingest import Drop
 from dibao.ingest.parse import parse_money
@@ -707,7 +707,7 @@ def household_facts(drop: Drop, links: pl.DataFrame, params: pl.DataFrame, run_d
         raise ConfigError(f"parameters: the household facts read {', '.join(missing)}, which the parameter file "
                           "does not define (see the shipped dibao/policy/parameters.yaml)")
     kinds, words, exemptions = _asset_tables(rules.asset_kinds, params)
-    con = duckdb.connect()
+    con = duck.connect()
     try:
         con.register("links", links.select("source", "row", "person_key", "household", "household_group",
                                            "id_status"))
