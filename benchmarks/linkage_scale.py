@@ -61,12 +61,16 @@ class PeakRss:
 
     def __init__(self) -> None:
         self.peak = 0
+        self.stage = "rest (assembly)"
+        self.stage_peaks: dict[str, int] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self.peak = max(self.peak, rss())
+            now = rss()
+            self.peak = max(self.peak, now)
+            self.stage_peaks[self.stage] = max(self.stage_peaks.get(self.stage, 0), now)
             self._stop.wait(0.005)
 
     def __enter__(self) -> PeakRss:
@@ -91,13 +95,19 @@ def link(size: int, repeat: int, out: Path | None) -> None:
     times: dict[str, float] = {}
     originals = {attr: getattr(module, attr) for attr in STAGES if hasattr(module, attr)}
 
+    sampler: PeakRss | None = None
+
     def timed(label: str, fn: Callable[..., Any]) -> Callable[..., Any]:
         def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if sampler is not None:
+                sampler.stage = label
             started = time.perf_counter()
             try:
                 return fn(*args, **kwargs)
             finally:
                 times[label] = times.get(label, 0.0) + time.perf_counter() - started
+                if sampler is not None:
+                    sampler.stage = "rest (assembly)"
         return wrapper
 
     walls = []
@@ -108,7 +118,8 @@ def link(size: int, repeat: int, out: Path | None) -> None:
     for _ in range(repeat):
         times.clear()
         result = None
-        with PeakRss() as sampler:
+        sampler = PeakRss()
+        with sampler:
             started = time.perf_counter()
             result = module.link_persons(records)
             walls.append(time.perf_counter() - started)
@@ -116,9 +127,10 @@ def link(size: int, repeat: int, out: Path | None) -> None:
     assert result is not None
     print(f"{records.height} records; link_persons: " + ", ".join(f"{w:.1f}" for w in walls)
           + f" s (min {min(walls):.1f} s)")
+    assert sampler is not None
+    times["rest (assembly)"] = walls[-1] - sum(times.values())
     for label, seconds in times.items():
-        print(f"  {label:24s} {seconds:6.1f} s")
-    print(f"  {'rest (assembly)':24s} {walls[-1] - sum(times.values()):6.1f} s")
+        print(f"  {label:24s} {seconds:6.1f} s   peak RSS {sampler.stage_peaks.get(label, 0) / 2**20:6.0f} MiB")
     maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"RSS with records loaded {base / 2**20:.0f} MiB; peak while linking {peak / 2**20:.0f} MiB "
           f"(+{(peak - base) / 2**20:.0f}); ru_maxrss {maxrss:.0f} MiB")

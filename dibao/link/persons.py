@@ -107,7 +107,11 @@ def _stage_exact(recs: pl.DataFrame, settings: LinkSettings) -> tuple[pl.DataFra
     usable = [s.value for s in USABLE_STATUSES]
     exact = recs.filter(pl.col("id_status").is_in(usable)).with_columns(pl.col("id_norm").alias("person_key"))
     profiles = _profiles(exact)
-    checked = _with_similarity(exact.join(profiles, on="person_key"), settings)
+    # Only the columns the check reads: the full records joined to the full profiles (counties as lists) would be
+    # the largest frame of the stage.
+    checked = _with_similarity(
+        exact.select("rid", "person_key", "id_status", "name_norm", "name_pinyin")
+        .join(profiles.select("person_key", "p_name", "p_pinyin"), on="person_key"), settings)
     links = checked.select(
         "rid", "person_key",
         pl.when(pl.col("id_status") == IdStatus.UPGRADED.value).then(pl.lit("upgraded_15"))
@@ -170,14 +174,15 @@ def _stage_household(recs: pl.DataFrame, linked: pl.DataFrame, profiles: pl.Data
         .join(groups, on="household").select("household_group", "household", "person_key").unique()
     )
     pending = (
-        recs.join(linked.select("rid"), on="rid", how="anti").drop_nulls("household")
+        recs.select("rid", "household", "name_norm", "name_pinyin", "id_birth_date", "id_sex")
+        .join(linked.select("rid"), on="rid", how="anti").drop_nulls("household")
         .join(groups, on="household")
     )
     # Persons of the group, less those already linked from the record's own household (its other members).
     pairs = (
         pending.join(members.select("household_group", "person_key").unique(), on="household_group")
         .join(members.select("household", "person_key"), on=["household", "person_key"], how="anti")
-        .join(profiles, on="person_key")
+        .join(profiles.select("person_key", "p_name", "p_pinyin", "p_birth", "p_sex"), on="person_key")
     )
     pairs = _with_similarity(pairs, settings).with_columns(
         (pl.col("sim")
