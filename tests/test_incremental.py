@@ -1,0 +1,200 @@
+"""Incremental days (``dibao/publish/cache.py``): a day on unchanged inputs reuses the cached ingest and linkage,
+and publishes exactly what a full run on a fresh store publishes."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+
+import dibao
+from dibao import policy_files
+from dibao.headers import load_header_table
+from dibao.ingest import ingest_drop
+from dibao.pipeline import RunResult, run_daily
+from dibao.publish import cache as cache_module
+from dibao.publish.cache import RunCache, date_span
+from dibao.publish.store import RunStore
+from dibao_synth import generate
+
+DAY1 = dt.date(2026, 11, 20)
+DAYS = [DAY1 + dt.timedelta(days=i) for i in range(4)]
+
+
+@dataclasses.dataclass
+class Drops:
+    day1: Path  # days 1 and 2: the same files
+    day3: Path  # the roll changed (one row fewer)
+    day4: Path  # the roll changed again
+
+
+def _drop_roll_line(src: Path, out: Path, keep_lines: int) -> Path:
+    shutil.copytree(src, out)
+    roll = next(out.glob("dibao_roll.*"))
+    lines = roll.read_bytes().splitlines(keepends=True)
+    roll.write_bytes(b"".join(lines[:keep_lines]))
+    return out
+
+
+@pytest.fixture(scope="module")
+def drops(tmp_path_factory: pytest.TempPathFactory) -> Drops:
+    root = tmp_path_factory.mktemp("incremental")
+    generate(households=300, seed=5, out=root / "day1", as_of=DAY1, formats="csv")
+    lines = len(next((root / "day1").glob("dibao_roll.*")).read_bytes().splitlines())
+    return Drops(root / "day1", _drop_roll_line(root / "day1", root / "day3", lines - 1),
+                 _drop_roll_line(root / "day1", root / "day4", lines - 2))
+
+
+def _run(store: Path, inputs: Path, date: dt.date, **kwargs: Any) -> RunResult:
+    return run_daily(inputs, date, RunStore(store), **kwargs)
+
+
+def _inputs_of(drops: Drops) -> list[Path]:
+    return [drops.day1, drops.day1, drops.day3, drops.day4]
+
+
+@pytest.fixture(scope="module")
+def full_runs(drops: Drops, tmp_path_factory: pytest.TempPathFactory) -> list[str]:
+    """content_sha256 of each day run on a fresh store without any cache."""
+    store = tmp_path_factory.mktemp("full") / "store"
+    hashes = [_run(store, inputs, day, cache=False).manifest["content_sha256"]
+              for inputs, day in zip(_inputs_of(drops), DAYS, strict=True)]
+    assert not (store / "cache").exists()
+    return hashes
+
+
+def test_days_reuse_the_cache_and_publish_what_a_full_run_publishes(drops: Drops, full_runs: list[str],
+                                                                    tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    results = [_run(store, inputs, day) for inputs, day in zip(_inputs_of(drops), DAYS, strict=True)]
+    caches = [r.manifest["cache"] for r in results]
+    stems = set(results[0].manifest["inputs"])
+    assert caches[0] == {"inputs": dict.fromkeys(sorted(stems), "miss"), "linkage": "computed"}
+    assert caches[1] == {"inputs": dict.fromkeys(sorted(stems), "hit"), "linkage": "reused"}
+    assert caches[2]["inputs"] == {s: "miss" if s == "dibao_roll" else "hit" for s in sorted(stems)}
+    assert caches[2]["linkage"] == "computed"  # the roll is person-level: relinked
+    assert results[1].manifest["inputs"]["registry"]["cache"] == "hit"
+    assert [r.manifest["content_sha256"] for r in results] == full_runs
+    # Every published file is byte for byte the same, not only the hash over them.
+    fresh = tmp_path / "fresh"
+    _run(fresh, drops.day1, DAYS[0], cache=False)
+    for name, info in results[0].manifest["files"].items():
+        assert json.loads((fresh / "runs" / DAYS[0].isoformat() / "manifest.json").read_text(
+            encoding="utf-8"))["files"][name]["sha256"] == info["sha256"]
+
+
+def test_a_cached_file_is_rebuilt_exactly(drops: Drops, tmp_path: Path) -> None:
+    headers = load_header_table(policy_files.policy_path(policy_files.HEADERS, None))
+    full = ingest_drop(drops.day1, headers=headers, run_date=DAY1)
+    writer = RunCache.for_store(tmp_path, headers)
+    ingest_drop(drops.day1, headers=headers, run_date=DAY1, cache=writer)
+    reader = RunCache.for_store(tmp_path, headers)
+    cached = ingest_drop(drops.day1, headers=headers, run_date=DAY1 + dt.timedelta(days=1), cache=reader)
+    assert set(reader.ingest_status.values()) == {"hit"}
+    assert list(cached.files) == list(full.files)
+    for stem, f in full.files.items():
+        c = cached.files[stem]
+        for frame, again in ((f.accepted, c.accepted), (f.rejected, c.rejected), (f.data_notes, c.data_notes),
+                             (f.raw.frame, c.raw.frame)):
+            assert frame.schema == again.schema
+            assert frame.equals(again)  # same values in the same row order
+        assert (c.column_map, c.notes, c.rows_read, c.fields_cleared) == (f.column_map, f.notes, f.rows_read,
+                                                                          f.fields_cleared)
+        raw_fields = [x.name for x in dataclasses.fields(f.raw) if x.name not in ("frame", "row_lines")]
+        assert {n: getattr(c.raw, n) for n in raw_fields} == {n: getattr(f.raw, n) for n in raw_fields}
+
+
+def _entries(store: Path, kind: str = "ingest") -> set[str]:
+    folder = store / "cache" / kind
+    return {p.name for p in folder.iterdir() if not p.name.startswith(".")} if folder.is_dir() else set()
+
+
+def test_a_changed_header_table_or_engine_invalidates_the_cache(drops: Drops, tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    store = tmp_path / "store"
+    _run(store, drops.day1, DAYS[0])
+    # A rules folder whose headers.yaml differs (here only its version): every file is read again.
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    text = policy_files.shipped(policy_files.HEADERS).read_text(encoding="utf-8")
+    (rules / policy_files.HEADERS).write_text(text.replace("\nversion: ", "\nversion: local-", 1), encoding="utf-8")
+    second = _run(store, drops.day1, DAYS[1], rules_dir=rules)
+    assert set(second.manifest["cache"]["inputs"].values()) == {"miss"}
+    # The files were read again and gave the same records: the linkage is keyed by those, so it is reused.
+    assert second.manifest["cache"]["linkage"] == "reused"
+    # Another engine version: every file is read again.
+    monkeypatch.setattr(dibao, "__version__", "999.0")
+    cache_module.code_hash.cache_clear()
+    try:
+        third = _run(store, drops.day1, DAYS[2], rules_dir=rules)
+    finally:
+        monkeypatch.undo()
+        cache_module.code_hash.cache_clear()
+    assert set(third.manifest["cache"]["inputs"].values()) == {"miss"}
+    # An encoding override is part of the key too.
+    fourth = _run(store, drops.day1, DAYS[3], rules_dir=rules, encodings={"registry": "utf-8"})
+    assert fourth.manifest["cache"]["inputs"]["registry"] == "miss"
+    assert fourth.manifest["cache"]["inputs"]["counties"] == "hit"
+
+
+@pytest.mark.parametrize("damage", ["parquet", "meta", "truncated", "link"])
+def test_a_damaged_cache_entry_is_ignored_and_recomputed(drops: Drops, full_runs: list[str], tmp_path: Path,
+                                                         damage: str) -> None:
+    store = tmp_path / "store"
+    _run(store, drops.day1, DAYS[0])
+    registry = next(p for p in (store / "cache" / "ingest").iterdir() if p.name.startswith("registry-"))
+    if damage == "parquet":
+        data = bytearray((registry / "accepted.parquet").read_bytes())
+        data[len(data) // 2] ^= 0xFF  # one flipped byte: the checksum disagrees
+        (registry / "accepted.parquet").write_bytes(bytes(data))
+    elif damage == "meta":
+        (registry / "meta.json").write_text("{not json", encoding="utf-8")
+    elif damage == "truncated":
+        (registry / "rejected.parquet").write_bytes((registry / "rejected.parquet").read_bytes()[:20])
+    else:
+        link = next((store / "cache" / "link").iterdir())
+        (link / "links.parquet").write_bytes(b"PAR1 not really")
+    second = _run(store, drops.day1, DAYS[1])
+    expected = "hit" if damage == "link" else "miss"
+    assert second.manifest["cache"]["inputs"]["registry"] == expected
+    # A recomputed registry gives the same records, so the (sound) linkage entry still serves; a damaged one not.
+    assert second.manifest["cache"]["linkage"] == ("computed" if damage == "link" else "reused")
+    assert second.manifest["content_sha256"] == full_runs[1]
+    # The damaged entry was replaced by a sound one: the next day hits again.
+    third = _run(store, drops.day1, DAYS[2])
+    assert third.manifest["cache"]["inputs"]["registry"] == "hit"
+    assert third.manifest["cache"]["linkage"] == "reused"
+
+
+def test_the_cache_keeps_only_what_the_last_two_runs_used(drops: Drops, tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    for inputs, day in zip(_inputs_of(drops)[:3], DAYS[:3], strict=True):
+        _run(store, inputs, day)
+    first_roll = {e for e in _entries(store) if e.startswith("dibao_roll-")}
+    assert len(first_roll) == 2  # day 1-2's roll (used by day 2) and day 3's
+    assert len(_entries(store, "link")) == 2
+    _run(store, drops.day4, DAYS[3])
+    rolls = {e for e in _entries(store) if e.startswith("dibao_roll-")}
+    assert len(rolls) == 2 and rolls != first_roll  # day 1-2's roll is gone, day 3's and day 4's remain
+    assert len(_entries(store)) == 8 and len(_entries(store, "link")) == 2
+
+
+def test_the_run_date_matters_only_through_birth_dates(drops: Drops) -> None:
+    headers = load_header_table(policy_files.policy_path(policy_files.HEADERS, None))
+    drop = ingest_drop(drops.day1, headers=headers, run_date=DAY1)
+    start, end = date_span(drop.files["registry"], DAY1)
+    births = drop.files["registry"].accepted["id_birth_date"].drop_nulls()
+    assert start == births.max() and start <= DAY1 <= end
+    # An ID born after the run date (bad_date today) ends the span the day before it becomes a real birth date.
+    roll = drop.files["dibao_roll"]
+    future = pl.Series([dt.date(2027, 3, 5)])
+    assert DAY1 < future[0]
+    row = roll.accepted.head(1).with_columns(pl.lit("11010120270305001X").alias("id_number"))
+    later = dataclasses.replace(roll, accepted=pl.concat([roll.accepted, row]))
+    assert date_span(later, DAY1)[1] == dt.date(2027, 3, 4)
