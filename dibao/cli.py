@@ -273,17 +273,42 @@ def _summary_table(manifest: dict[str, Any]) -> Table:
 def runs(store: Annotated[Path, typer.Option("--store", help="Run store folder.")] = Path("store")) -> None:
     """List published runs with their counts."""
     from dibao.publish.store import RunStore
+    from dibao.publish.worklists import is_ready
 
     runs_store = RunStore(store)
-    table = Table("date", "exit", "inclusion", "flags", "rejected rows", "changes", "content hash", "engine",
-                  title=f"published runs in {store}", title_justify="left")
+    table = Table("date", "exit", "inclusion", "flags", "rejected rows", "changes", "work lists", "content hash",
+                  "engine", title=f"published runs in {store}", title_justify="left")
     for date in runs_store.published_dates():
         m: dict[str, Any] = runs_store.manifest(date)
         d = m.get("decisions", {})
         table.add_row(date.isoformat(), f"{d.get('exit_candidates', 0):,}", f"{d.get('inclusion_candidates', 0):,}",
                       f"{d.get('flags', 0):,}", f"{m.get('rejected_rows', 0):,}", str(m.get("summary", "")),
+                      "ready" if is_ready(m) else "[yellow]not ready[/]",
                       str(m.get("content_sha256", ""))[:12], str(m.get("engine_version", "")))
     console.print(table)
+
+
+@app.command("worklists")
+def worklists_command(
+    store: Annotated[Path, typer.Option("--store", help="Run store folder.")] = Path("store"),
+    date: Annotated[str | None, typer.Option("--date", help="Run date, YYYY-MM-DD (default: the latest).")] = None,
+    wait: Annotated[float, typer.Option("--wait", help="Seconds to wait if another run holds the store.")] = 0.0,
+) -> None:
+    """(Re)write a published run's XLSX work lists from its Parquet files, e.g. after a crash before they were
+    ready; workbooks whose rows are as in the previous run are carried over from it."""
+    from dibao.publish.store import RunStore
+    from dibao.publish.worklists import rewrite
+
+    with _operator_errors():
+        runs_store = RunStore(store)
+        folder = _latest_run(store, date)
+        run_date = dt.date.fromisoformat(folder.name)
+        with runs_store.lock(wait_seconds=wait):
+            previous = runs_store.previous(run_date)
+            entry = rewrite(folder, runs_store.run_dir(previous) if previous else None)
+    console.print(f"[green]work lists ready[/] {folder / 'worklists'}: {len(entry['files']):,} workbooks, "
+                  f"{entry['written']:,} written, {entry['reused']:,} carried over from {entry['reused_from']} "
+                  f"({entry['seconds']:.2f} s)", highlight=False)
 
 
 @app.command()

@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,13 +23,12 @@ from dibao.ingest import Drop, ingest_drop
 from dibao.ingest.validate import FIELD_CLEARED, ROW_REJECTED
 from dibao.link import crosswalk_table, link_persons, person_records
 from dibao.profile import StageClock
-from dibao.publish import contract
+from dibao.publish import contract, worklists
 from dibao.publish.cache import RunCache
 from dibao.publish.coverage import coverage, load_coverage_config
 from dibao.publish.guards import DEFAULT_MAX_SHRINK, DropShrank, guard_summary, shrinks
 from dibao.publish.state import Lists, carry_forward, diff_lists, publish_lists, summary_line
 from dibao.publish.store import RunStore
-from dibao.publish.worklists import write_worklists
 from dibao.rules import ParameterSet, RuleSet, decide, load_parameters, load_rules
 
 Progress = Callable[[str], None]
@@ -203,12 +201,7 @@ def run_daily(
                 files = _write_outputs(folder, outputs)
                 stage.rows = sum(frame.height for frame in outputs.values())
             timings.update(clock.timings)
-            progress("work lists")
-            t0 = time.perf_counter()
-            workbooks = write_worklists(folder, date, lists.exit, lists.inclusion, lists.flag, diff,
-                                        drop.frame_or_empty("counties"))
-            timings["worklists"] = round(time.perf_counter() - t0, 3)
-            manifest["worklists"] = [str(p.relative_to(folder)) for p in workbooks]
+            manifest["worklists"] = worklists.pending(drop.frame_or_empty("counties"))  # written after publishing
             manifest.update(
                 files=files,
                 content_sha256=content_hash(files),
@@ -260,4 +253,13 @@ def run_daily(
             run_cache.sweep(date)
         if rebuild:
             store.remove_after(date)
+        progress("work lists")  # the Parquet run is published and served; the workbooks follow (worker processes)
+        try:
+            manifest["worklists"] = worklists.complete(
+                folder, date, lists.exit, lists.inclusion, lists.flag, diff, drop.frame_or_empty("counties"),
+                previous=store.run_dir(previous_date) if previous_date else None)
+        except Exception as exc:
+            raise DibaoError(f"{folder} is published, but its work lists were not written ({exc}); write them "
+                             f"with `dibao worklists --store {store.root} --date {date}`") from exc
+        timings["worklists"] = manifest["worklists"]["seconds"]
     return RunResult(date, folder, drop, manifest, timings)

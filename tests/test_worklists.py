@@ -3,15 +3,24 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
+import shutil
 import zipfile
 from pathlib import Path
 
 import fastexcel
 import polars as pl
 import pytest
+from typer.testing import CliRunner
 
+from dibao.cli import app
+from dibao.errors import DibaoError
+from dibao.pipeline import RunResult, content_hash, run_daily
+from dibao.publish import worklists
 from dibao.publish.contract import DIFF_SCHEMA, EXIT_SCHEMA, FLAG_SCHEMA, INCLUSION_SCHEMA
+from dibao.publish.store import RunStore
 from dibao.publish.worklists import COLUMNS, SUMMARY_COLUMNS, write_worklists
+from dibao_synth import generate
 
 RUN = dt.date(2026, 11, 20)
 ID_X = "34040219800101123X"  # 18-digit ID ending in X
@@ -225,13 +234,15 @@ def test_print_setup(lists: Path) -> None:
     assert '<autoFilter ref="A1:L4"/>' in xml
     assert 'paperSize="9"' in xml and 'orientation="landscape"' in xml and 'fitToHeight="0"' in xml
     assert '<pageSetUpPr fitToPage="1"/>' in xml
-    assert "&amp;P/&amp;N" in xml and "大通区" in xml and "2026-11-20" in xml and "&amp;A" in xml
+    assert "&amp;P/&amp;N" in xml and "大通区" in xml and "&amp;A" in xml
+    assert "&amp;R&amp;D" in xml and "2026-11-20" not in xml  # the printing date: the rows alone make the bytes
     assert "_xlnm.Print_Titles" in workbook_xml and "$1:$1" in workbook_xml
     assert 'width="60.7109375"' in xml  # 核查依据与数据 is wide
     assert "应退尽退!$A$1:$L$4" in workbook_xml  # print area takes in the empty 核查结果/备注 columns
     assert '<printOptions gridLines="1"/>' in xml  # the grid is printed: a box for every cell, filled or not
     with zipfile.ZipFile(lists / "全省汇总.xlsx") as book:
         summary_xml = book.read("xl/workbook.xml").decode()
+        assert "&amp;R2026-11-20" in book.read("xl/worksheets/sheet1.xml").decode()  # the summary is of one day
     assert "全省汇总!$A$1:$H$5" in summary_xml  # three counties + 合计 are printed
 
 
@@ -258,3 +269,145 @@ def test_unsafe_town_name_and_unknown_county(tmp_path: Path) -> None:
     assert "999999_未知县区/东_西镇.xlsx" in names
     town = sheet(tmp_path / "worklists" / "999999_未知县区" / "东_西镇.xlsx", "应退尽退")
     assert town["乡镇"].to_list() == ["东/西镇"]
+
+
+# ---------------------------------------------------------------------------------------------- after publishing
+
+
+def _files(out: Path) -> dict[str, Path]:
+    return {p.relative_to(out).as_posix(): p for p in sorted(out.rglob("*")) if p.is_file()}
+
+
+def test_only_workbooks_with_changed_rows_are_written_again(tmp_path: Path) -> None:
+    """Day two: one county's rows changed; its workbooks are written, every other one is carried (same inode),
+    and the result is byte for byte a full rewrite."""
+    day1, day2 = tmp_path / "day1", tmp_path / "day2"
+    for folder in (day1, day2):
+        folder.mkdir()
+        (folder / "manifest.json").write_text(json.dumps({"worklists": worklists.pending(county_frame())}))
+    frames = {"exit_candidates": exits(), "inclusion_candidates": inclusions(), "flags": flag_frame(),
+              "diff": diff_frame(), "counties": county_frame()}
+    first = worklists.complete(day1, RUN, **frames, workers=0)
+    assert first["status"] == "ready" and first["reused"] == 0
+    moved = exits().with_columns(pl.when(pl.col("dibao_household_id") == "DB1001").then(pl.lit("新村"))
+                                 .otherwise(pl.col("village")).alias("village"))  # 340403 only
+    second = worklists.complete(day2, RUN + dt.timedelta(days=1), **{**frames, "exit_candidates": moved},
+                                previous=day1, workers=2)
+    assert json.loads((day2 / "manifest.json").read_text())["worklists"]["status"] == "ready"
+    old, new = _files(day1 / "worklists"), _files(day2 / "worklists")
+    assert sorted(new) == second["files"] == first["files"]
+    rewritten = {name for name in new if new[name].stat().st_ino != old[name].stat().st_ino}
+    assert rewritten == {"340403_田家庵区.xlsx", "340403_田家庵区/舜耕镇.xlsx", "全省汇总.xlsx"}
+    assert second["reused"] == len(new) - 3 and second["written"] == 3
+    full = tmp_path / "full"
+    write_worklists(full, RUN + dt.timedelta(days=1), **{**frames, "exit_candidates": moved})
+    assert sorted(_files(full / "worklists")) == sorted(new)
+    for name, path in _files(full / "worklists").items():
+        assert path.read_bytes() == new[name].read_bytes(), name
+
+
+# A small synthetic province published on three days: day 2 the same drop (today's changes empty everywhere), day 3
+# with one roll household of one county gone.
+DAYS = [dt.date(2026, 11, 20), dt.date(2026, 11, 21), dt.date(2026, 11, 22)]
+
+
+@pytest.fixture(scope="module")
+def province(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
+    root = tmp_path_factory.mktemp("province")
+    drop = root / "drop"
+    generate(households=300, seed=1, out=drop, truth_out=root / "truth", as_of=DAYS[0], formats="csv")
+    return root, drop, root / "store"
+
+
+def _one_county_less(drop: Path, out: Path, household: str) -> Path:
+    shutil.copytree(drop, out)
+    roll = pl.read_csv(drop / "dibao_roll.csv", infer_schema=False)
+    roll.filter(pl.col("低保家庭编号") != household).write_csv(out / "dibao_roll.csv")
+    return out
+
+
+def _run(drop: Path, date: dt.date, store: Path) -> RunResult:
+    return run_daily(drop, date, RunStore(store))
+
+
+def _same_as_full_rewrite(run: Path, tmp: Path) -> None:
+    """Every workbook of ``run`` equals, byte for byte, what writing all of them from its Parquet files gives."""
+    copy = tmp / f"full-{run.name}"
+    shutil.copytree(run, copy, ignore=shutil.ignore_patterns("worklists"))
+    worklists.rewrite(copy, workers=0)
+    assert sorted(_files(copy / "worklists")) == sorted(_files(run / "worklists"))
+    for name, path in _files(copy / "worklists").items():
+        assert path.read_bytes() == (run / "worklists" / name).read_bytes(), name
+
+
+def test_daily_runs_publish_parquet_then_work_lists(province: tuple[Path, Path, Path], tmp_path: Path) -> None:
+    root, drop, store = province
+    day1 = _run(drop, DAYS[0], store)
+    manifest = json.loads((day1.folder / "manifest.json").read_text())
+    assert manifest["worklists"]["status"] == "ready" and manifest["worklists"]["workers"] == 2
+    assert manifest["worklists"]["files"] == sorted(_files(day1.folder / "worklists"))
+    assert "全省汇总.xlsx" in manifest["worklists"]["files"]
+    assert not any("worklists" in name for name in manifest["files"])  # the content hash is the Parquet files'
+    assert manifest["content_sha256"] == content_hash(manifest["files"])
+    day2 = _run(drop, DAYS[1], store)
+    exits_day2 = pl.read_parquet(day2.folder / "exit_candidates.parquet").sort("dibao_household_id")
+    county = exits_day2["county_code"][0]
+    household = exits_day2["dibao_household_id"][0]
+    day3 = _run(_one_county_less(drop, root / "drop3", household), DAYS[2], store)
+    entry = json.loads((day3.folder / "manifest.json").read_text())["worklists"]
+    assert entry["status"] == "ready" and entry["reused_from"] == DAYS[1].isoformat() and entry["reused"] > 0
+    before, after = _files(day2.folder / "worklists"), _files(day3.folder / "worklists")
+    rewritten = {name for name in after
+                 if name not in before or after[name].stat().st_ino != before[name].stat().st_ino}
+    # Rewritten: the summary, and exactly the workbooks whose rows changed: the county that lost a household, and
+    # those whose rows say how many days are left or overdue (核查事项's 超过核查日期天数=249 → 250).
+    hashes = json.loads((day2.folder / "manifest.json").read_text())["worklists"]["hashes"]
+    assert rewritten == {"全省汇总.xlsx"} | {name for name, digest in entry["hashes"].items()
+                                           if hashes.get(name) != digest}
+    assert f"{county}_" in " ".join(rewritten)
+    assert len(after) - len(rewritten) == entry["reused"]
+    _same_as_full_rewrite(day3.folder, tmp_path)
+    shown = CliRunner().invoke(app, ["runs", "--store", str(store)])
+    assert shown.exit_code == 0 and shown.output.count("ready") == 3 and "not ready" not in shown.output
+
+
+def test_a_crash_before_the_work_lists_are_ready(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                 province: tuple[Path, Path, Path]) -> None:
+    """Killed half-way: the Parquet run is published, its manifest says the lists are not ready, no half-written
+    workbook carries a final name; ``dibao worklists`` completes them."""
+    _, drop, _ = province
+    store = tmp_path / "store"
+    real = worklists._write_book
+    written: list[Path] = []
+
+    def crash(path: Path, place: str, sheets: dict[str, worklists.Cells]) -> None:
+        if len(written) == 3:
+            worklists._temp(path).write_bytes(b"PK\x03\x04 half a workbook")
+            raise RuntimeError("killed")
+        real(path, place, sheets)
+        written.append(path)
+
+    monkeypatch.setattr(worklists, "WORKERS", 0)
+    monkeypatch.setattr(worklists, "_write_book", crash)
+    with pytest.raises(DibaoError, match="dibao worklists"):
+        _run(drop, DAYS[0], store)
+    run = RunStore(store).run_dir(DAYS[0])
+    assert RunStore(store).published_dates() == [DAYS[0]]  # the Parquet run is served
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["worklists"]["status"] == "pending" and not worklists.is_ready(manifest)
+    assert all(p.name.endswith(".xlsx") == (p in written) for p in (run / "worklists").rglob("*") if p.is_file())
+    assert any(".tmp-" in p.name and p.name.startswith(".") for p in (run / "worklists").rglob("*"))
+    shown = CliRunner().invoke(app, ["runs", "--store", str(store)])
+    assert "not ready" in shown.output
+
+    monkeypatch.setattr(worklists, "_write_book", real)
+    out = CliRunner().invoke(app, ["worklists", "--store", str(store), "--date", DAYS[0].isoformat()])
+    assert out.exit_code == 0, out.output
+    assert "work lists ready" in out.output
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert worklists.is_ready(manifest) and manifest["worklists"]["reused"] == 0
+    assert not [p for p in (run / "worklists").rglob("*") if ".tmp-" in p.name]
+    assert manifest["worklists"]["files"] == sorted(_files(run / "worklists"))
+    _same_as_full_rewrite(run, tmp_path)
+    # the repaired day is what the next day carries workbooks from
+    assert _run(drop, DAYS[1], store).manifest["worklists"]["reused_from"] == DAYS[0].isoformat()

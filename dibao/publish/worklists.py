@@ -14,14 +14,29 @@ Layout under ``RUN/worklists/``::
 Each county/township workbook has the sheets 应退尽退, 应保尽保, 其他核查, 今日变化, always all four, in that order.
 An empty list keeps its header row and gets one merged row "今日无", so a printed empty sheet says so rather than
 looking like a printing fault. Rows are built with Polars; the Python loop only writes cells.
+
+The work lists are off the daily run's critical path: the Parquet run is published first (its manifest says
+``"worklists": {"status": "pending"}``), then ``complete`` writes the workbooks in worker processes and records
+``"status": "ready"`` with every file and the hash of each workbook's rows. A county or township workbook depends
+only on its rows (its header and footer print the printing date, not the run date; its document properties are
+fixed), so when its rows are the same as in the previous run its workbook is carried over (hard link) instead of
+written again: byte for byte what writing it would give. The province summary carries the day's date and counts and
+is always written. Every file is written under a hidden temp name and renamed when complete; after a crash
+``dibao worklists`` (``rewrite``) writes the run's lists from its published Parquet files.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
+import multiprocessing
+import os
 import re
 import shutil
+import time
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -32,6 +47,7 @@ from xlsxwriter.format import Format
 from xlsxwriter.workbook import Workbook
 from xlsxwriter.worksheet import Worksheet
 
+from dibao.errors import DibaoError
 from dibao.publish.contract import (
     CHANGE_LABELS,
     DIFF,
@@ -41,6 +57,7 @@ from dibao.publish.contract import (
     LIST_FILES,
     LIST_LABELS,
     LISTS,
+    MANIFEST_FILE,
     WORKLISTS_DIR,
 )
 
@@ -51,6 +68,14 @@ UNKNOWN_COUNTY_CODE = "未知"
 UNKNOWN_COUNTY_NAME = "未知县区"
 EMPTY_TEXT = "今日无"  # the one row of an empty list
 EXCEL_EPOCH = dt.date(1899, 12, 30)  # day 0 of Excel's serial dates (1900 system)
+FIXED_CREATED = dt.datetime(2000, 1, 1)  # a county/township workbook's 'created' property: never the run date
+PRINT_DATE = "&D"  # header/footer field: the date the sheet is printed
+
+FORMAT = "2"  # bump when the same rows would be written differently: no earlier workbook is then reused
+WORKERS = 2  # worker processes writing workbooks
+MANIFEST_KEY = "worklists"
+READY, PENDING = "ready", "pending"
+TEMP_MARK = ".tmp-"  # in the name of a file still being written
 
 # One sheet per list, named by its label, then the day's changes.
 SHEET_EXIT, SHEET_INCLUSION, SHEET_FLAGS = (LIST_LABELS[name] for name in LISTS)
@@ -273,7 +298,7 @@ class _Formats:
         self.total_int = workbook.add_format({**base, "bold": True, "num_format": "0"})
 
 
-def _write_column(sheet: Worksheet, col: int, kind: Kind, fmt: Format, values: pl.Series) -> None:
+def _write_column(sheet: Worksheet, col: int, kind: Kind, fmt: Format, values: Sequence[Any]) -> None:
     """Write one column's non-empty cells, from row 2 down.
 
     IDs and text go through write_string, never as numbers (Excel would turn an 18-digit ID into 3.40402E+17).
@@ -282,11 +307,11 @@ def _write_column(sheet: Worksheet, col: int, kind: Kind, fmt: Format, values: p
     cells of a province's daily lists within seconds.
     """
     if kind in ("int", "date"):
-        for row, number in enumerate(values.to_list(), start=1):
+        for row, number in enumerate(values, start=1):
             if number is not None:
                 sheet.write_number(row, col, number, fmt)
         return
-    for row, text in enumerate(values.to_list(), start=1):
+    for row, text in enumerate(values, start=1):
         if text:  # None and "" stay empty cells
             sheet.write_string(row, col, text, fmt)
 
@@ -297,8 +322,12 @@ def _escape(text: str) -> str:
 
 
 def _print_setup(sheet: Worksheet, columns: Sequence[Column], formats: _Formats, last_row: int, place: str,
-                 run_date: dt.date) -> None:
-    """Print-ready: A4 landscape, one page wide, header row frozen, filtered and repeated; page header/footer."""
+                 stamp: str) -> None:
+    """Print-ready: A4 landscape, one page wide, header row frozen, filtered and repeated; page header/footer.
+
+    ``stamp`` is the header/footer's right part: the run date on the province summary; on a county or township
+    workbook the date it is printed (Excel's ``&D``), since that workbook is carried unchanged to the next run
+    while its rows stay the same."""
     for col, column in enumerate(columns):
         sheet.set_column(col, col, column.width, formats.column[column.kind])
     sheet.freeze_panes(1, 0)
@@ -310,39 +339,39 @@ def _print_setup(sheet: Worksheet, columns: Sequence[Column], formats: _Formats,
     sheet.fit_to_pages(1, 0)
     sheet.repeat_rows(0)
     sheet.set_margins(left=0.4, right=0.4, top=0.75, bottom=0.6)
-    sheet.set_header(f"&L{_escape(place)}&C&A&R{run_date.isoformat()}", {"margin": 0.3})
-    sheet.set_footer(f"&L{_escape(place)} 低保核查工作清单&C第 &P/&N 页&R{run_date.isoformat()}", {"margin": 0.3})
+    sheet.set_header(f"&L{_escape(place)}&C&A&R{stamp}", {"margin": 0.3})
+    sheet.set_footer(f"&L{_escape(place)} 低保核查工作清单&C第 &P/&N 页&R{stamp}", {"margin": 0.3})
 
 
-def _write_sheet(workbook: Workbook, formats: _Formats, name: str, columns: Sequence[Column], rows: pl.DataFrame,
-                 place: str, run_date: dt.date) -> Worksheet:
-    """Header in row 1, then the rows; an empty list gets one merged row '今日无'."""
+def _write_sheet(workbook: Workbook, formats: _Formats, name: str, columns: Sequence[Column],
+                 values: Sequence[Sequence[Any]], height: int, place: str, stamp: str) -> Worksheet:
+    """Header in row 1, then the rows (one sequence of cell values per column); an empty list gets one merged
+    row '今日无'."""
     sheet = workbook.add_worksheet(name)
     sheet.write_row(0, 0, [c.header for c in columns], formats.header)
-    for col, (column, values) in enumerate(zip(columns, rows.iter_columns(), strict=True)):
-        _write_column(sheet, col, column.kind, formats.cell[column.kind], values)
-    if rows.height == 0:
+    for col, (column, cells) in enumerate(zip(columns, values, strict=True)):
+        _write_column(sheet, col, column.kind, formats.cell[column.kind], cells)
+    if height == 0:
         sheet.merge_range(1, 0, 1, len(columns) - 1, EMPTY_TEXT, formats.empty)
-    _print_setup(sheet, columns, formats, rows.height, place, run_date)
+    _print_setup(sheet, columns, formats, height, place, stamp)
     return sheet
 
 
-def _new_workbook(path: Path, run_date: dt.date, title: str) -> tuple[Workbook, _Formats]:
-    """A workbook with fixed properties, so re-running the same day writes identical bytes."""
+def _new_workbook(path: Path, created: dt.datetime, title: str) -> tuple[Workbook, _Formats]:
+    """A workbook with fixed properties, so the same rows always give identical bytes."""
     path.parent.mkdir(parents=True, exist_ok=True)
     workbook = xlsxwriter.Workbook(str(path), {
         "in_memory": True, "strings_to_numbers": False, "strings_to_formulas": False, "strings_to_urls": False,
     })
-    workbook.set_properties({"title": title, "author": "dibao", "company": "民政",
-                             "created": dt.datetime.combine(run_date, dt.time())})
+    workbook.set_properties({"title": title, "author": "dibao", "company": "民政", "created": created})
     return workbook, _Formats(workbook)
 
 
 def _printed(rows: pl.DataFrame, sheet: str) -> pl.DataFrame:
-    """Number the rows 1.. (序号 restarts in every workbook) and lay out the sheet's columns in order."""
+    """The sheet's columns in order as written, after 序号 (numbered per workbook when written), with the
+    partition keys in front."""
     columns = COLUMNS[sheet]
-    numbered = rows.drop(_KEYS).with_row_index("序号", offset=1)
-    return numbered.select([_cell_values(c, numbered.columns) for c in columns])
+    return rows.select(*_KEYS, *[_cell_values(c, rows.columns) for c in columns[1:]])
 
 
 def _cell_values(column: Column, present: list[str]) -> pl.Expr:
@@ -354,16 +383,47 @@ def _cell_values(column: Column, present: list[str]) -> pl.Expr:
     return pl.col(column.header)
 
 
-def _write_lists(path: Path, run_date: dt.date, place: str, parts: dict[str, pl.DataFrame]) -> None:
-    workbook, formats = _new_workbook(path, run_date, f"{place} 低保核查工作清单 {run_date.isoformat()}")
+def _temp(path: Path) -> Path:
+    """Where a file is written before it is renamed into place: hidden, never mistaken for a finished one."""
+    return path.with_name(f".{path.name}{TEMP_MARK}{os.getpid()}")
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _finish(temp: Path, path: Path) -> None:
+    """Sync a completely written temp file and rename it into place."""
+    _fsync(temp)
+    os.replace(temp, path)
+
+
+Cells = tuple[list[list[Any]], int]  # one list of cell values per column after 序号, and the row count
+
+
+def _write_book(path: Path, place: str, sheets: dict[str, Cells]) -> None:
+    """A county or township workbook: its four sheets, written to a temp name and renamed when complete."""
+    temp = _temp(path)
+    workbook, formats = _new_workbook(temp, FIXED_CREATED, f"{place} 低保核查工作清单")
     for sheet in SHEETS:
-        _write_sheet(workbook, formats, sheet, COLUMNS[sheet], _printed(parts[sheet], sheet), place, run_date)
+        cells, height = sheets[sheet]
+        _write_sheet(workbook, formats, sheet, COLUMNS[sheet], [list(range(1, height + 1)), *cells], height, place,
+                     PRINT_DATE)
     workbook.close()
+    _finish(temp, path)
 
 
 def _write_summary(path: Path, run_date: dt.date, summary: pl.DataFrame) -> None:
-    workbook, formats = _new_workbook(path, run_date, f"低保核查全省汇总 {run_date.isoformat()}")
-    sheet = _write_sheet(workbook, formats, PROVINCE_SHEET, SUMMARY_COLUMNS, summary, PROVINCE_SHEET, run_date)
+    temp = _temp(path)
+    workbook, formats = _new_workbook(temp, dt.datetime.combine(run_date, dt.time()),
+                                      f"低保核查全省汇总 {run_date.isoformat()}")
+    sheet = _write_sheet(workbook, formats, PROVINCE_SHEET, SUMMARY_COLUMNS,
+                         [s.to_list() for s in summary.iter_columns()], summary.height, PROVINCE_SHEET,
+                         run_date.isoformat())
     total_row = summary.height + 1 if summary.height else 2  # below the data (or below the row '今日无')
     sheet.write_string(total_row, 0, "合计", formats.total_text)
     sheet.write_blank(total_row, 1, None, formats.total_text)
@@ -372,6 +432,7 @@ def _write_summary(path: Path, run_date: dt.date, summary: pl.DataFrame) -> None
     sheet.autofilter(0, 0, total_row - 1, len(SUMMARY_COLUMNS) - 1)  # sorting by filter leaves 合计 last
     sheet.print_area(0, 0, total_row, len(SUMMARY_COLUMNS) - 1)
     workbook.close()
+    _finish(temp, path)
 
 
 def _safe_name(text: str) -> str:
@@ -384,53 +445,279 @@ def _split(frame: pl.DataFrame, key: str) -> dict[str, pl.DataFrame]:
     return {str(k[0]): part for k, part in frame.partition_by(key, as_dict=True, maintain_order=True).items()}
 
 
+# ---------------------------------------------------------------------------------------------- planning
+
+
 @dataclass(frozen=True)
-class _Job:
-    """One county or township workbook: where, whose, and its four sheets' rows."""
+class Book:
+    """One county or township workbook: its path under ``worklists/``, the place it prints, and the hash of
+    everything that goes into it (format, path, place, every sheet's rows in order)."""
 
-    path: Path
+    path: str
     place: str
+    town: str | None  # None: the whole county
+    digest: str
+
+
+@dataclass(frozen=True)
+class CountyJob:
+    """What one worker needs for one county: the county's printed rows per sheet (with ``__town``), its
+    workbooks, and which of them to write (the others are carried from the previous run)."""
+
+    books: tuple[Book, ...]
     parts: dict[str, pl.DataFrame]
+    write: frozenset[str]
+
+    @property
+    def rows(self) -> int:
+        return sum(part.height for part in self.parts.values())
 
 
-def _jobs(out: Path, lists: dict[str, pl.DataFrame], names: pl.DataFrame) -> list[_Job]:
-    """Split the province-wide rows by county, then by township (only towns present in some list)."""
-    by_county = {sheet: _split(rows, "__county") for sheet, rows in lists.items()}
-    jobs: list[_Job] = []
-    for code, name in names.select("__county", "__name").iter_rows():
-        county = _safe_name(f"{code}_{name}")
-        parts = {sheet: by_county[sheet].get(code, lists[sheet].clear()) for sheet in SHEETS}
-        jobs.append(_Job(out / f"{county}.xlsx", name, parts))
-        by_town = {sheet: _split(rows, "__town") for sheet, rows in parts.items()}
-        for town in sorted({town for split in by_town.values() for town in split}):
-            town_parts = {sheet: by_town[sheet].get(town, lists[sheet].clear()) for sheet in SHEETS}
-            jobs.append(_Job(out / county / f"{_safe_name(town)}.xlsx", f"{name} {town}", town_parts))
-    return jobs
+def format_key() -> str:
+    """Changes whenever the same rows could give other bytes: then no workbook of a previous run is reused."""
+    return f"{FORMAT}; xlsxwriter {xlsxwriter.__version__}; polars {pl.__version__}"
 
 
-def write_worklists(folder: Path, run_date: dt.date, exit_candidates: pl.DataFrame,
-                    inclusion_candidates: pl.DataFrame, flags: pl.DataFrame, diff: pl.DataFrame,
-                    counties: pl.DataFrame) -> list[Path]:
-    """Write ``folder/worklists`` (county, township and province workbooks); return the paths written, sorted.
+def _digest(path: str, place: str, hashes: dict[str, pl.Series]) -> str:
+    digest = hashlib.sha256(f"{format_key()}\n{path}\n{place}\n".encode())
+    for sheet in SHEETS:
+        series = hashes[sheet]
+        digest.update(f"{sheet}:{series.len()}\n".encode())
+        digest.update(series.to_numpy().tobytes())
+    return digest.hexdigest()
 
-    The folder is owned by this function: an existing ``worklists`` folder is replaced, so a re-run never leaves
-    the workbook of a township that has nothing today.
-    """
-    out = folder / WORKLISTS_DIR
-    if out.exists():
-        shutil.rmtree(out)
-    out.mkdir(parents=True)
-    lists = {
+
+def _province_lists(exit_candidates: pl.DataFrame, inclusion_candidates: pl.DataFrame, flags: pl.DataFrame,
+                    diff: pl.DataFrame) -> dict[str, pl.DataFrame]:
+    """Each sheet's rows province-wide as written, with the partition keys and a per-row hash ``__h``."""
+    rows = {
         SHEET_EXIT: exit_rows(exit_candidates),
         SHEET_INCLUSION: inclusion_rows(inclusion_candidates),
         SHEET_FLAGS: flag_rows(flags),
         SHEET_DIFF: diff_rows(diff, flags),
     }
+    printed = {sheet: _printed(frame, sheet) for sheet, frame in rows.items()}
+    return {sheet: frame.with_columns(frame.drop(_KEYS).hash_rows().alias("__h"))
+            for sheet, frame in printed.items()}
+
+
+def plan(exit_candidates: pl.DataFrame, inclusion_candidates: pl.DataFrame, flags: pl.DataFrame,
+         diff: pl.DataFrame, counties: pl.DataFrame) -> list[CountyJob]:
+    """Split the province-wide rows by county, then by township (only towns present in some list), and hash
+    each workbook's rows. Nothing is written; ``write`` is every workbook."""
+    lists = _province_lists(exit_candidates, inclusion_candidates, flags, diff)
     names = _county_names(counties, exit_candidates, inclusion_candidates, flags, diff)
-    jobs = _jobs(out, lists, names)
-    for job in jobs:
-        _write_lists(job.path, run_date, job.place, job.parts)
-    summary_path = out / PROVINCE_FILE
-    _write_summary(summary_path, run_date,
-                   province_summary(run_date, exit_candidates, inclusion_candidates, flags, diff, counties))
-    return sorted([job.path for job in jobs] + [summary_path])
+    by_county = {sheet: _split(rows, "__county") for sheet, rows in lists.items()}
+    jobs: list[CountyJob] = []
+    for code, name in names.select("__county", "__name").iter_rows():
+        county = _safe_name(f"{code}_{name}")
+        parts = {sheet: by_county[sheet].get(code, lists[sheet].clear()) for sheet in SHEETS}
+        books = [Book(f"{county}.xlsx", name, None, _digest(f"{county}.xlsx", name,
+                                                            {s: p["__h"] for s, p in parts.items()}))]
+        by_town = {sheet: _split(part.select("__town", "__h"), "__town") for sheet, part in parts.items()}
+        for town in sorted({town for split in by_town.values() for town in split}):
+            path, place = f"{county}/{_safe_name(town)}.xlsx", f"{name} {town}"
+            hashes = {s: by_town[s][town]["__h"] if town in by_town[s] else pl.Series("__h", [], pl.UInt64)
+                      for s in SHEETS}
+            books.append(Book(path, place, town, _digest(path, place, hashes)))
+        jobs.append(CountyJob(tuple(books), {s: p.drop("__county", "__h") for s, p in parts.items()},
+                              frozenset(b.path for b in books)))
+    return jobs
+
+
+def _town_runs(towns: list[str]) -> dict[str, tuple[int, int]]:
+    """Start and end row of each town: rows are sorted by county and town, so a town's rows are contiguous."""
+    runs: dict[str, tuple[int, int]] = {}
+    start = 0
+    for i in range(1, len(towns) + 1):
+        if i == len(towns) or towns[i] != towns[start]:
+            if towns[start] in runs:
+                raise AssertionError(f"rows of {towns[start]} are not contiguous")
+            runs[towns[start]] = (start, i)
+            start = i
+    return runs
+
+
+def write_county(job: CountyJob, out: str) -> list[str]:
+    """Write the job's workbooks that need writing (the worker's task). Each row's cell values are taken out of
+    Polars once per county; the county workbook and its township workbooks write slices of them."""
+    columns = {sheet: [list(cells) for cells in part.drop("__town").iter_columns()]
+               for sheet, part in job.parts.items()}
+    heights = {sheet: part.height for sheet, part in job.parts.items()}
+    runs = {sheet: _town_runs(part["__town"].to_list()) for sheet, part in job.parts.items()}
+    written = []
+    for book in job.books:
+        if book.path not in job.write:
+            continue
+        sheets: dict[str, Cells] = {}
+        for sheet in SHEETS:
+            if book.town is None:
+                sheets[sheet] = (columns[sheet], heights[sheet])
+            else:
+                start, end = runs[sheet].get(book.town, (0, 0))
+                sheets[sheet] = ([cells[start:end] for cells in columns[sheet]], end - start)
+        _write_book(Path(out) / book.path, book.place, sheets)
+        written.append(book.path)
+    return written
+
+
+# ---------------------------------------------------------------------------------------------- a run's lists
+
+
+def pending(counties: pl.DataFrame) -> dict[str, Any]:
+    """The manifest's ``worklists`` entry when the Parquet run is published: not ready yet, with the drop's
+    counties (so ``dibao worklists`` can write the lists from the published run alone)."""
+    known = _conform(counties, "counties")
+    return {"status": PENDING, "counties": [list(row) for row in known.iter_rows()]}
+
+
+def is_ready(manifest: dict[str, Any]) -> bool:
+    """Whether a run's work lists are complete (runs from before the lists were written afterwards listed them
+    in the manifest when they were already complete)."""
+    entry = manifest.get(MANIFEST_KEY)
+    return isinstance(entry, list) or (isinstance(entry, dict) and entry.get("status") == READY)
+
+
+def _reusable(previous: Path | None) -> tuple[Path | None, dict[str, str]]:
+    """The previous run's worklists folder and workbook hashes, if its lists are ready and of the same format."""
+    if previous is None or not (previous / MANIFEST_FILE).is_file():
+        return None, {}
+    entry = json.loads((previous / MANIFEST_FILE).read_text(encoding="utf-8")).get(MANIFEST_KEY)
+    if not isinstance(entry, dict) or entry.get("status") != READY or entry.get("format") != format_key():
+        return None, {}
+    return previous / WORKLISTS_DIR, dict(entry.get("hashes", {}))
+
+
+def _carry(source: Path, target: Path) -> None:
+    """The previous run's workbook into this run: a hard link (same bytes, no copy), else a copy."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temp = _temp(target)
+    temp.unlink(missing_ok=True)
+    try:
+        os.link(source, temp)
+    except OSError:
+        shutil.copyfile(source, temp)
+    os.replace(temp, target)
+
+
+def _sweep(out: Path, keep: set[str]) -> None:
+    """Remove temp files of an interrupted write and workbooks that are not in today's lists."""
+    for path in sorted(out.rglob("*"), reverse=True):
+        rel = path.relative_to(out).as_posix()
+        if path.is_file() and (TEMP_MARK in path.name or rel not in keep):
+            path.unlink()
+        elif path.is_dir() and not any(path.iterdir()):
+            path.rmdir()
+
+
+def _sync_dirs(out: Path) -> None:
+    for folder in [out, *sorted(p for p in out.rglob("*") if p.is_dir())]:
+        _fsync(folder)
+
+
+def build(folder: Path, run_date: dt.date, exit_candidates: pl.DataFrame, inclusion_candidates: pl.DataFrame,
+          flags: pl.DataFrame, diff: pl.DataFrame, counties: pl.DataFrame, *, previous: Path | None = None,
+          workers: int | None = None) -> dict[str, Any]:
+    """Write ``folder/worklists``: the workbooks whose rows changed since ``previous`` (a run folder) by
+    ``workers`` processes (0: in this process), the others carried from it, and the province summary. Returns
+    the manifest's ``worklists`` entry (status ready). Only complete files ever carry their final names."""
+    started = time.perf_counter()
+    workers = WORKERS if workers is None else workers
+    out = folder / WORKLISTS_DIR
+    out.mkdir(parents=True, exist_ok=True)
+    jobs = plan(exit_candidates, inclusion_candidates, flags, diff, counties)
+    books = [book for job in jobs for book in job.books]
+    _sweep(out, {b.path for b in books} | {PROVINCE_FILE})  # temps of a crash; towns without rows today
+    source, hashes = _reusable(previous)
+    carried = []
+    if source is not None:
+        for job_index, job in enumerate(jobs):
+            same = {b.path for b in job.books if hashes.get(b.path) == b.digest and (source / b.path).is_file()}
+            for path in sorted(same):
+                _carry(source / path, out / path)
+            carried += sorted(same)
+            jobs[job_index] = CountyJob(job.books, job.parts, job.write - same)
+    todo = sorted((job for job in jobs if job.write), key=lambda job: -job.rows)  # largest first
+    summary = province_summary(run_date, exit_candidates, inclusion_candidates, flags, diff, counties)
+    if workers > 0 and todo:
+        context = multiprocessing.get_context("spawn")  # a fresh interpreter: never a copy of the run's frames
+        with ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=context) as pool:
+            futures = [pool.submit(write_county, job, str(out)) for job in todo]
+            _write_summary(out / PROVINCE_FILE, run_date, summary)
+            try:
+                for future in futures:
+                    future.result()
+            except BaseException:
+                for future in futures:
+                    future.cancel()
+                raise
+    else:
+        for job in todo:
+            write_county(job, str(out))
+        _write_summary(out / PROVINCE_FILE, run_date, summary)
+    _sync_dirs(out)
+    return {
+        "status": READY,
+        "format": format_key(),
+        "files": sorted([b.path for b in books] + [PROVINCE_FILE]),
+        "hashes": {b.path: b.digest for b in books},
+        "written": sum(len(job.write) for job in todo) + 1,
+        "reused": len(carried),
+        "reused_from": previous.name if source is not None and previous is not None else None,
+        "workers": workers,
+        "seconds": round(time.perf_counter() - started, 3),
+    }
+
+
+def record(folder: Path, entry: dict[str, Any]) -> dict[str, Any]:
+    """Put ``entry`` into the run's manifest as ``worklists`` (temp file, sync, rename: never half written);
+    return the whole manifest."""
+    path = folder / MANIFEST_FILE
+    manifest: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    manifest[MANIFEST_KEY] = {**(manifest.get(MANIFEST_KEY) or {}), **entry} \
+        if isinstance(manifest.get(MANIFEST_KEY), dict) else entry
+    temp = _temp(path)
+    temp.write_text(json.dumps(manifest, ensure_ascii=False, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    _finish(temp, path)
+    _fsync(folder)
+    return manifest
+
+
+def complete(folder: Path, run_date: dt.date, exit_candidates: pl.DataFrame, inclusion_candidates: pl.DataFrame,
+             flags: pl.DataFrame, diff: pl.DataFrame, counties: pl.DataFrame, *, previous: Path | None = None,
+             workers: int | None = None) -> dict[str, Any]:
+    """Write a published run's work lists, then record in its manifest that they are ready. Returns the entry."""
+    entry = build(folder, run_date, exit_candidates, inclusion_candidates, flags, diff, counties,
+                  previous=previous, workers=workers)
+    return dict(record(folder, entry)[MANIFEST_KEY])
+
+
+def rewrite(folder: Path, previous: Path | None = None, *, workers: int | None = None) -> dict[str, Any]:
+    """(Re)write a published run's work lists from its own Parquet lists and manifest (``dibao worklists``):
+    after a crash before they were ready, or to check them. Workbooks of ``previous`` are reused where their
+    rows are the same."""
+    from dibao.publish.state import Lists
+
+    manifest = json.loads((folder / MANIFEST_FILE).read_text(encoding="utf-8"))
+    entry = manifest.get(MANIFEST_KEY)
+    if not isinstance(entry, dict) or "counties" not in entry:
+        raise DibaoError(f"{folder}: the manifest does not list the drop's counties (a run published before the "
+                         f"work lists were written afterwards); re-run the day with `dibao run --replace`")
+    counties = pl.DataFrame(entry["counties"], schema={"county_code": pl.String(), "county_name": pl.String()},
+                            orient="row")
+    lists = Lists.read(folder)
+    diff = pl.read_parquet(folder / DIFF.filename)
+    return complete(folder, dt.date.fromisoformat(manifest["run_date"]), lists.exit, lists.inclusion, lists.flag,
+                    diff, counties, previous=previous, workers=workers)
+
+
+def write_worklists(folder: Path, run_date: dt.date, exit_candidates: pl.DataFrame,
+                    inclusion_candidates: pl.DataFrame, flags: pl.DataFrame, diff: pl.DataFrame,
+                    counties: pl.DataFrame, *, workers: int = 0) -> list[Path]:
+    """Write every workbook of ``folder/worklists`` (nothing reused); return the paths written, sorted.
+
+    The folder is owned by this function: a workbook not in today's lists (a township that has nothing today) is
+    removed.
+    """
+    entry = build(folder, run_date, exit_candidates, inclusion_candidates, flags, diff, counties, workers=workers)
+    return sorted(folder / WORKLISTS_DIR / path for path in entry["files"])
