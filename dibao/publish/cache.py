@@ -124,12 +124,29 @@ def _key(*parts: str) -> str:
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 
-def _write_frame(folder: Path, name: str, frame: pl.DataFrame) -> dict[str, str]:
+def _write_frame(folder: Path, name: str, frame: pl.DataFrame) -> dict[str, Any]:
     buffer = io.BytesIO()
     frame.write_parquet(buffer, compression="lz4", statistics=False)
     data = buffer.getvalue()
     (folder / name).write_bytes(data)
-    return {"sha256": hashlib.sha256(data).hexdigest(), "schema": repr(frame.schema)}
+    return {"sha256": hashlib.sha256(data).hexdigest(), "schema": repr(frame.schema), "chunks": _chunks(frame)}
+
+
+def _chunks(frame: pl.DataFrame) -> list[int] | None:
+    """The frame's chunk lengths, when every column shares them (else None: it is kept as one chunk).
+
+    A Parquet file written from a frame depends on how the frame is chunked in memory, not only on its values;
+    a frame read back is chunked by row group, so its chunks are put back as they were."""
+    lengths = [frame.get_column(c).chunk_lengths() for c in frame.columns]
+    return lengths[0] if lengths and all(x == lengths[0] for x in lengths) else None
+
+
+def _rechunk_as(frame: pl.DataFrame, chunks: list[int] | None) -> pl.DataFrame:
+    frame = frame.rechunk()
+    if not chunks or len(chunks) == 1:
+        return frame
+    offsets = [sum(chunks[:i]) for i in range(len(chunks))]
+    return pl.concat([frame.slice(o, n) for o, n in zip(offsets, chunks, strict=True)], rechunk=False)
 
 
 def _read_frame(folder: Path, name: str, meta: dict[str, Any]) -> pl.DataFrame:
@@ -140,7 +157,7 @@ def _read_frame(folder: Path, name: str, meta: dict[str, Any]) -> pl.DataFrame:
     frame = pl.read_parquet(io.BytesIO(data))
     if repr(frame.schema) != expected["schema"]:
         raise ValueError(f"{name}: schema differs")
-    return frame
+    return _rechunk_as(frame, expected.get("chunks"))
 
 
 @dataclass
@@ -241,7 +258,7 @@ class RunCache:
                 self.used.add(entry.relative_to(self.root).as_posix())
 
     def _write_entry(self, entry: Path, frames: dict[str, pl.DataFrame],
-                     meta: dict[str, Any]) -> dict[str, dict[str, str]] | None:
+                     meta: dict[str, Any]) -> dict[str, dict[str, Any]] | None:
         aside = entry.parent / f".incoming-{entry.name}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         try:
             aside.mkdir(parents=True)
@@ -254,7 +271,7 @@ class RunCache:
         except OSError:  # a cache that cannot be written costs time, never the run
             shutil.rmtree(aside, ignore_errors=True)
             return None
-        frames_meta: dict[str, dict[str, str]] = meta["frames"]
+        frames_meta: dict[str, dict[str, Any]] = meta["frames"]
         return frames_meta
 
     # ---- linkage ------------------------------------------------------------------------------------------
