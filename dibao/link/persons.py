@@ -226,9 +226,10 @@ def _identifying_names(recs: pl.DataFrame, linked: pl.DataFrame, groups: pl.Data
     """
     return (
         recs.drop_nulls(["household", "name_norm"]).join(linked.select("rid", "person_key"), on="rid", how="left")
-        .select("household", "name_norm",
-                pl.coalesce("person_key", pl.lit("#") + pl.col("rid").cast(pl.String)).alias("who"))
-        .group_by("household", "name_norm").agg(pl.col("who").n_unique().alias("persons"))
+        .select("household", "name_norm", "person_key")
+        # Persons: the distinct linked keys, plus each unlinked record on its own (no string is built per record).
+        .group_by("household", "name_norm").agg(
+            (pl.col("person_key").drop_nulls().n_unique() + pl.col("person_key").null_count()).alias("persons"))
         .join(groups, on="household")
         .group_by("household_group", "name_norm").agg(pl.col("persons").max())
         .filter(pl.col("persons") == 1).select("household_group", "name_norm", pl.lit(True).alias("__one"))
