@@ -620,7 +620,11 @@ def build(folder: Path, run_date: dt.date, exit_candidates: pl.DataFrame, inclus
           workers: int | None = None) -> dict[str, Any]:
     """Write ``folder/worklists``: the workbooks whose rows changed since ``previous`` (a run folder) by
     ``workers`` processes (0: in this process), the others carried from it, and the province summary. Returns
-    the manifest's ``worklists`` entry (status ready). Only complete files ever carry their final names."""
+    the manifest's ``worklists`` entry (status ready). Only complete files ever carry their final names.
+
+    Workers are started with ``spawn`` (a fresh interpreter that gets only its county's rows, never a fork of a
+    process holding the run's frames): a script that calls this (or ``run_daily``) must keep its own work under
+    ``if __name__ == "__main__":``, as for any spawned process; ``dibao`` and ``python -m dibao`` do."""
     started = time.perf_counter()
     workers = WORKERS if workers is None else workers
     out = folder / WORKLISTS_DIR
