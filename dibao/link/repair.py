@@ -3,9 +3,7 @@
 GB 11643's check digit catches every single wrong digit and every swap of two neighbours, but it cannot say
 which digit is wrong. We generate every single-digit substitution and every adjacent transposition of the bad
 ID (about 180 variants), keep the variants that are IDs we actually know from some file, and let the caller
-decide with the name and household context. Everything is one Polars cross join and one equi-join per batch of
-bad IDs: the cross join has ~190 rows per bad ID, so it is taken ``BATCH`` bad IDs at a time (at 2 million
-households about 100 000 bad IDs would otherwise make one 20-million-row frame of strings).
+decide with the name and household context. Everything is one Polars cross join and one equi-join.
 """
 
 from __future__ import annotations
@@ -24,7 +22,6 @@ def _variant_table() -> pl.DataFrame:
 
 
 VARIANTS = _variant_table()
-BATCH = 20_000  # bad IDs per cross join: ~3.8 million variant rows at a time
 
 
 def repair_candidates(bad: pl.DataFrame, known_ids: pl.Series) -> pl.DataFrame:
@@ -34,26 +31,19 @@ def repair_candidates(bad: pl.DataFrame, known_ids: pl.Series) -> pl.DataFrame:
     """
     if bad.is_empty():
         return pl.DataFrame(schema={"rid": pl.UInt32, "candidate": pl.String, "edit": pl.String})
-    known = pl.DataFrame({"candidate": known_ids.unique()})
-    bad = bad.select("rid", "id_clean")
-    # Each bad record's candidates depend on it alone, so batches of records give the same rows in the same order
-    # (the last ``unique`` only matters if one rid came twice, in two batches; the result is small).
-    batches = [_candidates(bad.slice(start, BATCH), known) for start in range(0, bad.height, BATCH)]
-    return pl.concat(batches).unique(["rid", "candidate"], keep="first", maintain_order=True)
-
-
-def _candidates(bad: pl.DataFrame, known: pl.DataFrame) -> pl.DataFrame:
     s = pl.col("id_clean")
     pos = pl.col("pos")
     substituted = s.str.slice(0, pos) + pl.col("char") + s.str.slice(pos + 1)
     swapped = s.str.slice(0, pos) + s.str.slice(pos + 1, 1) + s.str.slice(pos, 1) + s.str.slice(pos + 2)
     candidates = (
-        bad.join(VARIANTS, how="cross")
+        bad.select("rid", "id_clean")
+        .join(VARIANTS, how="cross")
         .with_columns(
             pl.when(pl.col("edit") == "digit_swap").then(swapped).otherwise(substituted).alias("candidate")
         )
         .filter(pl.col("candidate") != s)
         .select("rid", "candidate", "edit")
     )
+    known = pl.DataFrame({"candidate": known_ids.unique()})
     return candidates.join(known, on="candidate", how="semi").unique(["rid", "candidate"], keep="first",
                                                                      maintain_order=True)
