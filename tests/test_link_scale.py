@@ -166,3 +166,14 @@ def test_components_equal_a_breadth_first_search(graph: tuple[int, list[tuple[in
     left = np.array([a for a, _ in edges], dtype=np.int64)
     right = np.array([b for _, b in edges], dtype=np.int64)
     assert components(n, left, right).tolist() == expected
+
+
+def test_a_review_case_lists_its_candidates_best_first_whatever_the_thread_order() -> None:
+    from dibao.link.persons import _best_first
+
+    review = pl.DataFrame({"rid": [3, 1], "reason": ["ambiguous_id_repair"] * 2,
+                           "candidates": [["b", "a", "c"], ["y", "x"]], "scores": [[0.7, 0.7, 0.9], [0.5, 0.8]]})
+    ordered = _best_first(review)
+    assert ordered["candidates"].to_list() == [["c", "a", "b"], ["x", "y"]]
+    assert ordered["scores"].to_list() == [[0.9, 0.7, 0.7], [0.8, 0.5]]
+    assert ordered["rid"].to_list() == [3, 1]

@@ -286,6 +286,20 @@ def _blank_is_null(column: str) -> pl.Expr:
     return pl.when(pl.col(column).str.len_chars() > 0).then(pl.col(column)).alias(column)
 
 
+def _best_first(review: pl.DataFrame) -> pl.DataFrame:
+    """Each review case's candidates best first (score, then key): group-bys collect them in thread order, and
+    the same inputs must publish the same bytes."""
+    if review.is_empty():
+        return review
+    return (
+        review.with_row_index("__case").explode(["candidates", "scores"])
+        .sort(["__case", "scores", "candidates"], descending=[False, True, False], nulls_last=True)
+        .group_by("__case", maintain_order=True)
+        .agg(pl.exclude("candidates", "scores").first(), pl.col("candidates"), pl.col("scores"))
+        .drop("__case")
+    )
+
+
 def link_persons(records: pl.DataFrame, settings: LinkSettings | None = None) -> LinkResult:
     """Give every record a ``person_key`` with its method, score and evidence; list what needs a person."""
     settings = settings or LinkSettings()
@@ -306,7 +320,9 @@ def link_persons(records: pl.DataFrame, settings: LinkSettings | None = None) ->
     )
     review = (
         pl.concat([review_exact, review_repair, review_household], how="vertical_relaxed")
-        .join(recs.select("rid", "source", "row"), on="rid").sort("rid")
+        .join(recs.select("rid", "source", "row"), on="rid")
+        .pipe(_best_first)
+        .sort("rid", "reason")
         .select(list(REVIEW_SCHEMA)).cast(REVIEW_SCHEMA)  # type: ignore[arg-type]
     )
     return LinkResult(links, review, groups)
