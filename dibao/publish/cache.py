@@ -47,7 +47,7 @@ from dibao.schema import FILE_SPECS, FieldType
 
 CACHE_DIR = "cache"
 KEEP_RUNS = 2  # entries used by this many latest runs are kept
-FORMAT = 1  # layout of an entry; bump when it changes
+FORMAT = 2  # layout of an entry; bump when it changes
 
 # The engine's source that decides what ingest and linkage produce (relative to the package folder).
 _CODE_PATHS = ("__init__.py", "schema.py", "headers.py", "errors.py", "ingest", "normalise", "link",
@@ -222,7 +222,7 @@ class RunCache:
             data_line=raw_meta["data_line"], row_lines=row_lines)
         ingested = IngestedFile(
             stem=stem, raw=raw, accepted=_read_frame(entry, "accepted.parquet", meta),
-            rejected=_read_frame(entry, "rejected.parquet", meta), column_map=dict(meta["column_map"]),
+            rejected=_read_frame(entry, "rejected_rows.parquet", meta), column_map=dict(meta["column_map"]),
             notes=list(meta["notes"]), data_notes=_read_frame(entry, "data_notes.parquet", meta))
         if ingested.rows_read != meta["rows_read"] or ingested.accepted.height != meta["rows_accepted"]:
             raise ValueError("row counts differ")
@@ -236,7 +236,7 @@ class RunCache:
         entry = self._entry(ingested.stem, path, sha, encoding)
         start, end = date_span(ingested, run_date)
         raw = ingested.raw
-        frames = {"accepted.parquet": ingested.accepted, "rejected.parquet": ingested.rejected,
+        frames = {"accepted.parquet": ingested.accepted, "rejected_rows.parquet": ingested.rejected,
                   "data_notes.parquet": ingested.data_notes, "raw.parquet": raw.frame}
         if raw.row_lines is not None:
             frames["row_lines.parquet"] = raw.row_lines.to_frame()

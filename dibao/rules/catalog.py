@@ -32,6 +32,10 @@ class Fact:
     members: str = ""  # department facts only: how members' person values combine ({col})
     readable: bool = True  # False: published beside the facts (place, head) but not for rules to read
     codes: tuple[tuple[str, str], ...] = ()  # a text fact's codes and the Chinese words caseworkers read
+    # True: a count that moves with the run date alone (days past a due date, months since an assessment). It
+    # stays in the figures; the one-line explanation prints the dates instead, so an unchanged household prints the
+    # same line every day (and its work-list row, and workbook, can be reused).
+    daily: bool = False
     # False: a status, not evidence of ineligibility. The 2022 notice (一(一)) forbids deciding eligibility by
     # 特定职业、特殊身份, so the compiler refuses an exit or inclusion rule that reads such a fact.
     may_decide: bool = True
@@ -149,7 +153,7 @@ FACTS: tuple[Fact, ...] = (
     Fact("monitoring_category", "text", "监测对象类别", "脱贫不稳定户 / 边缘易致贫户 / 突发严重困难户"),
     Fact("identified_date", "date", "识别纳入时间", "when the family was identified for monitoring"),
     Fact("days_since_identified", "int", "识别至今天数", "run date − identified date",
-         sql="date_diff('day', identified_date, $run_date)::INTEGER", unit="天"),
+         sql="date_diff('day', identified_date, $run_date)::INTEGER", unit="天", daily=True),
     Fact("risk_eliminated", "bool", "风险已消除", "monitoring marks the family's risk as eliminated"),
     Fact("family_basis", "text", "家庭成员依据",
          "where the family's members come from: the roll's list, the registry/monitoring household (a 单人保 "
@@ -198,7 +202,7 @@ FACTS: tuple[Fact, ...] = (
     Fact("income_assessed_date", "date", "收入核算日期", "when the source's income and spending were assessed"),
     Fact("income_figures_age_months", "int", "收入数据距今月数",
          "whole months from income_assessed_date to the run date",
-         sql="date_diff('month', income_assessed_date, $run_date)::INTEGER", unit="个月"),
+         sql="date_diff('month', income_assessed_date, $run_date)::INTEGER", unit="个月", daily=True),
     Fact("dept_data", "bool", "有部门核对数据", "the drop has other departments' data (dept_facts)",
          sql="$dept_data"),
     Fact("exempt_vehicles", "int", "豁免机动车数",
@@ -238,7 +242,7 @@ FACTS: tuple[Fact, ...] = (
          "covered_death_date + deceased_recheck_months: by then 保障人数 is adjusted",
          reference="2022年兜底保障通知 一(三)"),
     Fact("days_past_death_recheck", "int", "超过死亡复核期限天数", "run date − death_recheck_due (negative: days left)",
-         sql="date_diff('day', death_recheck_due, $run_date)::INTEGER", unit="天"),
+         sql="date_diff('day', death_recheck_due, $run_date)::INTEGER", unit="天", daily=True),
     Fact("severe_condition_members", "int", "重度残疾或重病成员数",
          "members with a severe disability (grade 1–2, or 3 intellectual/mental; parameters) or a recognised "
          "serious illness (重病): who may be covered alone (单人保)",
@@ -258,7 +262,7 @@ FACTS: tuple[Fact, ...] = (
          "a year after it, while still on the roll)",
          reference="民发〔2021〕43号 第二十四条"),
     Fact("days_to_minor_adult", "int", "距年满周岁天数", "minor_adult_date − run date",
-         sql="date_diff('day', $run_date, minor_adult_date)::INTEGER", unit="天"),
+         sql="date_diff('day', $run_date, minor_adult_date)::INTEGER", unit="天", daily=True),
     Fact("last_review_date", "date", "最近核查日期", "the roll's 最近核查日期, else the household's enrolment date",
          sql="review_from", reference="民发〔2021〕57号 第三十一条"),
     Fact("review_cycle_months", "int", "核查周期",
@@ -267,12 +271,12 @@ FACTS: tuple[Fact, ...] = (
     Fact("next_review_date", "date", "下次核查日期", "last_review_date + review_cycle_months",
          reference="民发〔2021〕57号 第三十一条"),
     Fact("days_past_review", "int", "超过核查日期天数", "run date − next_review_date (negative: days left)",
-         sql="date_diff('day', next_review_date, $run_date)::INTEGER", unit="天"),
+         sql="date_diff('day', next_review_date, $run_date)::INTEGER", unit="天", daily=True),
     Fact("risk_eliminated_date", "date", "风险消除时间", "when the risk was marked eliminated (where given)"),
     Fact("days_to_elimination", "int", "识别至风险消除天数",
          "risk_eliminated_date − identified_date; without an elimination date, run date − identified date (an "
          "upper bound: it was eliminated no later than today)",
-         sql="date_diff('day', identified_date, coalesce(risk_eliminated_date, $run_date))::INTEGER", unit="天"),
+         sql="date_diff('day', identified_date, coalesce(risk_eliminated_date, $run_date))::INTEGER", unit="天", daily=True),
 )
 
 
@@ -303,6 +307,11 @@ class Catalog:
     @property
     def money(self) -> tuple[str, ...]:
         return tuple(f.name for f in self.facts if f.type == "number")
+
+    @property
+    def daily(self) -> frozenset[str]:
+        """Facts that change with the run date alone (kept out of the explanation line)."""
+        return frozenset(f.name for f in self.facts if f.daily)
 
     @property
     def status_only(self) -> frozenset[str]:

@@ -40,10 +40,10 @@ def _value_text(name: str, dtype: pl.DataType, codes: dict[str, str] | None = No
 
 
 def _detail(rule: Rule, parameters: ParameterSet, schema: pl.Schema, labels: dict[str, str],
-            codes: dict[str, dict[str, str]]) -> pl.Expr:
+            codes: dict[str, dict[str, str]], daily: frozenset[str] = frozenset()) -> pl.Expr:
     """'收入超过低保标准：家庭月人均收入=812.5；低保标准=760' built column-wise (no loop over rows)."""
     parts: list[pl.Expr] = []
-    for name in rule.facts_read:
+    for name in (n for n in rule.facts_read if n not in daily):
         parts += [pl.lit(f"{labels[name]}="), _value_text(name, schema[name], codes.get(name)), pl.lit("；")]
     for name in rule.params_read:
         parts += [pl.lit(f"{parameters.parameters[name].label}="), _value_text(name, schema[name])]
@@ -119,7 +119,8 @@ def evaluate_rules(facts: pl.DataFrame, params: pl.DataFrame, rules: RuleSet, pa
             pl.lit(rule.label).alias("label"), pl.lit(rule.reference).alias("reference"),
             pl.struct([pl.col(n) for n in rule.facts_read]).struct.json_encode().alias("figures"),
             (param_struct.struct.json_encode() if rule.params_read else param_struct).alias("parameters"),
-            _detail(rule, parameters, table.schema, rules.catalog.labels, rules.catalog.codes).alias("detail"),
+            _detail(rule, parameters, table.schema, rules.catalog.labels, rules.catalog.codes,
+                    rules.catalog.daily).alias("detail"),
             (pl.col(rule.due) if rule.due else pl.lit(None, dtype=pl.Date)).alias("due_date"),
         ))
     if not frames:
