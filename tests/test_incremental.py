@@ -156,7 +156,7 @@ def test_a_damaged_cache_entry_is_ignored_and_recomputed(drops: Drops, full_runs
     elif damage == "meta":
         (registry / "meta.json").write_text("{not json", encoding="utf-8")
     elif damage == "truncated":
-        (registry / "rejected.parquet").write_bytes((registry / "rejected.parquet").read_bytes()[:20])
+        (registry / "rejected_rows.parquet").write_bytes((registry / "rejected_rows.parquet").read_bytes()[:20])
     else:
         link = next((store / "cache" / "link").iterdir())
         (link / "links.parquet").write_bytes(b"PAR1 not really")

@@ -276,7 +276,8 @@ FACTS: tuple[Fact, ...] = (
     Fact("days_to_elimination", "int", "识别至风险消除天数",
          "risk_eliminated_date − identified_date; without an elimination date, run date − identified date (an "
          "upper bound: it was eliminated no later than today)",
-         sql="date_diff('day', identified_date, coalesce(risk_eliminated_date, $run_date))::INTEGER", unit="天", daily=True),
+         sql="date_diff('day', identified_date, coalesce(risk_eliminated_date, $run_date))::INTEGER", unit="天",
+         daily=True),
 )
 
 
