@@ -151,6 +151,8 @@ def run_daily(
         with clock.stage("ingest") as stage:
             run_cache = RunCache.for_store(store.root, headers) if cache else None
             drop = ingest_drop(inputs, headers=headers, encodings=encodings, run_date=date, cache=run_cache)
+            for ingested in drop.files.values():
+                ingested.release_raw()  # the text as read: as large as the files, no longer needed
             stage.rows = sum(f.rows_read for f in drop.files.values())
         previous_manifest = store.manifest(previous_date) if previous_date else None
         shrunk = shrinks(drop, previous_manifest, max_shrink)

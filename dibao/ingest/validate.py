@@ -55,10 +55,19 @@ class IngestedFile:
     column_map: dict[str, str]  # canonical field → header as written
     notes: list[str] = field(default_factory=list)
     data_notes: pl.DataFrame = field(default_factory=empty_notes)  # household disagreements, several 户主
+    released_rows: int | None = None  # rows read, once the text as read has been let go (``release_raw``)
 
     @property
     def rows_read(self) -> int:
-        return self.raw.frame.height
+        return self.released_rows if self.released_rows is not None else self.raw.frame.height
+
+    def release_raw(self) -> None:
+        """Let go of the file's text as read (every cell a string: as large as the file) once the typed rows are
+        made; only its row count is still needed. The daily run does this after ingest; a tool that edits the
+        drop (``dibao_synth.nextday``) keeps it."""
+        if self.released_rows is None:
+            self.released_rows = self.raw.frame.height
+            self.raw.frame = self.raw.frame.clear()
 
     @property
     def fields_cleared(self) -> int:
