@@ -31,7 +31,7 @@ demo: $(STAMP)
 	@echo "=== why the first 应退尽退 household was flagged (dibao explain):"
 	$(BIN)/dibao explain $$($(BIN)/python -c "import polars as pl; print(pl.read_parquet('$(STORE)/runs/$(DEMO_DATE2)/exit_candidates.parquet').sort(pl.col('reasons').list.len(), descending=True)['dibao_household_id'][0])") --store $(STORE)
 	@echo "=== work lists: $(STORE)/runs/$(DEMO_DATE2)/worklists/"
-	@$(BIN)/python -c "import json; print(chr(10).join(json.load(open('$(STORE)/runs/$(DEMO_DATE2)/manifest.json'))['worklists'][:5]))"
+	@$(BIN)/python -c "import json; w = json.load(open('$(STORE)/runs/$(DEMO_DATE2)/manifest.json'))['worklists']; print(w['status'] + ':', chr(10).join(w['files'][:5]))"
 	@$(BIN)/dibao demo-access --store $(STORE)
 
 ## test: set up and run the whole test suite
