@@ -88,14 +88,17 @@ class Workers:
     disabled: np.ndarray
 
 
+def _in_households(persons: pl.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(mask of persons in a household, their household, age, disability grade): staff outside households left out."""
+    hh_of = persons["household_uid"].to_numpy()
+    inside = hh_of >= 0
+    return inside, hh_of[inside], persons["age"].to_numpy()[inside], persons["disability_grade"].to_numpy()[inside]
+
+
 def count_workers(households: pl.DataFrame, persons: pl.DataFrame, as_of: dt.date) -> Workers:
     """Working members (16–59, alive, in the family, able) and those disabled or seriously ill among them."""
     n = households.height
-    hh_of = persons["household_uid"].to_numpy()
-    inside = hh_of >= 0
-    hh_of = hh_of[inside]
-    age = persons["age"].to_numpy()[inside]
-    grade = persons["disability_grade"].to_numpy()[inside]
+    inside, hh_of, age, grade = _in_households(persons)
     unable = severe_or_unable(grade, persons["disability_type"].to_numpy()[inside])
     alive = np.isnat(persons["death_date"].to_numpy()[inside])
     excluded = persons["excluded"].to_numpy()[inside]
@@ -236,11 +239,7 @@ def _covered_counts(households: pl.DataFrame, persons: pl.DataFrame, extra: pl.D
 def _spending(rng: np.random.Generator, households: pl.DataFrame, persons: pl.DataFrame) -> dict[str, np.ndarray]:
     """Medical, education, rehabilitation and other rigid spending (yuan/year), some above their caps."""
     n = households.height
-    hh_of = persons["household_uid"].to_numpy()
-    inside = hh_of >= 0
-    hh_of = hh_of[inside]
-    age = persons["age"].to_numpy()[inside]
-    grade = persons["disability_grade"].to_numpy()[inside]
+    _, hh_of, age, grade = _in_households(persons)
     students = np.bincount(hh_of, weights=((age >= 6) & (age <= 22)), minlength=n)
     frail = np.bincount(hh_of, weights=((age >= 65) | (grade > 0)), minlength=n)
     disabled = np.bincount(hh_of, weights=(grade > 0), minlength=n)
