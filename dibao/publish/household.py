@@ -402,7 +402,6 @@ class FamilyIndex:
     member_offsets: np.ndarray
     facts: pl.DataFrame
     fact_offsets: np.ndarray
-    group_counties: tuple[frozenset[str], ...]
     decisions: pl.DataFrame
     decision_offsets: np.ndarray
     history: pl.DataFrame  # spans of list membership: run_dates[start] … run_dates[end]
@@ -448,10 +447,6 @@ class FamilyIndex:
             .sort("gid", "subject_type", "subject_id", "source")
         )
         fact_offsets = _offsets(facts["gid"].to_numpy(), count)
-        county_rows = facts.group_by("gid").agg(pl.col("county_code").drop_nulls().unique())
-        counties: list[frozenset[str]] = [frozenset()] * count
-        for g, codes in county_rows.iter_rows():
-            counties[g] = frozenset(codes)
 
         decision_columns = ["subject_type", "subject_id", "source", "rule_id", "outcome", "label", "reference",
                             "figures", "parameters", "detail", "due_date"]
@@ -479,7 +474,7 @@ class FamilyIndex:
         return cls(
             date=date, run_dates=tuple(run_dates), group_names=group_names,
             members=members.drop("household_group"), member_offsets=member_offsets,
-            facts=facts, fact_offsets=fact_offsets, group_counties=tuple(counties),
+            facts=facts, fact_offsets=fact_offsets,
             decisions=decisions.drop("__order"), decision_offsets=decision_offsets,
             history=history, history_offsets=history_offsets,
             id_keys=ids["key"].to_numpy(), id_gids=ids["gid"].to_numpy(),
@@ -520,7 +515,9 @@ class FamilyIndex:
         return Resolution(parsed, "none", parsed.id_number, ())
 
     def counties_of(self, gid: int) -> frozenset[str]:
-        return self.group_counties[gid]
+        """The counties of a group's households, read from its fact rows (no per-group objects kept in memory)."""
+        start, end = int(self.fact_offsets[gid]), int(self.fact_offsets[gid + 1])
+        return frozenset(self.facts.get_column("county_code").slice(start, end - start).drop_nulls().to_list())
 
     # -- the family ------------------------------------------------------------------------------------------
 
