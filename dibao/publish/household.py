@@ -13,9 +13,10 @@ unmasked: the service masks what a role may not see).
 * ID numbers (the canonical 18-digit person_key) are kept as int64 in a sorted NumPy array, household numbers as
   a sorted byte-string array: ``searchsorted`` finds a query's groups in microseconds and little memory.
 
-The service loads the whole run once (``FamilyIndex.load``); ``dibao explain`` loads only the groups the query
-can reach (``groups=``), through the same code, so both give the same answer. Queries are read with
-``dibao.normalise.ids`` (``looks_like_id``, ``usable_id_fast``, ``check_id(...).problem()``).
+The service indexes the whole run once (``FamilyIndex.load``, in a child process) into files that every worker
+maps (``dibao/publish/family_files.py``: the same frames and arrays, answered by the same methods); ``dibao explain``
+loads only the groups the query can reach (``groups=``), through the same code, so both give the same answer.
+Queries are read with ``dibao.normalise.ids`` (``looks_like_id``, ``usable_id_fast``, ``check_id(...).problem()``).
 """
 
 from __future__ import annotations

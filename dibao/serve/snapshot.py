@@ -2,7 +2,9 @@
 
 A snapshot is built once per run (runs are never modified after publishing) and then only read, so any number of
 requests share it without locks: the run's lists and coverage, and its ``FamilyIndex`` (dibao/publish/household.py), the
-index that answers a household lookup with a few slices. ``watcher.SnapshotHolder`` swaps in newer runs.
+index that answers a household lookup with a few slices. The index is mapped from files written once per run
+(dibao/publish/family_files.py), so every worker shares one copy in the page cache; a store the service cannot
+write to gets the index built in the worker's own memory, as before. ``watcher.SnapshotHolder`` swaps in newer runs.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 import polars as pl
 
 from dibao.publish.contract import COVERAGE, DIFF, LIST_FILES, LISTS, PublishedRun
+from dibao.publish.family_files import IndexNotWritable, open_index, run_id
 from dibao.publish.household import FamilyIndex, HistorySpans
 from dibao.publish.store import RunStore
 
@@ -125,8 +128,12 @@ def load_snapshot(files: RunFiles, date: dt.date, spans: HistorySpans | None = N
     manifest = files.manifest(date)
     runs = tuple((d, files.stamp(d)) for d in files.dates() if d <= date)
     runs_known = tuple((d, st) for d, st in runs if st is not None)
-    history = (spans or HistorySpans()).upto(files.store, runs_known)
-    index = FamilyIndex.load(PublishedRun(folder), [d for d, _ in runs_known], history)
+    try:
+        index = open_index(files.store, [run_id(d, files.manifest(d)) for d, _ in runs_known])
+    except IndexNotWritable as exc:
+        log.warning("%s; indexing run %s in this worker's memory instead", exc, date)
+        history = (spans or HistorySpans()).upto(files.store, runs_known)
+        index = FamilyIndex.load(PublishedRun(folder), [d for d, _ in runs_known], history)
     snapshot = RunSnapshot(
         date=date, stamp=stamp, folder=folder, manifest=manifest, lists=files.lists(date),
         coverage=files.coverage(date), index=index, load_seconds=round(time.perf_counter() - started, 3),
