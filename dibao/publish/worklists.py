@@ -60,6 +60,7 @@ from dibao.publish.contract import (
     MANIFEST_FILE,
     WORKLISTS_DIR,
 )
+from dibao.publish.formulas import neutralise
 
 PROVINCE_FILE = "全省汇总.xlsx"
 PROVINCE_SHEET = "全省汇总"
@@ -71,7 +72,7 @@ EXCEL_EPOCH = dt.date(1899, 12, 30)  # day 0 of Excel's serial dates (1900 syste
 FIXED_CREATED = dt.datetime(2000, 1, 1)  # a county/township workbook's 'created' property: never the run date
 PRINT_DATE = "&D"  # header/footer field: the date the sheet is printed
 
-FORMAT = "2"  # bump when the same rows would be written differently: no earlier workbook is then reused
+FORMAT = "3"  # bump when the same rows would be written differently: no earlier workbook is then reused
 WORKERS = 2  # worker processes writing workbooks
 MANIFEST_KEY = "worklists"
 READY, PENDING = "ready", "pending"
@@ -312,8 +313,8 @@ def _write_column(sheet: Worksheet, col: int, kind: Kind, fmt: Format, values: S
                 sheet.write_number(row, col, number, fmt)
         return
     for row, text in enumerate(values, start=1):
-        if text:  # None and "" stay empty cells
-            sheet.write_string(row, col, text, fmt)
+        if text:  # None and "" stay empty cells; text a spreadsheet would run as a formula gets an apostrophe
+            sheet.write_string(row, col, neutralise(text), fmt)
 
 
 def _escape(text: str) -> str:
