@@ -26,6 +26,7 @@ from typer.core import TyperGroup
 from dibao.errors import DibaoError, UsageFault
 from dibao.ingest.parse import RowFault
 from dibao.ingest.validate import REASONS
+from dibao.private_files import owner_only_process
 from dibao.publish.contract import CHANGE_LABELS, LIST_FILES, LIST_LABELS, LISTS
 
 if TYPE_CHECKING:
@@ -49,6 +50,7 @@ class _Commands(TyperGroup):
     """Usage errors exit with 64 (EX_USAGE) instead of click's 2, which dibao uses for a drop with file faults."""
 
     def main(self, *args: Any, **kwargs: Any) -> Any:
+        owner_only_process()  # every file dibao writes holds personal data: 0600 / 0700 (dibao/private_files.py)
         kwargs["standalone_mode"] = False
         try:
             result = super().main(*args, **kwargs)

@@ -4,6 +4,10 @@ or not at all.
 A run is written into a hidden ``runs/.incoming-*`` folder and renamed to ``runs/YYYY-MM-DD`` only when every
 file is complete and synced, so a reader (an analyst's DuckDB query, the API) sees either the previous run or
 the new one, never half of one. A lock file keeps two runs from writing the same store at once.
+
+Everything in a store is personal data: a run writes under umask ``0o077`` (folders ``0700``, files ``0600``, also
+in the worker processes it starts), and a store root that others can read is made owner-only, with everything
+below it, when a run opens it (``dibao/private_files.py``).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from dibao.errors import DibaoError, StoreBusy
+from dibao.private_files import owner_only_umask, private_dir
 
 INCOMING_PREFIX = ".incoming-"
 REPLACED_PREFIX = ".replaced-"
@@ -44,6 +49,12 @@ class RunStore:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.runs_dir = root / "runs"
+
+    def secure(self) -> None:
+        """Create the store root and ``runs/`` owner-only; a root others can read is fixed, tree and all, with a
+        warning (a store written before this rule, or copied without its modes)."""
+        private_dir(self.root, what="store", tree=True)
+        private_dir(self.runs_dir, what="store folder")
 
     def run_dir(self, date: dt.date) -> Path:
         return self.runs_dir / date.isoformat()
@@ -82,9 +93,18 @@ class RunStore:
 
     @contextlib.contextmanager
     def lock(self, wait_seconds: float = 0.0) -> Iterator[None]:
-        """Hold the store's write lock; another run waits up to ``wait_seconds`` then gets StoreBusy."""
-        self.runs_dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.root / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        """Hold the store's write lock; another run waits up to ``wait_seconds`` then gets StoreBusy.
+
+        While it is held the process umask is ``0o077``: whatever the run writes (Parquet, the cache, DuckDB's
+        spill files, work lists written by spawned workers) is owner-only."""
+        with owner_only_umask():
+            self.secure()
+            with self._locked(wait_seconds):
+                yield
+
+    @contextlib.contextmanager
+    def _locked(self, wait_seconds: float) -> Iterator[None]:
+        fd = os.open(self.root / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
         deadline = time.monotonic() + wait_seconds
         try:
             while True:
