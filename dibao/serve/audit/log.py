@@ -1,185 +1,217 @@
-"""The append-only audit log: who read which household or work list, when, and what they got.
+"""The append-only audit log writer: hash-chained JSON lines, written whole or not at all, rotated by size.
 
-One JSON object per line in ``AUDIT_DIR/audit.jsonl``. Each entry carries ``seq`` (1, 2, 3…) and ``prev``, the
-SHA-256 of the previous line's exact bytes (64 zeros for the first), so editing or deleting an entry breaks the
-chain at that point and ``verify_chain`` names the line. The file is opened with ``O_APPEND`` and written one
-whole line per ``write``; an exclusive ``flock`` serialises writers, also across server worker processes. The API
-has no endpoint that changes the log.
+Each entry carries ``seq`` (1, 2, 3… across all files) and ``prev``, the SHA-256 of the previous entry's exact
+bytes (64 zeros before the first), so editing, removing or inserting an entry breaks the chain there. Writers
+(threads, and server worker processes) take ``audit.lock`` for each entry, then:
 
-Removing entries from the end leaves a shorter but intact chain; to detect that, note the head (``verify_chain``
-reports it) somewhere else from time to time — e.g. in the daily batch's own log.
+- reopen ``audit.jsonl`` when the path is no longer the file they hold open (removed, replaced, or rotated by
+  another process): compared by device and inode;
+- re-read the head of the chain when the file changed under them; a line left cut by a crash is removed first
+  (and the next entry says how many bytes were removed);
+- rotate when the entry would take the file past ``max_file_bytes``: ``audit.jsonl`` is renamed to the next
+  ``audit.NNNNNN.jsonl`` and the chain goes on in a new ``audit.jsonl``; with ``keep_files`` set the oldest rotated
+  files beyond that many are deleted;
+- write the line with one ``write``; a short write or an error truncates the file back to where it was and raises
+  ``AuditWriteError``, so the log never holds half an entry and the caller can refuse the request;
+- ``fdatasync`` the entry when asked (``sync=True``), before returning.
+
+When the active file was removed, the chain goes on from the newest head this process knows (its own last entry,
+or the newest rotated file's), so the entries that went with the file show up as a gap (``verify``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import fcntl
 import hashlib
 import json
+import logging
 import os
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-AUDIT_FILE = "audit.jsonl"
+from dibao.serve.audit.files import ACTIVE, FolderLock, fsync_dir, identity, last_line, rotated_files, rotated_name
+from dibao.serve.audit.settings import DEFAULT_MAX_FILE_BYTES
+
 GENESIS = "0" * 64
+log = logging.getLogger("dibao.audit")
 
 
-def _line_hash(line: bytes) -> str:
+class AuditWriteError(OSError):
+    """An entry could not be written whole; the log is left as it was before the attempt."""
+
+
+def line_hash(line: bytes) -> str:
+    """The chain hash of one entry: SHA-256 of its bytes without the newline."""
     return hashlib.sha256(line).hexdigest()
 
 
-def _last_line(path: Path) -> bytes | None:
-    """The last complete line of ``path`` (without its newline), read backwards from the end."""
-    with path.open("rb") as fh:
-        fh.seek(0, os.SEEK_END)
-        end = fh.tell()
-        if end == 0:
-            return None
-        block = 4096
-        buf = b""
-        pos = end
-        while pos > 0:
-            step = min(block, pos)
-            pos -= step
-            fh.seek(pos)
-            buf = fh.read(step) + buf
-            stripped = buf.rstrip(b"\n")
-            cut = stripped.rfind(b"\n")
-            if cut >= 0:
-                return stripped[cut + 1:]
-        return buf.rstrip(b"\n") or None
+def _seq_of(line: bytes) -> int | None:
+    try:
+        value = json.loads(line).get("seq")
+    except (ValueError, AttributeError):
+        return None
+    return value if isinstance(value, int) else None
 
 
 class AuditLog:
     """Appends hash-chained entries to ``audit_dir/audit.jsonl``; safe across threads and processes."""
 
-    def __init__(self, audit_dir: Path, *, fsync: bool = False) -> None:
+    def __init__(self, audit_dir: Path, *, max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
+                 keep_files: int | None = None, fsync: bool = False) -> None:
         self.audit_dir = audit_dir
-        self.path = audit_dir / AUDIT_FILE
-        self.fsync = fsync
-        audit_dir.mkdir(parents=True, exist_ok=True)
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        self.path = audit_dir / ACTIVE
+        self.max_file_bytes = max_file_bytes
+        self.keep_files = keep_files
+        self.fsync = fsync  # sync every entry (else only those appended with sync=True)
         self._lock = threading.Lock()
-        self._size = -1  # file size after our last write; another process appending changes it
-        self._prev = GENESIS
-        self._seq = 0
+        self._folder = FolderLock(audit_dir)
+        self._fd = -1
+        self._size = -1  # size of the open file after our last look at it; -1: look again
+        self._prev, self._seq = GENESIS, 0
+        self._repaired = 0  # bytes of a cut line removed, reported in the next entry
+        with self._lock, self._folder.held():
+            self._ensure_open()  # fail at start-up, not at the first request, when the folder is not writable
 
     def close(self) -> None:
         with self._lock:
             if self._fd >= 0:
                 os.close(self._fd)
                 self._fd = -1
+            self._folder.close()
+
+    @property
+    def head(self) -> tuple[int, str]:
+        """(seq, hash) of the last entry this writer knows of."""
+        return self._seq, self._prev
+
+    # --- the open file ---------------------------------------------------------------------------------------
+
+    def _ensure_open(self) -> None:
+        """Open ``audit.jsonl``, or open it again when the path now names another file (or none)."""
+        if self._fd >= 0:
+            try:
+                if identity(os.stat(self.path)) == identity(os.fstat(self._fd)):
+                    return
+            except FileNotFoundError:
+                pass
+            log.warning("audit log %s was removed or replaced; writing to a new file there", self.path)
+            os.close(self._fd)
+            self._fd = -1
+        self.audit_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        created = not self.path.exists()
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        if created:
+            fsync_dir(self.audit_dir)
+        self._size = -1
 
     def _sync_tail(self) -> None:
-        """Re-read the head of the chain when the file changed under us (another worker, or first use)."""
+        """Take up the head of the chain from the file when it changed since our last entry."""
         size = os.fstat(self._fd).st_size
         if size == self._size:
             return
-        last = _last_line(self.path)
-        if last is None:
-            self._prev, self._seq = GENESIS, 0
+        last = last_line(self.path, end=size) if size else None
+        good_end = 0 if last is None else self._end_of_last_line(size)
+        if good_end < size:  # a cut line (a crash mid-write): not an entry, remove it so the chain can go on
+            os.ftruncate(self._fd, good_end)
+            self._repaired += size - good_end
+            log.warning("audit log %s: removed %d bytes of an incomplete last line", self.path, size - good_end)
+            size = good_end
+        candidates = [(self._seq, self._prev)]
+        if last is not None:
+            candidates.append((_seq_of(last) or self._seq, line_hash(last)))
         else:
-            self._prev = _line_hash(last)
-            try:
-                self._seq = int(json.loads(last)["seq"])
-            except (ValueError, KeyError, TypeError):
-                self._seq = sum(1 for _ in self.path.open("rb"))
+            rotated = rotated_files(self.audit_dir)
+            newest = last_line(rotated[-1][1]) if rotated else None
+            if newest is not None:
+                candidates.append((_seq_of(newest) or 0, line_hash(newest)))
+        if last is not None:  # the file's own last entry is the head, whatever this process remembers
+            self._seq, self._prev = candidates[-1]
+        else:
+            self._seq, self._prev = max(candidates, key=lambda c: c[0])
+        self._size = size
 
-    def append(self, *, user: str | None, role: str | None, action: str, path: str, query: str, status: int,
-               count: int | None = None, **extra: Any) -> dict[str, Any]:
-        """Write one entry; returns it as written (with seq, time and prev)."""
-        with self._lock:
-            fcntl.flock(self._fd, fcntl.LOCK_EX)
+    def _end_of_last_line(self, size: int) -> int:
+        """Offset just after the last newline before ``size``."""
+        with self.path.open("rb") as fh:
+            pos = size
+            while pos > 0:
+                step = min(8192, pos)
+                pos -= step
+                fh.seek(pos)
+                chunk = fh.read(step)
+                cut = chunk.rfind(b"\n")
+                if cut >= 0:
+                    return pos + cut + 1
+        return 0
+
+    # --- rotation --------------------------------------------------------------------------------------------
+
+    def _rotate(self) -> None:
+        """Rename the full ``audit.jsonl`` to the next ``audit.NNNNNN.jsonl`` and start a new one."""
+        os.fsync(self._fd)
+        rotated = rotated_files(self.audit_dir)
+        target = self.audit_dir / rotated_name(rotated[-1][0] + 1 if rotated else 1)
+        os.rename(self.path, target)
+        os.close(self._fd)
+        self._fd = -1
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        fsync_dir(self.audit_dir)
+        self._size = 0
+        if self.keep_files is not None:
+            for _, old in rotated_files(self.audit_dir)[:-self.keep_files]:
+                old.unlink(missing_ok=True)
+                log.info("audit log: removed %s (keeping %d rotated files)", old.name, self.keep_files)
+
+    # --- appending -------------------------------------------------------------------------------------------
+
+    def append(self, *, user: str | None, role: str | None, action: str, path: str, query: str, status: int | None,
+               count: int | None = None, sync: bool = False, **extra: Any) -> dict[str, Any]:
+        """Write one entry whole (or raise ``AuditWriteError`` and write nothing); returns it as written."""
+        with self._lock, self._folder.held():
             try:
+                self._ensure_open()
                 self._sync_tail()
-                entry: dict[str, Any] = {
-                    "seq": self._seq + 1,
-                    "time": dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"),
-                    "user": user, "role": role, "action": action, "path": path, "query": query,
-                    "status": status, "count": count, **extra, "prev": self._prev,
-                }
-                line = json.dumps(entry, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-                os.write(self._fd, line + b"\n")
-                if self.fsync:
-                    os.fsync(self._fd)
-                self._prev = _line_hash(line)
-                self._seq += 1
-                self._size = os.fstat(self._fd).st_size
-            finally:
-                fcntl.flock(self._fd, fcntl.LOCK_UN)
+            except OSError as exc:
+                raise AuditWriteError(exc.errno, f"audit log {self.path} cannot be opened: {exc}") from exc
+            if self._repaired:
+                extra = {**extra, "repaired_bytes": self._repaired}
+            entry: dict[str, Any] = {
+                "seq": self._seq + 1,
+                "time": dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"),
+                "user": user, "role": role, "action": action, "path": path, "query": query,
+                "status": status, "count": count, **extra, "prev": self._prev,
+            }
+            line = json.dumps(entry, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+            if self._size > 0 and self._size + len(line) + 1 > self.max_file_bytes:
+                try:
+                    self._rotate()
+                except OSError as exc:
+                    self._size = -1
+                    raise AuditWriteError(exc.errno, f"audit log {self.path} cannot be rotated: {exc}") from exc
+            self._write_whole(line + b"\n", sync=sync or self.fsync)
+            self._prev, self._seq, self._repaired = line_hash(line), self._seq + 1, 0
         return entry
 
-
-def _lines(audit_dir: Path) -> Iterator[tuple[int, bytes]]:
-    path = audit_dir / AUDIT_FILE
-    if not path.exists():
-        return
-    with path.open("rb") as fh:
-        yield from enumerate(fh, start=1)
-
-
-def verify_chain(audit_dir: Path) -> tuple[bool, str]:
-    """Check every entry's ``seq`` and ``prev``; (True, summary with the head hash) or (False, the first fault)."""
-    prev = GENESIS
-    count = 0
-    for number, raw in _lines(audit_dir):
-        if not raw.endswith(b"\n"):
-            return False, f"line {number}: incomplete last line (the file was cut or is being written)"
-        line = raw[:-1]
+    def _write_whole(self, data: bytes, *, sync: bool) -> None:
+        before = self._size
         try:
-            entry = json.loads(line)
-        except ValueError:
-            return False, f"line {number}: not a JSON object (edited)"
-        if not isinstance(entry, dict):
-            return False, f"line {number}: not a JSON object (edited)"
-        if entry.get("seq") != number:
-            return False, f"line {number}: sequence number is {entry.get('seq')!r}, expected {number} " \
-                          f"(an entry was removed or inserted before it)"
-        if entry.get("prev") != prev:
-            return False, f"line {number}: does not chain to line {number - 1} " \
-                          f"(line {number - 1} was edited, or entries were removed)"
-        prev = _line_hash(line)
-        count = number
-    if count == 0:
-        return True, "audit log is empty"
-    return True, f"{count} entries, chain intact; head sha256 {prev}"
+            written = os.write(self._fd, data)
+            if written != len(data):
+                raise AuditWriteError(f"short write: {written} of {len(data)} bytes (disk full?)")
+            if sync:
+                os.fdatasync(self._fd)
+        except OSError as exc:
+            self._truncate(before)
+            if isinstance(exc, AuditWriteError):
+                raise
+            raise AuditWriteError(exc.errno, f"audit entry not written: {exc}") from exc
+        self._size = before + len(data)
 
-
-def _as_time(value: dt.datetime | dt.date | str | None, *, end: bool) -> dt.datetime | None:
-    """A bound for ``query_audit``: a date covers the whole day; naive times are taken as UTC."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        value = dt.date.fromisoformat(value) if len(value) == 10 else dt.datetime.fromisoformat(value)
-    if not isinstance(value, dt.datetime):
-        value = dt.datetime.combine(value, dt.time.max if end else dt.time.min)
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
-
-
-def query_audit(audit_dir: Path, user: str | None = None, since: dt.datetime | dt.date | str | None = None,
-                until: dt.datetime | dt.date | str | None = None, action: str | None = None) -> list[dict[str, Any]]:
-    """Entries of ``user`` / ``action`` between ``since`` and ``until`` (inclusive), oldest first."""
-    lower, upper = _as_time(since, end=False), _as_time(until, end=True)
-    found = []
-    for _, raw in _lines(audit_dir):
+    def _truncate(self, size: int) -> None:
+        """Undo a partial write: cut the file back to ``size``. If even that fails, the next append repairs it."""
         try:
-            entry = json.loads(raw)
-        except ValueError:
-            continue
-        if not isinstance(entry, dict):
-            continue
-        if user is not None and entry.get("user") != user:
-            continue
-        if action is not None and entry.get("action") != action:
-            continue
-        if lower is not None or upper is not None:
-            try:
-                when = dt.datetime.fromisoformat(entry["time"])
-            except (KeyError, TypeError, ValueError):
-                continue
-            if (lower is not None and when < lower) or (upper is not None and when > upper):
-                continue
-        found.append(entry)
-    return found
+            os.ftruncate(self._fd, size)
+        except OSError:
+            log.exception("audit log %s: could not remove a partial entry", self.path)
+            self._size = -1
