@@ -91,11 +91,12 @@ def test_days_reuse_the_cache_and_publish_what_a_full_run_publishes(drops: Drops
 
 def test_a_cached_file_is_rebuilt_exactly(drops: Drops, tmp_path: Path) -> None:
     headers = load_header_table(policy_files.policy_path(policy_files.HEADERS, None))
-    full = ingest_drop(drops.day1, headers=headers, run_date=DAY1)
+    full = ingest_drop(drops.day1, headers=headers, run_date=DAY1, keep_raw=True)
     writer = RunCache.for_store(tmp_path, headers)
     ingest_drop(drops.day1, headers=headers, run_date=DAY1, cache=writer)
     reader = RunCache.for_store(tmp_path, headers)
-    cached = ingest_drop(drops.day1, headers=headers, run_date=DAY1 + dt.timedelta(days=1), cache=reader)
+    cached = ingest_drop(drops.day1, headers=headers, run_date=DAY1 + dt.timedelta(days=1), cache=reader,
+                         keep_raw=True)
     assert set(reader.ingest_status.values()) == {"hit"}
     assert list(cached.files) == list(full.files)
     for stem, f in full.files.items():

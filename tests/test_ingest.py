@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 
 from dibao.errors import DropFault
 from dibao.ingest import ingest_drop
+from dibao.ingest.validate import IngestedFile
 from tests.conftest import (
     COUNTY_HEADERS,
     REGISTRY_HEADERS,
@@ -318,3 +320,36 @@ def test_gb18030_body_under_an_ascii_header_is_transcoded(drop: Build) -> None:
     counties = ingest_drop(folder).files["counties"]
     assert counties.raw.encoding == "gb18030"
     assert counties.accepted["county_name"].to_list() == ["大通区"]
+
+
+# --- memory: the text as read is let go file by file ------------------------------------------------------------
+
+
+class _RecordingCache:
+    """A cache that keeps nothing, and records how many rows of text each file still had when it was saved."""
+
+    def __init__(self) -> None:
+        self.text_rows_at_save: dict[str, int] = {}
+
+    def load_file(self, stem: str, path: Path, encoding: str | None, run_date: dt.date) -> IngestedFile | None:
+        return None
+
+    def save_file(self, ingested: IngestedFile, path: Path, encoding: str | None, run_date: dt.date) -> None:
+        self.text_rows_at_save[ingested.stem] = ingested.raw.frame.height
+
+
+def test_each_files_text_is_let_go_once_it_is_typed_and_cached(drop: Build) -> None:
+    cache = _RecordingCache()
+    seen_by_on_file: dict[str, int] = {}
+    result = ingest_drop(drop(), cache=cache,
+                         on_file=lambda stem, f: seen_by_on_file.update({stem: f.raw.frame.height}))
+    registry = result.files["registry"]
+    assert cache.text_rows_at_save["registry"] == 3  # the cache still saw the text …
+    assert seen_by_on_file == dict.fromkeys(result.files, 0)  # … nobody after it does
+    assert (registry.raw.frame.height, registry.rows_read, registry.accepted.height) == (0, 3, 3)
+    assert registry.raw.location(2) == "line 3"  # where a row is in the file is still known
+
+
+def test_a_tool_that_edits_the_drop_can_keep_the_text(drop: Build) -> None:
+    registry = ingest_drop(drop(), keep_raw=True).files["registry"]
+    assert registry.raw.frame["姓名"].to_list() == ["张伟", "李丽", "王芳"]

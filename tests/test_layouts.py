@@ -144,7 +144,7 @@ def test_a_quoted_line_break_inside_a_value_keeps_later_lines_right(drop: Build)
     rows[2][8] = "20x9"
     lines = [_csv_line(REGISTRY_HEADERS), *map(_csv_line, rows)]
     folder = drop(registry=lambda f: _write_text(f / "registry.csv", lines))
-    registry = ingest_drop(folder).files["registry"]
+    registry = ingest_drop(folder, keep_raw=True).files["registry"]
     assert registry.raw.frame["行政村"].to_list() == ["新庄村", "新庄\n村", "新庄村"]
     assert registry.rejected["row"].to_list() == [3]
     assert [registry.raw.location(r) for r in (1, 2, 3)] == ["line 2", "line 3", "line 5"]

@@ -135,11 +135,15 @@ def ingest_drop(
     on_file: Callable[[str, IngestedFile], None] | None = None,
     run_date: dt.date | None = None,
     cache: FileCache | None = None,
+    keep_raw: bool = False,
 ) -> Drop:
     """Read and validate a whole drop. Raises DropFault listing every file fault; nothing partial is returned.
 
     ``run_date`` is the day the drop is judged on (an ID's birth date after it is impossible); default today.
-    ``cache``: validated files of earlier runs, by content; a hit is used as is, a miss is cached."""
+    ``cache``: validated files of earlier runs, by content; a hit is used as is, a miss is cached.
+    ``keep_raw``: keep each file's text as read (``IngestedFile.raw.frame``), for a tool that edits the drop. By
+    default it is let go as soon as that file is typed and cached: it is as large as the file, several times
+    over, and holding every file's until the last one is read made the text, not the typed rows, the peak."""
     started = time.perf_counter()
     headers = headers or load_header_table()
     encodings = encodings or {}
@@ -151,16 +155,16 @@ def ingest_drop(
     day = run_date or dt.date.today()
 
     def one(stem: str) -> IngestedFile | FileFault:
-        if cache is not None:
-            cached = cache.load_file(stem, paths[stem], encodings.get(stem), day)
-            if cached is not None:
-                return cached
-        try:
-            ingested = ingest_file(stem, paths[stem], headers, encodings.get(stem), day)
-        except FileFault as fault:
-            return fault
-        if cache is not None:
-            cache.save_file(ingested, paths[stem], encodings.get(stem), day)
+        ingested = cache.load_file(stem, paths[stem], encodings.get(stem), day) if cache is not None else None
+        if ingested is None:
+            try:
+                ingested = ingest_file(stem, paths[stem], headers, encodings.get(stem), day)
+            except FileFault as fault:
+                return fault
+            if cache is not None:
+                cache.save_file(ingested, paths[stem], encodings.get(stem), day)
+        if not keep_raw:
+            ingested.release_raw()
         return ingested
 
     files: dict[str, IngestedFile] = {}

@@ -63,8 +63,8 @@ class IngestedFile:
 
     def release_raw(self) -> None:
         """Let go of the file's text as read (every cell a string: as large as the file) once the typed rows are
-        made; only its row count is still needed. The daily run does this after ingest; a tool that edits the
-        drop (``dibao_synth.nextday``) keeps it."""
+        made; only its row count is still needed. ``ingest_drop`` does this for each file as soon as it is typed
+        and cached; a tool that edits the drop (``dibao_synth.nextday``) asks it to keep the text."""
         if self.released_rows is None:
             self.released_rows = self.raw.frame.height
             self.raw.frame = self.raw.frame.clear()

@@ -55,7 +55,7 @@ def next_day(drop: Path, out: Path, *, seed: int = 1, truth: Path | None = None,
     drop, out = Path(drop), Path(out)
     if out.resolve() == drop.resolve():
         raise ValueError("out must be another folder than the day-1 drop")
-    day1_drop = ingest_drop(drop, headers=load_header_table())
+    day1_drop = ingest_drop(drop, headers=load_header_table(), keep_raw=True)  # its text is rewritten
     day2 = date or _day_one(day1_drop, truth) + dt.timedelta(days=1)
     day1 = day2 - dt.timedelta(days=1)
     recs = day_one_records(day1_drop, day2)
