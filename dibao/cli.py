@@ -445,7 +445,7 @@ def synth(
     console.print(summary)
 
 
-token_app = typer.Typer(help="API bearer tokens (stored hashed): add and revoke.", no_args_is_help=True)
+token_app = typer.Typer(help="API bearer tokens (stored hashed): add, list and revoke.", no_args_is_help=True)
 app.add_typer(token_app, name="token")
 StoreOption = Annotated[Path, typer.Option("--store", help="Run store folder.")]
 TokensOption = Annotated[Path | None, typer.Option("--tokens", help="Tokens file (default: STORE/tokens.yaml).")]
@@ -459,17 +459,55 @@ def token_add(
                                                                        "(repeatable).")] = None,
     store: StoreOption = Path("store"),
     tokens: TokensOption = None,
+    expires: Annotated[str, typer.Option("--expires", help="When the token stops working: 90d, 12h, 2w from now, "
+                                                           "a date YYYY-MM-DD (valid through that day), or never.")]
+    = "90d",
+    allow_unknown_county: Annotated[bool, typer.Option(
+        "--allow-unknown-county", help="Accept a county code the store's latest run does not have (a county "
+                                       "joining before its first run).")] = False,
 ) -> None:
-    """Create a token; it is printed once and only its SHA-256 hash is kept."""
-    from dibao.serve.tokens import add_token
+    """Create a token; it is printed once and only its SHA-256 hash is kept. County codes must be counties of
+    the store's latest run."""
+    from dibao.serve.tokens import add_token, check_counties, parse_expiry, store_counties
 
     with _operator_errors():
         try:
-            secret = add_token(tokens or store / "tokens.yaml", name, role, county or [])
+            until = parse_expiry(expires)
+            if not allow_unknown_county:
+                check_counties(county or [], store_counties(store), store)
+            secret = add_token(tokens or store / "tokens.yaml", name, role, county or [], lifetime=None,
+                               expires=until)
         except ValueError as exc:
             raise DibaoError(str(exc)) from None
-    console.print(f"token for {name} ({role}; counties: {', '.join(county or []) or 'all'}) — shown once:")
+    valid = f"expires {until.astimezone():%Y-%m-%d %H:%M %Z}" if until else "never expires"
+    console.print(f"token for {name} ({role}; counties: {', '.join(county or []) or 'all'}; {valid}) — shown once:",
+                  highlight=False)
     console.print(secret, highlight=False)
+
+
+@token_app.command("list")
+def token_list(store: StoreOption = Path("store"), tokens: TokensOption = None) -> None:
+    """The tokens of the file: name, role, counties, created, expires (never the token or its hash)."""
+    from dibao.serve.tokens import list_tokens
+
+    tokens_file = tokens or store / "tokens.yaml"
+    with _operator_errors():
+        try:
+            infos = list_tokens(tokens_file)
+        except ValueError as exc:
+            raise DibaoError(f"{exc} — 令牌文件损坏，服务将拒绝所有令牌 (the server refuses every token until this is "
+                             f"fixed)") from None
+    now = dt.datetime.now(dt.UTC)
+    table = Table("name", "role", "counties", "created", "expires", title=f"tokens in {tokens_file} "
+                  f"({len(infos)})", title_justify="left")
+    for info in infos:
+        if info.expires is None:
+            until = "never"
+        else:
+            until = f"{info.expires.astimezone():%Y-%m-%d %H:%M}"
+            until += " [red](expired)[/]" if info.expires <= now else ""
+        table.add_row(info.name, info.role, ", ".join(info.counties) or "all", info.created or "-", until)
+    console.print(table)
 
 
 @token_app.command("revoke")

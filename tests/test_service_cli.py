@@ -19,7 +19,7 @@ runner = CliRunner()
 def test_tokens_are_printed_once_and_stored_hashed(tmp_path: Path) -> None:
     store = tmp_path / "store"
     out = runner.invoke(app, ["token", "add", "王经办", "--role", "caseworker", "--county", "340402",
-                              "--store", str(store)])
+                              "--store", str(store), "--allow-unknown-county"])  # no run yet to check it against
     assert out.exit_code == 0, out.output
     secret = out.output.strip().splitlines()[-1]
     stored = (store / "tokens.yaml").read_text(encoding="utf-8")

@@ -10,8 +10,8 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from dibao.serve.audit import AuditLog
-from dibao.serve.problems import AGGREGATES_ONLY, TOKEN_REQUIRED, ApiProblem
-from dibao.serve.tokens import Principal, TokenBook
+from dibao.serve.problems import AGGREGATES_ONLY, TOKEN_REQUIRED, TOKENS_FILE_BROKEN, ApiProblem, token_expired
+from dibao.serve.tokens import Principal, Refusal, TokenBook
 
 bearer = HTTPBearer(auto_error=False, description="令牌 / token from `add_token` (Authorization: Bearer <token>)")
 
@@ -24,7 +24,8 @@ def audit(request: Request, who: Principal | None, action: str, status: int, cou
 
 
 def reader(action: str | None, *, personal: bool) -> Callable[..., Awaitable[Principal]]:
-    """A dependency: the caller's principal; 401 without a known token, 403 for an analyst on personal data.
+    """A dependency: the caller's principal; 401 without a valid token (an expired one: saying so), 503 while the
+    tokens file is broken, 403 for an analyst on personal data.
 
     With ``action`` set, refusals are audited too (who tried to read what).
     """
@@ -32,10 +33,17 @@ def reader(action: str | None, *, personal: bool) -> Callable[..., Awaitable[Pri
     async def dependency(request: Request,
                          credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Principal:
         book: TokenBook = request.app.state.tokens
-        who = book.verify(credentials.credentials if credentials else None)
-        if who is None:
+        who = book.identify(credentials.credentials if credentials else None)
+        if isinstance(who, Refusal):
+            status = 503 if who.reason == "tokens_file_broken" else 401
             if action:
-                audit(request, None, action, 401)
+                audit(request, who.who, action, status)
+            if who.reason == "tokens_file_broken":  # fail closed; 503, not 401: no caller's fault, no lockout
+                raise ApiProblem(503, TOKENS_FILE_BROKEN, type_="urn:dibao:problem:tokens-file-broken")
+            if who.reason == "expired" and who.who is not None and who.who.expires is not None:
+                when = who.who.expires.astimezone().isoformat(sep=" ", timespec="minutes")
+                raise ApiProblem(401, token_expired(when), type_="urn:dibao:problem:token-expired",
+                                 headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
             raise ApiProblem(401, TOKEN_REQUIRED, headers={"WWW-Authenticate": "Bearer"})
         if personal and not who.reads_personal_data:
             if action:

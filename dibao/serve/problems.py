@@ -24,6 +24,14 @@ TOKEN_REQUIRED = ("需要有效的访问令牌：请在请求头中写 Authoriza
 AGGREGATES_ONLY = ("统计分析人员只能查看汇总统计（覆盖率、运行记录、名单户数）；查看个人信息需要经办人员或管理员的令牌 "
                    "(the analyst role reads aggregate statistics only — coverage, runs, counts; personal data needs "
                    "a caseworker or admin token)")
+TOKENS_FILE_BROKEN = ("令牌文件损坏，修复前暂停所有需要令牌的访问；原因见服务器日志 "
+                      "(the tokens file is broken: every token is refused until it is fixed; the server log says why)")
+
+
+def token_expired(when: str) -> str:
+    return f"访问令牌已于 {when} 过期，请向管理员申请新令牌 (the token expired on {when}; ask an admin for a new one)"
+
+
 # The detail of a malformed ID number is ``check_id(...).problem()`` (dibao/normalise/ids.py), Chinese with
 # English beside.
 INVALID_ID_TITLE = "证件号码有误 (Invalid ID number)"
@@ -69,7 +77,7 @@ def problem_doc(description: str) -> dict[str, Any]:
 AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
     401: problem_doc("缺少或无效的令牌 / missing or unknown bearer token"),
     422: problem_doc("参数无效 / invalid parameters"),
-    503: problem_doc("尚无已发布的运行 / no run published yet"),
+    503: problem_doc("尚无已发布的运行，或令牌文件损坏 / no run published yet, or the tokens file is broken"),
 }
 PERSONAL_ERRORS: dict[int | str, dict[str, Any]] = {
     **AUTH_ERRORS, 403: problem_doc("统计分析人员无权查看个人信息 / the analyst role reads aggregates only")}
