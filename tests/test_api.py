@@ -459,10 +459,11 @@ def test_coverage_trend_across_runs(client: TestClient, tokens: dict[str, str]) 
 
 
 def test_counts_are_aggregates(client: TestClient, store: Path, tokens: dict[str, str]) -> None:
-    rows = client.get("/counts", headers=auth(tokens["analyst"])).json()
+    rows = client.get("/counts", headers=auth(tokens["admin"])).json()  # exact (an analyst's: tests/test_statistics_*)
     exits = run_frame(store, "exit_candidates")
     assert sum(r["count"] for r in rows if r["list"] == "exit") == exits["reasons"].list.len().sum()
-    assert all(set(r) == {"county_code", "list", "reason", "reason_label", "count"} for r in rows)
+    assert all(set(r) == {"county_code", "list", "reason", "reason_label", "count", "suppressed"} for r in rows)
+    assert all(r["suppressed"] is False for r in rows)
 
 
 # --- errors -----------------------------------------------------------------------------------------------------

@@ -16,10 +16,12 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from dibao import __version__
+from dibao.private_files import secure_service_files
 from dibao.publish.store import RunStore
 from dibao.serve.audit import AuditLog
 from dibao.serve.problems import install_handlers
 from dibao.serve.routers import households, lists, runs, service, statistics
+from dibao.serve.statistics_tables import Disclosure
 from dibao.serve.tokens import TokenBook
 from dibao.serve.watcher import SnapshotHolder
 
@@ -35,7 +37,9 @@ def create_app(store: Path, tokens_file: Path, audit_dir: Path | None = None, *,
                refresh_seconds: float = 2.0) -> FastAPI:
     """The API over the run store ``store``; tokens from ``tokens_file``; audit log in ``audit_dir``
     (default ``store/audit``). The newest published run is served and swapped in when a newer one appears
-    (checked every ``refresh_seconds``)."""
+    (checked every ``refresh_seconds``). Everything it writes is owner-only (umask 0o077; a store, tokens file or
+    audit folder others can read is fixed with a warning: ``dibao/private_files.py``)."""
+    secure_service_files(store, tokens_file, audit_dir if audit_dir is not None else store / "audit")
     holder = SnapshotHolder(RunStore(store), refresh_seconds=refresh_seconds)
 
     @asynccontextmanager
@@ -49,6 +53,7 @@ def create_app(store: Path, tokens_file: Path, audit_dir: Path | None = None, *,
     app = FastAPI(title="dibao API — 低保 核对服务", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     app.state.snapshots = holder
     app.state.tokens = TokenBook(tokens_file)
+    app.state.disclosure = Disclosure()  # small figures withheld: DIBAO_API_MIN_CELL, DIBAO_API_EXACT_ROLES
     app.state.audit = AuditLog(audit_dir if audit_dir is not None else store / "audit")
     install_handlers(app)
     for area in (service, households, lists, runs, statistics):

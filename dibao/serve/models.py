@@ -184,11 +184,18 @@ class CoverageRow(BaseModel):
     area_name: str | None = Field(description="区划名称 / area name")
     measure: str = Field(description="指标 / measure, e.g. rural_dibao_coverage")
     label: str | None = Field(default=None, description="指标 (中文)")
-    numerator: float | None = Field(description="分子 / numerator")
-    denominator: float | None = Field(description="分母 / denominator")
-    rate: float | None = Field(description="比率 / rate (numerator / denominator)")
+    numerator: float | None = Field(description="分子 (小于阈值时隐去为 null) / numerator; null when withheld")
+    denominator: float | None = Field(description="分母 (小于阈值时隐去为 null) / denominator; null when withheld")
+    rate: float | None = Field(description="比率 / rate (numerator / denominator); null when the denominator is 0 "
+                                           "or either is withheld")
     reference_rate: float | None = Field(description="全国参考值 / national reference")
     run_date: dt.date = Field(description="运行日期 / run date")
+    suppressed: bool = Field(default=False, description=(
+        "是否有数值因过小而隐去 (显示为 <5) / true when a figure of this row is withheld: below the service's "
+        "minimum cell size (DIBAO_API_MIN_CELL, default 5; shown as <5), or withheld so that totals cannot give "
+        "a small one back"))
+    suppressed_fields: list[Literal["numerator", "denominator", "rate"]] = Field(
+        default_factory=list, description="隐去的字段 / which of numerator, denominator, rate are withheld (null)")
 
 
 class CountRow(BaseModel):
@@ -197,4 +204,9 @@ class CountRow(BaseModel):
     list_: str = Field(alias="list", description="名单 / list")
     reason: str = Field(description="原因代码 / reason code")
     reason_label: str | None = Field(description="原因 (中文)")
-    count: int = Field(description="户数 (其他核查为条数) / households (flags: findings)")
+    count: int | None = Field(description="户数 (其他核查为条数；隐去时为 null) / households (flags: findings); null "
+                                          "when withheld")
+    suppressed: bool = Field(default=False, description=(
+        "是否因过小而隐去 (显示为 <5) / true when the count is withheld (null): below the service's minimum cell "
+        "size (DIBAO_API_MIN_CELL, default 5; shown as <5), or withheld so that totals cannot give a small one "
+        "back — a withheld cell may be 0"))
