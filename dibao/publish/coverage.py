@@ -110,12 +110,12 @@ def coverage(drop: Drop, links: pl.DataFrame, exits: pl.DataFrame, inclusions: p
     counties = drop.frame_or_empty("counties")
     con = duck.connect()
     try:
-        con.register("links", links.select("source", "row", "person_key"))
-        con.register("counties", counties.select("county_code", "rural_population"))
-        con.register("exits", exits.select("county_code"))
-        con.register("inclusions", inclusions.select("county_code"))
+        duck.register(con, "links", links.select("source", "row", "person_key"))
+        duck.register(con, "counties", counties.select("county_code", "rural_population"))
+        duck.register(con, "exits", exits.select("county_code"))
+        duck.register(con, "inclusions", inclusions.select("county_code"))
         for stem in ("dibao_roll", "registry", "monitoring"):
-            con.register(stem, drop.frame_or_empty(stem))
+            duck.register(con, stem, drop.frame_or_empty(stem))
         table = con.sql(_SQL).pl()
     finally:
         con.close()

@@ -92,8 +92,8 @@ def evaluate_rules(facts: pl.DataFrame, params: pl.DataFrame, rules: RuleSet, pa
     numbered = facts.with_row_index("__i")
     con = duck.connect()
     try:
-        con.register("facts", numbered)
-        con.register("params", params)
+        duck.register(con, "facts", numbered)
+        duck.register(con, "params", params)
         flags = con.sql(_fired_sql(facts, parameters, rules)).pl().sort("__i")
     finally:
         con.close()

@@ -709,15 +709,15 @@ def household_facts(drop: Drop, links: pl.DataFrame, params: pl.DataFrame, run_d
     kinds, words, exemptions = _asset_tables(rules.asset_kinds, params)
     con = duck.connect()
     try:
-        con.register("links", links.select("source", "row", "person_key", "household", "household_group",
+        duck.register(con, "links", links.select("source", "row", "person_key", "household", "household_group",
                                            "id_status"))
-        con.register("params", params)
+        duck.register(con, "params", params)
         for stem in ("registry", "monitoring", "dibao_roll", "bank_assets", "relatives"):
-            con.register(stem, drop.frame_or_empty(stem))
-        con.register("dept_facts", _with_amounts(drop.frame_or_empty("dept_facts")))
-        con.register("asset_kind", kinds)
-        con.register("asset_word", words)
-        con.register("asset_exemption", exemptions)
+            duck.register(con, stem, drop.frame_or_empty(stem))
+        duck.register(con, "dept_facts", _with_amounts(drop.frame_or_empty("dept_facts")))
+        duck.register(con, "asset_kind", kinds)
+        duck.register(con, "asset_word", words)
+        duck.register(con, "asset_exemption", exemptions)
         con.execute(_MACROS)
         run_steps(con, build_steps(rules.catalog, rules.asset_kinds), INPUTS,
                   {"run_date": run_date, "bank_data": "bank_assets" in drop.files,
