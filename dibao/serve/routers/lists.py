@@ -1,4 +1,4 @@
-"""The work lists: 应退尽退, 应保尽保, 其他核查, filtered, sorted and paged."""
+"""The work lists: 应退尽退, 应保尽保, 其他核查, filtered, sorted and paged — or all matching rows as CSV."""
 
 from __future__ import annotations
 
@@ -7,20 +7,22 @@ from typing import Annotated, Any, Literal
 
 import polars as pl
 from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import StreamingResponse
 
 from dibao.publish.contract import ListName
-from dibao.serve import deps
+from dibao.serve import deps, export
 from dibao.serve.auth import Audited, reader
+from dibao.serve.export import CSV_RESPONSE, candidates_csv, too_many_rows
 from dibao.serve.masking import candidate_view
 from dibao.serve.models import CandidatePage
-from dibao.serve.problems import PERSONAL_ERRORS
+from dibao.serve.problems import PERSONAL_ERRORS, ApiProblem
 from dibao.serve.tokens import Principal
 
 router = APIRouter()
 
 
 @router.get("/candidates", response_model=CandidatePage, tags=["lists"], summary="工作名单 / work lists",
-            responses=PERSONAL_ERRORS)
+            responses={**PERSONAL_ERRORS, **CSV_RESPONSE})
 def candidates(
     request: Request,
     who: Annotated[Principal, Depends(reader("candidates", personal=True))],
@@ -33,9 +35,12 @@ def candidates(
     sort: Annotated[Literal["first_seen", "-first_seen", "town", "subject_id"],
                     Query(description="排序 / order")] = "first_seen",
     date: Annotated[dt.date | None, Query(description="运行日期 (默认当前) / run date")] = None,
-) -> dict[str, Any]:
+    format: Annotated[Literal["json", "csv"], Query(
+        description="json: one page | csv: 全部符合条件的行，供 Excel 打开 / every matching row as a CSV download "
+                    "(page and size ignored)")] = "json",
+) -> dict[str, Any] | StreamingResponse:
     """One list of a run, filtered and paged; a caseworker sees their counties only, with names and ID
-    numbers masked."""
+    numbers masked. ``format=csv``: the same rows, all of them, masked the same way, as a download."""
     with Audited(request, who, "candidates") as audited:
         run = deps.run_date(request, date)
         frame = deps.scoped(deps.lists(request, run)[type], None if who.is_admin else who.counties, county)
@@ -47,6 +52,12 @@ def candidates(
                                      else pl.col("reasons").list.contains(reason))
             by = sort.lstrip("-")
             frame = frame.sort([by, "subject_id"], descending=[sort.startswith("-"), False], nulls_last=True)
+        if format == "csv":
+            if frame.height > export.MAX_ROWS:
+                raise ApiProblem(422, too_many_rows(frame.height, export.MAX_ROWS),
+                                 type_="urn:dibao:problem:export-too-large")
+            audited.count = frame.height
+            return candidates_csv(type, run, frame, who)
         items = [candidate_view(type, row, who) for row in deps.page(frame, page, size)]
         audited.count = len(items)
         return {"run": run, "type": type, "total": frame.height, "page": page, "size": size, "items": items}
