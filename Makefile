@@ -8,7 +8,7 @@ STORE ?= $(DEMO_DIR)/store
 DEMO_DATE ?= 2026-11-20
 DEMO_DATE2 ?= 2026-11-21
 
-.PHONY: demo test lint bench samples clean
+.PHONY: demo test lint bench bench-api system-packages samples clean
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,19 @@ samples: $(STAMP)
 ## bench: the ingestion benchmark (2 million households; needs several GB of disk and ~10 minutes)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/ingest.py
+
+## system-packages: what the benchmarks need beyond Python: wrk (the HTTP load generator of bench-api). Installed with
+## apt-get when running as root and missing; otherwise says what to install. `make test` does not need it.
+system-packages:
+	@if command -v wrk >/dev/null 2>&1; then echo "wrk: $$(command -v wrk)"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		apt-get update && apt-get install -y wrk; \
+	else echo "wrk is missing: install the Debian/Ubuntu package wrk (as root: apt-get install -y wrk)" >&2; exit 1; fi
+
+## bench-api: the API under load (wrk, 50 connections, 2 workers) over the latest run of BENCH_STORE
+BENCH_STORE ?= benchmarks/work/store-200000
+bench-api: $(STAMP) system-packages
+	$(BIN)/python benchmarks/api_load.py --store $(BENCH_STORE) --concurrency 50 --seconds 10 --workers 2
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache .mypy_cache .ruff_cache
