@@ -94,11 +94,11 @@ def agree_households(accepted: pl.DataFrame, spec: FileSpec) -> tuple[pl.DataFra
         if numbers.is_empty():
             continue
         conflicting = grouped.filter(household.is_in(numbers.implode())).select(key).unique(maintain_order=True)
-        chosen = _choose(accepted.join(conflicting, on=key), key, f.name)
-        accepted = (
-            accepted.join(chosen.select(key, "__chosen"), on=key, how="left", maintain_order="left")
-            .with_columns(pl.coalesce("__chosen", f.name).alias(f.name)).drop("__chosen")
-        )
+        chosen = _choose(accepted.select(key, f.name, "row", "relation").join(conflicting, on=key), key, f.name)
+        # Only the key column is joined (joining the whole frame copied every column once per such field).
+        per_row = accepted.select(key).join(chosen.select(key, "__chosen"), on=key, how="left",
+                                            maintain_order="left").get_column("__chosen")
+        accepted = accepted.with_columns(pl.coalesce(per_row, pl.col(f.name)).alias(f.name))
         notes.append(chosen.select(
             pl.lit(spec.stem).alias("source"), pl.lit("household_value_conflict").alias("code"),
             pl.col(key).alias("household"), pl.lit(f.name).alias("field"), "rows", "values",
@@ -106,7 +106,7 @@ def agree_households(accepted: pl.DataFrame, spec: FileSpec) -> tuple[pl.DataFra
             (pl.lit(f"{f.label}：") + pl.col("values").list.join(" / ") + pl.lit("；") + pl.col("__why"))
             .alias("detail"),
         ))
-    head_rows = accepted.filter(pl.col("relation") == HEAD).select(key, "row", "name")
+    head_rows = accepted.select(key, "row", "name", "relation").filter(pl.col("relation") == HEAD)
     several = head_rows.filter(pl.col(key).is_duplicated())
     if not several.is_empty():
         heads = several.group_by(key).agg(pl.col("row").sort().alias("rows"),

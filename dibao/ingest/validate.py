@@ -138,27 +138,69 @@ def _refuse_numeric_ids(raw: RawTable, spec: FileSpec, column_map: dict[str, str
         )
 
 
-def _rejections(frame: pl.DataFrame, spec: FileSpec, column_map: dict[str, str], kept: pl.Expr) -> pl.DataFrame:
-    """One rejected-table row per faulty field; ``action`` says whether the row was dropped or only the field."""
-    action = pl.when(kept).then(pl.lit(FIELD_CLEARED)).otherwise(pl.lit(ROW_REJECTED)).alias("action")
-    return pl.concat(
-        [
-            frame.filter(pl.col(f"__e_{f.name}").is_not_null()).select(
-                pl.lit(spec.stem).alias("source"),
-                "row",
-                pl.lit(f.name).alias("field"),
-                pl.lit(column_map.get(f.name, f.label)).alias("header"),
-                pl.col(f"__t_{f.name}").alias("value"),
-                pl.col(f"__e_{f.name}").alias("reason_code"),
-                (pl.col(f"__e_{f.name}").replace_strict({k.value: v for k, v in REASONS.items()},
-                                                        return_dtype=pl.String)
-                 + pl.lit(f": {f.label}" + (f" ({'/'.join(f.choices)})" if f.choices else ""))).alias("reason"),
-                action,
-            )
-            for f in spec.fields
-        ],
-        how="vertical",
-    )
+@dataclass
+class _Typed:
+    """Every field of a file typed: its values, its text as written, and the fault code of each row, the latter
+    only for fields where some row is faulty. Most fields of most files have no fault at all, and a column of
+    nulls per field (16 bytes a row, as text) was most of the memory validation took."""
+
+    rows: pl.Series  # 1-based data row
+    values: dict[str, pl.Series]
+    texts: dict[str, pl.Series]
+    faults: dict[str, pl.Series]
+
+    def rejects(self, spec: FileSpec) -> pl.Series:
+        """Rows with a faulty required field (rejected whole)."""
+        return _any_fault([self.faults[f.name] for f in spec.fields if f.required and f.name in self.faults],
+                          self.rows.len())
+
+
+def _any_fault(faults: list[pl.Series], height: int) -> pl.Series:
+    """Per row: is any of these fault columns set?"""
+    if not faults:
+        return pl.repeat(False, height, eager=True)
+    return pl.DataFrame(faults).select(pl.any_horizontal(pl.all().is_not_null())).to_series()
+
+
+def _type_fields(raw: RawTable, spec: FileSpec, headers: HeaderTable, column_map: dict[str, str]) -> _Typed:
+    """Parse every field (``parse_field``), keeping the fault codes of the fields that have any."""
+    height = raw.frame.height
+    texts = {f.name: raw.frame.get_column(column_map[f.name]) if f.name in column_map
+             else pl.repeat(None, height, dtype=pl.String, eager=True) for f in spec.fields}
+    values: dict[str, pl.Series] = {}
+    faults: dict[str, pl.Series] = {}
+    for f in spec.fields:
+        values[f.name], fault = parse_field(f, texts[f.name], headers.value_aliases)
+        if fault.null_count() < height:
+            faults[f.name] = fault
+    rows = pl.int_range(1, height + 1, dtype=pl.UInt32, eager=True).alias("row")
+    return _Typed(rows, values, texts, faults)
+
+
+def _rejections(typed: _Typed, spec: FileSpec, column_map: dict[str, str], live: pl.Series,
+                rejects: pl.Series) -> pl.DataFrame:
+    """One rejected-table row per faulty field of the ``live`` rows (not totals, not repeats); ``action`` says
+    whether the row was dropped or only the field. Built from the faulty rows alone, field by field."""
+    frames = []
+    for f in spec.fields:
+        if f.name not in typed.faults:
+            continue
+        at = (typed.faults[f.name].is_not_null() & live).arg_true()
+        faulty = pl.DataFrame([typed.rows.gather(at), typed.texts[f.name].gather(at).alias("value"),
+                               typed.faults[f.name].gather(at).alias("reason_code"),
+                               rejects.gather(at).alias("__rejects")])
+        frames.append(faulty.select(
+            pl.lit(spec.stem).alias("source"),
+            "row",
+            pl.lit(f.name).alias("field"),
+            pl.lit(column_map.get(f.name, f.label)).alias("header"),
+            "value",
+            "reason_code",
+            (pl.col("reason_code").replace_strict({k.value: v for k, v in REASONS.items()}, return_dtype=pl.String)
+             + pl.lit(f": {f.label}" + (f" ({'/'.join(f.choices)})" if f.choices else ""))).alias("reason"),
+            pl.when(pl.col("__rejects")).then(pl.lit(ROW_REJECTED)).otherwise(pl.lit(FIELD_CLEARED)).alias("action"),
+        ).cast(REJECTED_SCHEMA))  # type: ignore[arg-type]
+    return pl.concat(frames) if frames else pl.DataFrame(schema=REJECTED_SCHEMA)
 
 
 def _removed_lines(spec: FileSpec, totals: TotalRows, duplicates: pl.DataFrame) -> pl.DataFrame:
@@ -176,6 +218,12 @@ def _removed_lines(spec: FileSpec, totals: TotalRows, duplicates: pl.DataFrame) 
         pl.lit(ROW_REJECTED).alias("action"),
     )
     return pl.concat([total_rows.cast(REJECTED_SCHEMA), repeated.cast(REJECTED_SCHEMA)])  # type: ignore[arg-type]
+
+
+def _stated_totals(typed: _Typed, spec: FileSpec, totals: TotalRows) -> pl.DataFrame:
+    """The typed amounts of the total rows (what ``_check_totals`` compares)."""
+    numeric = [f.name for f in spec.fields if f.type in NUMERIC_TYPES]
+    return pl.DataFrame([typed.rows.filter(totals.mask), *[typed.values[n].filter(totals.mask) for n in numeric]])
 
 
 def _check_totals(spec: FileSpec, totals: TotalRows, frame: pl.DataFrame, accepted: pl.DataFrame) -> list[str]:
@@ -197,25 +245,42 @@ def _check_totals(spec: FileSpec, totals: TotalRows, frame: pl.DataFrame, accept
     return notes
 
 
-def _cleared_fields(frame: pl.DataFrame, spec: FileSpec, keep: pl.Series) -> pl.Series:
+def _cleared_fields(typed: _Typed, spec: FileSpec, keep: pl.Series) -> pl.Series:
     """Per accepted row, the optional fields whose faulty value was cleared (null where none was).
 
     Built only for the few rows that have such a fault (a list per row over millions of rows is slow) and
     placed by position among the accepted rows.
     """
-    optional = [f for f in spec.fields if not f.required]
-    faulty = frame.select(pl.any_horizontal([pl.col(f"__e_{f.name}").is_not_null() for f in optional])
-                          ).to_series() & keep if optional else pl.repeat(False, frame.height, eager=True)
+    optional = [f.name for f in spec.fields if not f.required and f.name in typed.faults]
     accepted_rows = int(keep.sum())
+    faulty = _any_fault([typed.faults[n] for n in optional], keep.len()) & keep
     if not faulty.any():
         return pl.repeat(None, accepted_rows, dtype=pl.List(pl.String), eager=True).alias("cleared_fields")
-    lists = frame.filter(faulty).select(
-        pl.concat_list([pl.when(pl.col(f"__e_{f.name}").is_not_null()).then(pl.lit(f.name)) for f in optional])
+    lists = pl.DataFrame([typed.faults[n].filter(faulty) for n in optional]).select(
+        pl.concat_list([pl.when(pl.col(f"__e_{n}").is_not_null()).then(pl.lit(n)) for n in optional])
         .list.drop_nulls()).to_series()
     positions = (keep.cast(pl.Int64).cum_sum() - 1).filter(faulty)  # where each faulty row lands among the kept
     index = pl.repeat(None, accepted_rows, dtype=pl.Int64, eager=True).scatter(
         positions, pl.int_range(lists.len(), eager=True))
     return lists.gather(index).alias("cleared_fields")
+
+
+def _accepted_rows(typed: _Typed, spec: FileSpec, keep: pl.Series) -> pl.DataFrame:
+    """The kept rows, typed, with each faulty optional value cleared.
+
+    Consumes ``typed.values``: each column is filtered alone and its unfiltered form let go at once, so the
+    file is never held twice over (filtering a frame of every column kept both copies of all of them).
+    """
+    everything = keep.all()
+    columns = [typed.rows if everything else typed.rows.filter(keep)]
+    for f in spec.fields:
+        value = typed.values.pop(f.name)
+        if not f.required and f.name in typed.faults:
+            value = pl.DataFrame([value, typed.faults[f.name].alias("__e")]).select(
+                pl.when(pl.col("__e").is_null()).then(pl.col(f.name)).alias(f.name)).to_series()
+        columns.append(value if everything else value.filter(keep))
+        del value
+    return pl.DataFrame(columns)
 
 
 def validate(raw: RawTable, spec: FileSpec, headers: HeaderTable, *, today: dt.date | None = None) -> IngestedFile:
@@ -230,42 +295,30 @@ def validate(raw: RawTable, spec: FileSpec, headers: HeaderTable, *, today: dt.d
     _refuse_numeric_ids(raw, spec, column_map, totals.mask)
     notes = raw.notes + notes
 
-    height = raw.frame.height
     duplicates = duplicate_lines(raw.frame)
-    texts = {f.name: raw.frame.get_column(column_map[f.name]) if f.name in column_map
-             else pl.repeat(None, height, dtype=pl.String, eager=True) for f in spec.fields}
-    columns: list[pl.Series] = [pl.Series("row", range(1, height + 1), dtype=pl.UInt32)]
-    faults: list[pl.Series] = []
-    for f in spec.fields:
-        value, fault = parse_field(f, texts[f.name], headers.value_aliases)
-        columns.append(value)
-        faults.append(fault)
-    frame = pl.DataFrame(columns + faults + [t.alias(f"__t_{name}") for name, t in texts.items()])
+    typed = _type_fields(raw, spec, headers, column_map)
     removed = totals.mask
     if duplicates.height:
-        removed = removed | frame["row"].is_in(duplicates["row"].implode())
-    totals_frame = frame.filter(totals.mask) if totals.rows.height else frame.clear()
+        removed = removed | typed.rows.is_in(duplicates["row"].implode())
+    stated_totals = _stated_totals(typed, spec, totals) if totals.rows.height else None
 
-    required = [f"__e_{f.name}" for f in spec.fields if f.required]
-    kept = pl.all_horizontal(pl.col(required).is_null()) if required else pl.lit(True)
-    live = frame.filter(~removed) if removed.any() else frame
-    rejected = pl.concat([_rejections(live, spec, column_map, kept).cast(REJECTED_SCHEMA),  # type: ignore[arg-type]
+    rejects = typed.rejects(spec)
+    rejected = pl.concat([_rejections(typed, spec, column_map, ~removed, rejects),
                           _removed_lines(spec, totals, duplicates)]).sort("row", "field")
-    keep = frame.select(kept).to_series() & ~removed
-    accepted = frame.select(
-        "row", *[pl.when(pl.col(f"__e_{f.name}").is_null()).then(pl.col(f.name)).alias(f.name) if not f.required
-                 else pl.col(f.name) for f in spec.fields]).filter(keep)
-    accepted = accepted.with_columns(_cleared_fields(frame, spec, keep))
+    keep = ~rejects & ~removed
+    accepted = _accepted_rows(typed, spec, keep)
+    accepted = accepted.with_columns(_cleared_fields(typed, spec, keep))
+    del typed
     accepted = _derive(accepted, spec, today)
     accepted, data_notes = agree_households(accepted, spec)
     if duplicates.height:
         notes.append(f"{duplicates.height} 行与前面的行完全相同，各只保留一次 ({duplicates.height} exact duplicate "
                      f"line(s) dropped, listed in rejected.parquet as duplicate_row)")
-    if totals.rows.height:
+    if stated_totals is not None:
         lines = ", ".join(map(str, totals.rows["row"]))
         notes.append(f"{totals.rows.height} 行合计/小计行不作为数据 (total row(s) {lines} kept out of the data, "
                      "listed as total_row)")
-        notes += _check_totals(spec, totals, totals_frame, accepted)
+        notes += _check_totals(spec, totals, stated_totals, accepted)
     return IngestedFile(spec.stem, raw, accepted, rejected, column_map, notes, data_notes)
 
 
