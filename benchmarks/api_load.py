@@ -3,8 +3,9 @@
     .venv/bin/python benchmarks/api_load.py --store benchmarks/work/store-200000 --concurrency 50 --seconds 15
 
 Starts `dibao.serve` on 127.0.0.1 (a free port) over a published store, then runs the load generator in a separate
-process (wrk when installed — Debian package wrk — else an httpx asyncio client; ``--concurrency`` connections,
-each phase bounded to ``--seconds``), and stops the server. Loopback only. Target (issue 6): household lookup
+process (wrk when installed — Debian package wrk, ``make system-packages`` — else an httpx asyncio client;
+``--concurrency`` connections, each phase bounded to ``--seconds``), reports the memory of each server worker
+after the load, and stops the server. Loopback only. Target (issue 6): household lookup
 p99 ≤ 20 ms and within 3× of the trivial endpoint's p99. Build the store first with benchmarks/rules.py
 (a 200,000-household run).
 """
@@ -91,6 +92,25 @@ def _wrk(url: str, token: str, paths: list[str], concurrency: int, seconds: floa
             "p99_ms": ms(re.search(r"99%\s+(\S+)", out).group(1))}  # type: ignore[union-attr]
 
 
+def _worker_memory(server_pid: int) -> list[dict[str, int]]:
+    """MiB held by each worker process of the server (its children): private (RssAnon), file pages (RssFile: the
+    mapped household index, page cache shared by all workers), PSS (shared pages divided among their users)."""
+    children: list[int] = []
+    for task in Path(f"/proc/{server_pid}/task").iterdir():
+        children += [int(pid) for pid in (task / "children").read_text().split()
+                     if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()]  # not the resource tracker
+    figures = []
+    for pid in children or [server_pid]:
+        row: dict[str, int] = {}
+        for name in ("status", "smaps_rollup"):
+            for line in Path(f"/proc/{pid}/{name}").read_text().splitlines():
+                key, _, value = line.partition(":")
+                if key in ("RssAnon", "RssFile", "Pss", "VmHWM"):
+                    row[key] = int(value.split()[0]) // 1024
+        figures.append(row)
+    return figures
+
+
 def client_main(args: argparse.Namespace) -> None:
     """The load generator (runs in its own process)."""
     plan = json.loads(Path(args.plan).read_text())
@@ -146,7 +166,8 @@ def main() -> None:
     try:
         import httpx
 
-        deadline = time.monotonic() + 120
+        started = time.monotonic()
+        deadline = started + 300
         while time.monotonic() < deadline:
             try:
                 if httpx.get(f"{url}/health", timeout=1).json().get("run"):
@@ -154,6 +175,7 @@ def main() -> None:
             except (httpx.HTTPError, ValueError):
                 pass
             time.sleep(0.5)
+        ready_seconds = time.monotonic() - started
         if shutil.which("wrk") and not args.python_client:
             generator = "wrk (1 thread)"
             results = {name: _wrk(url, token, paths, args.concurrency, args.seconds, store)
@@ -164,6 +186,7 @@ def main() -> None:
                                   "--concurrency", str(args.concurrency), "--seconds", str(args.seconds)],
                                  check=True, capture_output=True, text=True, timeout=600)
             results = json.loads(out.stdout)
+        memory = _worker_memory(server.pid)
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -171,6 +194,9 @@ def main() -> None:
         plan_file.unlink(missing_ok=True)
     print(f"store {store} (run {run.name}), concurrency {args.concurrency}, {args.workers} server worker(s), "
           f"{args.seconds:.0f} s per phase, load by {generator}, {os.cpu_count()} cores shared by server and load")
+    print(f"server answering /health with the run {ready_seconds:.1f} s after start; after the load, per worker "
+          "(MiB): " + "; ".join(f"private {m['RssAnon']:,}, file {m['RssFile']:,}, PSS {m['Pss']:,}, "
+                               f"peak RSS {m['VmHWM']:,}" for m in memory))
     print("| endpoint | requests | errors | req/s | p50 ms | p99 ms |")
     print("|---|---:|---:|---:|---:|---:|")
     for name, r in results.items():
