@@ -75,30 +75,56 @@ def determined_cells(groups: Sequence[Group], withheld: Collection[int]) -> set[
 
     The unknowns are the withheld cells; each group is one equation (members − total cell = known). A cell is
     determined exactly when its unit vector lies in the row space of that system: the squared norm of its row in
-    the right singular vectors of the non-zero singular values is 1.
+    the right singular vectors of the non-zero singular values is 1. Equations that share no unknown are
+    independent, so each connected set of them is solved on its own (a coverage quantity, a list): small SVDs.
     """
-    unknowns = sorted(withheld)
-    column = {cell: j for j, cell in enumerate(unknowns)}
-    rows = []
+    unknown = frozenset(withheld)
+    equations: list[dict[int, float]] = []
     for group in groups:
         if not group.constrains:
             continue
-        row = np.zeros(len(unknowns))
+        row: dict[int, float] = {}
         for cell in group.members:
-            if cell in column:
-                row[column[cell]] += 1.0
-        if group.total is not None and group.total in column:
-            row[column[group.total]] -= 1.0
-        if row.any():
-            rows.append(row)
-    if not rows:
-        return set()
-    matrix = np.vstack(rows)
-    _, singular, vt = np.linalg.svd(matrix, full_matrices=False)
-    tolerance = max(matrix.shape) * np.finfo(float).eps * (singular[0] if singular.size else 0.0) * 10
-    basis = vt[singular > tolerance]
-    weight = (basis**2).sum(axis=0)
-    return {unknowns[j] for j in np.flatnonzero(weight > 1 - 1e-8)}
+            if cell in unknown:
+                row[cell] = row.get(cell, 0.0) + 1.0
+        if group.total is not None and group.total in unknown:
+            row[group.total] = row.get(group.total, 0.0) - 1.0
+        row = {cell: coefficient for cell, coefficient in row.items() if coefficient}
+        if row:
+            equations.append(row)
+    determined: set[int] = set()
+    for component in _components(equations):
+        cells = sorted({cell for row in component for cell in row})
+        column = {cell: j for j, cell in enumerate(cells)}
+        matrix = np.zeros((len(component), len(cells)))
+        for i, row in enumerate(component):
+            for cell, coefficient in row.items():
+                matrix[i, column[cell]] = coefficient
+        _, singular, vt = np.linalg.svd(matrix, full_matrices=False)
+        tolerance = max(matrix.shape) * np.finfo(float).eps * singular[0] * 10
+        weight = (vt[singular > tolerance] ** 2).sum(axis=0)
+        determined.update(cells[j] for j in np.flatnonzero(weight > 1 - 1e-8))
+    return determined
+
+
+def _components(equations: list[dict[int, float]]) -> list[list[dict[int, float]]]:
+    """Equations grouped by shared unknowns (union-find over the cells)."""
+    parent: dict[int, int] = {}
+
+    def root(cell: int) -> int:
+        while parent.setdefault(cell, cell) != cell:
+            parent[cell] = parent[parent[cell]]
+            cell = parent[cell]
+        return cell
+
+    for row in equations:
+        first, *rest = row
+        for cell in rest:
+            parent[root(cell)] = root(first)
+    grouped: dict[int, list[dict[int, float]]] = {}
+    for row in equations:
+        grouped.setdefault(root(next(iter(row))), []).append(row)
+    return list(grouped.values())
 
 
 def suppress(values: Sequence[float], groups: Sequence[Group], threshold: int,
