@@ -32,15 +32,17 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import polars as pl
 
 from dibao.errors import ConfigError
+from dibao.publish.contract import COVERAGE_SCHEMA
 from dibao.serve.suppression import Group, suppress
 from dibao.serve.tokens import ROLES, Principal
 
 log = logging.getLogger("dibao.api")
+T = TypeVar("T")
 
 ENV_MIN_CELL = "DIBAO_API_MIN_CELL"
 ENV_EXACT_ROLES = "DIBAO_API_EXACT_ROLES"
@@ -203,23 +205,31 @@ def suppress_coverage(frame: pl.DataFrame, threshold: int, exact: frozenset[str]
     return result
 
 
+def coverage_frame(rows: Sequence[dict[str, Any]]) -> pl.DataFrame:
+    """``suppress_coverage`` rows as a frame (what the cache keeps: a year of daily runs stays small)."""
+    schema = {**COVERAGE_SCHEMA, "suppressed": pl.Boolean(), "suppressed_fields": pl.List(pl.String())}
+    return pl.DataFrame(list(rows), schema=schema, orient="row") if rows else pl.DataFrame(schema=schema)
+
+
 # --- computed once per run and audience ------------------------------------------------------------------------
 
 
 class Disclosure:
-    """The policy, and the suppressed tables already computed (per run, run stamp and audience; bounded)."""
+    """The policy, and the suppressed tables already computed (per run, run stamp and audience; the last
+    ``keep``, enough for a year of daily runs for a few audiences — /coverage/trend reads every run)."""
 
-    def __init__(self, policy: DisclosurePolicy | None = None, keep: int = 256) -> None:
+    def __init__(self, policy: DisclosurePolicy | None = None, keep: int = 1024) -> None:
         self.policy = policy or DisclosurePolicy.from_environment()
         self.keep = keep
         self._lock = threading.Lock()
-        self._done: OrderedDict[Hashable, list[dict[str, Any]]] = OrderedDict()
+        self._done: OrderedDict[Hashable, Any] = OrderedDict()
 
-    def rows(self, key: Hashable, make: Callable[[], list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    def rows(self, key: Hashable, make: Callable[[], T]) -> T:
         with self._lock:
             if key in self._done:
                 self._done.move_to_end(key)
-                return self._done[key]
+                found: T = self._done[key]
+                return found
         made = make()
         with self._lock:
             self._done[key] = made

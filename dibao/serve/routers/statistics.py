@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any
 
+import polars as pl
 from fastapi import APIRouter, Depends, Query, Request
 
 from dibao.publish.contract import CoverageLevel
@@ -16,7 +17,7 @@ from dibao.serve import deps
 from dibao.serve.auth import reader
 from dibao.serve.models import CountRow, CoverageRow
 from dibao.serve.problems import AUTH_ERRORS, NO_RUN_ERROR
-from dibao.serve.statistics_tables import Disclosure, count_rows, suppress_counts, suppress_coverage
+from dibao.serve.statistics_tables import Disclosure, count_rows, coverage_frame, suppress_counts, suppress_coverage
 from dibao.serve.tokens import Principal
 
 router = APIRouter()
@@ -31,16 +32,16 @@ def _disclosure(request: Request) -> Disclosure:
     return result
 
 
-def _coverage_rows(request: Request, who: Principal, run: dt.date) -> list[dict[str, Any]]:
+def _coverage(request: Request, who: Principal, run: dt.date) -> pl.DataFrame:
     """The run's whole coverage table as ``who`` may see it (computed once per run and audience)."""
     holder = deps.holder(request)
     disclosure = _disclosure(request)
     exact = disclosure.policy.exact_counties(who)
 
-    def make() -> list[dict[str, Any]]:
+    def make() -> pl.DataFrame:
         snap = holder.snapshot
         frame = snap.coverage if snap is not None and snap.date == run else holder.files.coverage(run)
-        return suppress_coverage(frame, disclosure.policy.threshold, exact)
+        return coverage_frame(suppress_coverage(frame, disclosure.policy.threshold, exact))
 
     key = ("coverage", run, holder.files.stamp(run), disclosure.policy.threshold, exact)
     return disclosure.rows(key, make)
@@ -59,8 +60,12 @@ def coverage(
     """Coverage rates of one run by county, city and province (empty for runs made before coverage)."""
     if date is None and deps.holder(request).snapshot is None:
         return []
-    rows = _coverage_rows(request, who, deps.run_date(request, date))
-    return [r for r in rows if (level is None or r["level"] == level) and (area is None or r["area_code"] == area)]
+    frame = _coverage(request, who, deps.run_date(request, date))
+    if level is not None:
+        frame = frame.filter(pl.col("level") == level)
+    if area is not None:
+        frame = frame.filter(pl.col("area_code") == area)
+    return frame.to_dicts()
 
 
 @router.get("/coverage/trend", response_model=list[CoverageRow], tags=["statistics"],
@@ -74,15 +79,22 @@ def coverage_trend(
     level: Annotated[CoverageLevel | None, Query(description="层级 / county, city or province")] = None,
 ) -> list[dict[str, Any]]:
     """One row per run for each (level, area, measure), oldest run first; each run withheld as on its own."""
-    rows: list[dict[str, Any]] = []
+    frames = []
     for d in deps.holder(request).files.dates():
         try:
-            rows.extend(r for r in _coverage_rows(request, who, d)
-                        if (measure is None or r["measure"] == measure) and (area is None or r["area_code"] == area)
-                        and (level is None or r["level"] == level))
+            frames.append(_coverage(request, who, d))
         except FileNotFoundError:  # removed (rebuilt) since listed
             continue
-    return sorted(rows, key=lambda r: (r["measure"], r["level"], r["area_code"], r["run_date"]))
+    if not frames:
+        return []
+    frame = pl.concat(frames, how="vertical_relaxed")
+    if measure is not None:
+        frame = frame.filter(pl.col("measure") == measure)
+    if area is not None:
+        frame = frame.filter(pl.col("area_code") == area)
+    if level is not None:
+        frame = frame.filter(pl.col("level") == level)
+    return frame.sort("measure", "level", "area_code", "run_date").to_dicts()
 
 
 @router.get("/counts", response_model=list[CountRow], tags=["statistics"],
