@@ -12,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from dibao.serve.headers import SECURITY_HEADERS
 from dibao.serve.models import Problem
 
 log = logging.getLogger("dibao.api")
@@ -63,7 +64,9 @@ class ApiProblem(Exception):
 def problem_response(status: int, detail: str, *, type_: str = "about:blank", title: str | None = None,
                      headers: dict[str, str] | None = None, **extra: Any) -> JSONResponse:
     body = {"type": type_, "title": title or HTTPStatus(status).phrase, "status": status, "detail": detail, **extra}
-    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+    # The security headers here too: a 500 is answered outside the middleware that adds them.
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON,
+                        headers={**SECURITY_HEADERS, **(headers or {})})
 
 
 _PROBLEM_SCHEMA = Problem.model_json_schema()
