@@ -28,6 +28,7 @@ from dibao.ingest.parse import RowFault
 from dibao.ingest.validate import REASONS
 from dibao.private_files import owner_only_process
 from dibao.publish.contract import CHANGE_LABELS, LIST_FILES, LIST_LABELS, LISTS
+from dibao.serve.audit.commands import audit_commands
 
 if TYPE_CHECKING:
     from dibao.publish.household import HistoryDay, Household, ListEntry
@@ -536,34 +537,8 @@ def serve(
     run_server(store, host, port, tokens, workers=workers)
 
 
-@app.command()
-def audit(
-    store: StoreOption = Path("store"),
-    user: Annotated[str | None, typer.Option("--user", help="Token name.")] = None,
-    since: Annotated[str | None, typer.Option("--since", help="YYYY-MM-DD[THH:MM].")] = None,
-    until: Annotated[str | None, typer.Option("--until", help="YYYY-MM-DD[THH:MM].")] = None,
-    action: Annotated[str | None, typer.Option("--action", help="household, candidates or diff.")] = None,
-    verify: Annotated[bool, typer.Option("--verify", help="Check the hash chain (edits and deletions).")] = False,
-) -> None:
-    """Who looked up which household or read which list, when, and what they got."""
-    from dibao.serve.audit import query_audit, verify_chain
-
-    audit_dir = store / "audit"
-    if verify:
-        ok, message = verify_chain(audit_dir)
-        console.print(("[green]intact[/] " if ok else "[bold red]TAMPERED[/] ") + message, highlight=False)
-        if not ok:
-            raise typer.Exit(1)
-        return
-    entries = query_audit(audit_dir, user=user, since=since, until=until, action=action)
-    table = Table("time", "who", "role", "action", "what", "status", "results",
-                  title=f"audit log {audit_dir} ({len(entries):,} entries)", title_justify="left")
-    for e in entries:
-        what = str(e.get("path", "")) + (f"?{e['query']}" if e.get("query") else "")
-        count = e.get("count")
-        table.add_row(str(e.get("time", "")), str(e.get("user", "")), str(e.get("role", "")), str(e.get("action", "")),
-                      what, str(e.get("status", "")), "-" if count is None else f"{count:,}")
-    console.print(table)
+# dibao audit [--verify | --find-id N | anchor]: dibao/serve/audit/commands.py
+app.add_typer(audit_commands, name="audit")
 
 
 @app.command("demo-access")

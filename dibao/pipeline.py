@@ -30,6 +30,7 @@ from dibao.publish.guards import DEFAULT_MAX_SHRINK, DropShrank, guard_summary, 
 from dibao.publish.state import Lists, carry_forward, diff_lists, publish_lists, summary_line
 from dibao.publish.store import RunStore
 from dibao.rules import ParameterSet, RuleSet, decide, load_parameters, load_rules
+from dibao.serve.audit.anchor import anchor_after_run
 
 Progress = Callable[[str], None]
 
@@ -264,4 +265,5 @@ def run_daily(
             raise DibaoError(f"{folder} is published, but its work lists were not written ({exc}); write them "
                              f"with `dibao worklists --store {store.root} --date {date}`") from exc
         timings["worklists"] = manifest["worklists"]["seconds"]
+    anchor_after_run(store.root)  # the audit log's head, signed, outside the run (content hash unchanged)
     return RunResult(date, folder, drop, manifest, timings)

@@ -9,18 +9,21 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from dibao.serve.audit import AuditLog
+from dibao.serve.audit.middleware import AUDITED, PRINCIPAL
+from dibao.serve.audit.recorder import AuditRecorder
 from dibao.serve.problems import AGGREGATES_ONLY, TOKEN_REQUIRED, TOKENS_FILE_BROKEN, ApiProblem, token_expired
 from dibao.serve.tokens import Principal, Refusal, TokenBook
 
 bearer = HTTPBearer(auto_error=False, description="令牌 / token from `add_token` (Authorization: Bearer <token>)")
 
 
-def audit(request: Request, who: Principal | None, action: str, status: int, count: int | None = None) -> None:
-    """One audit entry for this request."""
-    log: AuditLog = request.app.state.audit
+def audit(request: Request, who: Principal | None, action: str, status: int, count: int | None = None,
+          query: str | None = None) -> None:
+    """One audit entry for this request (``query``: what was asked in the body, e.g. ``id=…`` of a POST)."""
+    request.scope[AUDITED] = True  # written here: the audit trail middleware writes no second entry
+    log: AuditRecorder = request.app.state.audit
     log.append(user=who.name if who else None, role=who.role if who else None, action=action,
-               path=request.url.path, query=request.url.query, status=status, count=count)
+               path=request.url.path, query=request.url.query if query is None else query, status=status, count=count)
 
 
 def reader(action: str | None, *, personal: bool) -> Callable[..., Awaitable[Principal]]:
@@ -49,6 +52,7 @@ def reader(action: str | None, *, personal: bool) -> Callable[..., Awaitable[Pri
             if action:
                 audit(request, who, action, 403)
             raise ApiProblem(403, AGGREGATES_ONLY)
+        request.scope[PRINCIPAL] = who  # a later refusal (FastAPI's 422) is audited under this name
         return who
 
     return dependency
@@ -57,8 +61,8 @@ def reader(action: str | None, *, personal: bool) -> Callable[..., Awaitable[Pri
 class Audited:
     """``with Audited(request, who, action) as a: ...; a.count = n`` records the outcome, errors included."""
 
-    def __init__(self, request: Request, who: Principal, action: str) -> None:
-        self.request, self.who, self.action = request, who, action
+    def __init__(self, request: Request, who: Principal, action: str, query: str | None = None) -> None:
+        self.request, self.who, self.action, self.query = request, who, action, query
         self.count: int | None = None
 
     def __enter__(self) -> Audited:
@@ -66,4 +70,4 @@ class Audited:
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
         status = 200 if exc is None else exc.status if isinstance(exc, ApiProblem) else 500
-        audit(self.request, self.who, self.action, status, self.count if exc is None else None)
+        audit(self.request, self.who, self.action, status, self.count if exc is None else None, self.query)

@@ -23,6 +23,8 @@ from fastapi import FastAPI
 from dibao.serve.app import create_app
 
 _ENV_STORE, _ENV_TOKENS, _ENV_AUDIT = "DIBAO_API_STORE", "DIBAO_API_TOKENS", "DIBAO_API_AUDIT"
+# Request size limits applied while a request is read, malformed requests answered as problem+json.
+HTTP_PROTOCOL = "dibao.serve.http_protocol:LimitedHttpToolsProtocol"
 
 
 def app_from_environment() -> FastAPI:
@@ -38,7 +40,7 @@ def serve(store: Path, host: str = "127.0.0.1", port: int = 8000, tokens_file: P
     """Serve the API over ``store`` until interrupted (tokens default to ``store/tokens.yaml``)."""
     tokens = tokens_file if tokens_file is not None else store / "tokens.yaml"
     options: dict[str, Any] = {"host": host, "port": port, "log_level": log_level, "access_log": False,
-                               "server_header": False}
+                               "server_header": False, "http": HTTP_PROTOCOL}
     if workers <= 1:
         uvicorn.run(create_app(store, tokens, audit_dir), **options)
         return

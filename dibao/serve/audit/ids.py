@@ -26,8 +26,12 @@ from dibao.serve.audit.keys import key_from_file
 HOUSEHOLDS = "/households/"
 ID_DIGITS = 10  # a run with this many digits may be an ID or household number
 _SEPARATORS = "\\s\\-.'’‘`\u00ad\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff"
-_TOKEN = re.compile(f"[0-9A-Za-z]+(?:[{_SEPARATORS}]+[0-9A-Za-z]+)*")
 _TAG = re.compile(r"\[id:[0-9a-f]{32}\]")
+# A hash already in the text is matched first, so that its hex digits are never taken for a number.
+_TOKEN = re.compile(f"{_TAG.pattern}|[0-9A-Za-z]+(?:[{_SEPARATORS}]+[0-9A-Za-z]+)*")
+# Routes under /households/ that are not a number; a query parameter that is a number whole (POST lookup body).
+NOT_NUMBERS = frozenset({"lookup"})
+NUMBER_PARAMETERS = frozenset({"id"})
 
 
 def id_key(text: str) -> str:
@@ -72,6 +76,8 @@ class IdHasher:
 
         def replace(match: re.Match[str]) -> str:
             token = match.group(0)
+            if token.startswith("[id:"):
+                return token
             digits = sum(ch.isdigit() for ch in token)
             at_cut = was_cut and match.end() == len(head)
             return self.tag(token) if digits >= ID_DIGITS or (at_cut and digits) else token
@@ -80,16 +86,22 @@ class IdHasher:
 
     def scrub_path(self, path: str, limit: int) -> str:
         """A request path for the log: the looked-up number of ``/households/{id}`` hashed whole."""
-        if path.startswith(HOUSEHOLDS) and len(path) > len(HOUSEHOLDS):
+        if path.startswith(HOUSEHOLDS) and path[len(HOUSEHOLDS):] not in NOT_NUMBERS | {""}:
             number = path[len(HOUSEHOLDS):]
             shown = HOUSEHOLDS + self.tag(number[:limit * 4])
             return shown if len(number) <= limit * 4 else f"{shown}…[cut; {len(path)} chars]"
         return self.scrub(path, limit)
 
     def scrub_query(self, query: str, limit: int) -> str:
-        """A query string for the log: percent-escapes decoded first (an ID may be sent escaped), then scrubbed."""
+        """A query string for the log: percent-escapes decoded first (an ID may be sent escaped), ``id=`` hashed
+        whole, then scrubbed."""
         raw = query[:limit * 12]
-        decoded = unquote_plus(raw, errors="replace")
+        parts = []
+        for part in raw.split("&"):
+            key, equals, value = (unquote_plus(p, errors="replace") for p in part.partition("="))
+            parts.append(f"{key}{equals}{self.tag(value)}" if key in NUMBER_PARAMETERS and value
+                         else f"{key}{equals}{value}")
+        decoded = "&".join(parts)
         return self.scrub(decoded, limit, total=len(decoded) + len(query) - len(raw))
 
 

@@ -8,14 +8,26 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dibao.serve.audit.log import AuditWriteError
 from dibao.serve.audit.recorder import AuditRecorder
+from dibao.serve.problems import problem_response
 
 AUDITED = "dibao.audited"  # scope key: the endpoint wrote this request's entry
 PRINCIPAL = "dibao.principal"  # scope key: who the valid token belongs to
 log = logging.getLogger("dibao.audit")
+AUDIT_UNAVAILABLE = ("审计日志暂时无法写入：在恢复之前不提供个人信息，请稍后再试 "
+                     "(the audit log cannot be written: no personal data is served until it can; try again later)")
+
+
+async def audit_unavailable(request: Request, exc: Exception) -> Response:
+    """An entry that had to be written first could not be: 503, and nothing the request asked for."""
+    log.error("audit log cannot be written; %s %s refused with 503: %s", request.method, request.url.path, exc)
+    return problem_response(503, AUDIT_UNAVAILABLE, type_="urn:dibao:problem:audit-unavailable",
+                            headers={"Retry-After": "30"})
 
 
 def recorder_of(scope: Scope) -> AuditRecorder | None:

@@ -3,10 +3,10 @@ requests without a valid token, so nobody can fill the disk by calling without o
 
 - Fields: ``user``, ``role``, ``action``, ``path``, ``query`` (numbers hashed, ``ids``), ``status``, ``count``;
   text fields cut to ``field_chars`` characters, so an entry stays under ~2 KB whatever was sent.
-- Requests without a valid token (401, and 404/413/414/422/431… before any token was checked) are written at
-  most ``anonymous_per_second`` a second after a burst of ``anonymous_burst`` (per server process); the rest are
-  counted and written as one ``suppressed`` entry (``count`` = how many, ``since`` = the first one's time) with
-  the next entry written. Requests with a valid token are always written.
+- Requests without a valid token (401, and 404/414/422/431… before any token was checked) and throttled ones
+  (429) are written at most ``anonymous_per_second`` a second after a burst of ``anonymous_burst`` (per server
+  process); the rest are counted and written as one ``suppressed`` entry (``count`` = how many, ``since`` = the
+  first one's time) with the next entry written. Every other request with a valid token is written.
 - ``fsync``: ``served`` syncs the entry of a request that is about to return personal data before it is sent.
 """
 
@@ -58,7 +58,7 @@ class AuditRecorder:
         about to return personal data. Raises ``AuditWriteError`` when the entry cannot be written."""
         limit = self.settings.field_chars
         with self._lock:
-            if user is None and not self._anonymous.take():
+            if (user is None or status == 429) and not self._anonymous.take():
                 if not self._suppressed:
                     self._suppressed_since = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
                 self._suppressed += 1
@@ -69,6 +69,13 @@ class AuditRecorder:
                         query=self.ids.scrub_query(query, limit), status=status, count=count,
                         sync=served and self.settings.fsync == "served")
         return True
+
+    def append(self, *, user: str | None, role: str | None, action: str, path: str, query: str, status: int,
+               count: int | None = None) -> None:
+        """``record`` as ``AuditLog.append`` is called by the endpoints that read personal data
+        (``dibao.serve.auth``): an answer of 200 returns personal data."""
+        self.record(user=user, role=role, action=action, path=path, query=query, status=status, count=count,
+                    served=status == 200)
 
     def _flush_suppressed(self) -> None:
         """The ``suppressed`` entry for the anonymous requests not written since the last one (lock held)."""

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Request
 from fastapi import Path as PathParam
+from pydantic import BaseModel, ConfigDict, Field
 
 from dibao.serve import deps
 from dibao.serve.auth import Audited, reader
@@ -17,21 +19,28 @@ from dibao.serve.tokens import Principal
 router = APIRouter()
 
 
-@router.get("/households/{id}", response_model=HouseholdLookup, tags=["households"],
-            summary="按证件号或家庭编号查询家庭 / one household across systems",
-            responses={**PERSONAL_ERRORS,
-                       404: problem_doc("未找到 (或不在本人辖区) / not found, or outside the caller's counties"),
-                       422: problem_doc("证件号码格式错误，说明具体问题 / malformed ID number: what is wrong")})
-async def household(
-    request: Request,
-    id: Annotated[str, PathParam(max_length=64, description=(
-        "公民身份号码 (15/18位，可含空格、连字符、全角、小写x) 或任一系统的家庭编号 / ID number (any formatting) "
-        "or a household number of any source"))],
-    who: Annotated[Principal, Depends(reader("household", personal=True))],
-) -> dict[str, Any]:
-    """The family across systems: households, members with link evidence, every decision with its figures,
-    parameters in force and policy reference, 渐退 dates, and the lists it was on in every published run."""
-    with Audited(request, who, "household") as audited:
+_LOOKUP_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **PERSONAL_ERRORS,
+    404: problem_doc("未找到 (或不在本人辖区) / not found, or outside the caller's counties"),
+    422: problem_doc("证件号码格式错误，说明具体问题 / malformed ID number: what is wrong"),
+    429: problem_doc("请求过于频繁 (见 Retry-After) / too many requests: see Retry-After"),
+}
+_ID_DESCRIPTION = ("公民身份号码 (15/18位，可含空格、连字符、全角、小写x) 或任一系统的家庭编号 / "
+                   "ID number (any formatting) or a household number of any source")
+
+
+class LookupRequest(BaseModel):
+    """The body of ``POST /households/lookup``: the ID number travels here, not in the URL."""
+
+    model_config = ConfigDict(extra="forbid")
+    id: str = Field(min_length=1, max_length=64, description=_ID_DESCRIPTION,
+                    examples=["340421199304072971"])
+
+
+def _lookup(request: Request, id: str, who: Principal, audited_query: str | None = None) -> dict[str, Any]:
+    """What both forms answer: the same scoping, masking, 404 rule and 422."""
+    request.state.lookup_subject = id  # for the enumeration watch (dibao/serve/throttle.py); never stored
+    with Audited(request, who, "household", audited_query) as audited:
         snap = deps.snapshot(request)
         found = snap.index.resolve(id)
         # A household outside the caller's counties is answered exactly like one nobody knows.
@@ -46,3 +55,29 @@ async def household(
         audited.count = len(households)
         return {"run": snap.date, "matched_by": found.matched_by, "person_key": found.person_key,
                 "households": households}
+
+
+@router.post("/households/lookup", response_model=HouseholdLookup, tags=["households"],
+             summary="按证件号或家庭编号查询家庭 (号码不进URL) / one household, the ID in the body, not the URL",
+             responses=_LOOKUP_RESPONSES)
+async def household_by_body(
+    request: Request,
+    body: LookupRequest,
+    who: Annotated[Principal, Depends(reader("household", personal=True))],
+) -> dict[str, Any]:
+    """Exactly what ``GET /households/{id}`` answers, with the ID number in a JSON body (``{"id": "…"}``) so it
+    stays out of URLs: proxy logs, browser history and Referer headers. The audit log records it as ``id=…``."""
+    return _lookup(request, body.id, who, urlencode({"id": body.id}))
+
+
+@router.get("/households/{id}", response_model=HouseholdLookup, tags=["households"],
+            summary="按证件号或家庭编号查询家庭 / one household across systems", responses=_LOOKUP_RESPONSES)
+async def household(
+    request: Request,
+    id: Annotated[str, PathParam(max_length=64, description=_ID_DESCRIPTION)],
+    who: Annotated[Principal, Depends(reader("household", personal=True))],
+) -> dict[str, Any]:
+    """The family across systems: households, members with link evidence, every decision with its figures,
+    parameters in force and policy reference, 渐退 dates, and the lists it was on in every published run.
+    ``POST /households/lookup`` answers the same with the ID number kept out of the URL."""
+    return _lookup(request, id, who)
