@@ -530,11 +530,19 @@ def serve(
     port: Annotated[int, typer.Option("--port")] = 8000,
     tokens: TokensOption = None,
     workers: Annotated[int, typer.Option("--workers", help="Server processes.")] = 1,
+    limits: Annotated[Path | None, typer.Option("--limits", help="Throttling limits (YAML; default: "
+                                                "$DIBAO_API_LIMITS, else STORE/limits.yaml if present).")] = None,
+    tls_cert: Annotated[Path | None, typer.Option("--tls-cert", help="Serve HTTPS: PEM certificate.")] = None,
+    tls_key: Annotated[Path | None, typer.Option("--tls-key", help="Serve HTTPS: PEM private key.")] = None,
+    forwarded_allow_ips: Annotated[str | None, typer.Option(
+        "--forwarded-allow-ips", help="Reverse proxies trusted to name the client (X-Forwarded-For).")] = None,
 ) -> None:
     """Serve the latest published run over HTTP (FastAPI; OpenAPI docs at /docs). Switches to new runs itself."""
     from dibao.serve.server import serve as run_server
 
-    run_server(store, host, port, tokens, workers=workers)
+    with _operator_errors():
+        run_server(store, host, port, tokens, workers=workers, limits_file=limits, tls_cert=tls_cert,
+                   tls_key=tls_key, forwarded_allow_ips=forwarded_allow_ips)
 
 
 # dibao audit [--verify | --find-id N | anchor]: dibao/serve/audit/commands.py

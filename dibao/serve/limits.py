@@ -31,14 +31,15 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from dibao.errors import ConfigError
 from dibao.serve.tokens import ROLES
 
 _RATE = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*/\s*(s|sec|second|min|minute|h|hour)\s*$")
 _SECONDS = {"s": 1.0, "sec": 1.0, "second": 1.0, "min": 60.0, "minute": 60.0, "h": 3600.0, "hour": 3600.0}
 
 
-class LimitsFileError(ValueError):
-    """The limits file is malformed; the message names the field."""
+class LimitsFileError(ConfigError):
+    """The limits file is malformed; the message names the field (the CLI prints it, exit code 3)."""
 
 
 def per_second(rate: str) -> float:
