@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import csv
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import accumulate
 from pathlib import Path
-from typing import AnyStr
+from typing import AnyStr, TypeVar
 
 import numpy as np
 import polars as pl
@@ -19,6 +19,7 @@ from dibao.errors import FileFault
 from dibao.ingest.table import (
     HEADER_SEARCH_ROWS,
     MIN_HEADER_FIELDS,
+    FileBytes,
     HeaderScore,
     RawTable,
     best_header,
@@ -27,7 +28,6 @@ from dibao.ingest.table import (
     is_blank,
     placeholder_headers,
     settle_headers,
-    sha256,
     stack_rows,
     tidy,
 )
@@ -41,6 +41,7 @@ _DELIMITERS = (",", "\t", "|", ";")
 _HEAD_BYTES = 256 * 1024  # enough for HEADER_SEARCH_ROWS records of any real export
 _UTF8_EVIDENCE = 20  # multi-byte UTF-8 characters decoded before a bad byte: the file is UTF-8, not GB18030
 _LINES_CHUNK = 32 * 1024 * 1024  # bytes scanned at a time when locating multi-line records
+_TRANSCODE_PIECE = 16 * 1024 * 1024  # bytes of a GB18030 (or other non-UTF-8) file decoded at a time
 _BOM = b"\xef\xbb\xbf"
 # Binary data, never text: a run of NUL bytes. (A lone NUL inside a value is a control character that
 # validation cleans away, as copy-pasted names sometimes carry.)
@@ -82,13 +83,53 @@ def decode_text(path: Path, data: bytes, forced: str | None) -> tuple[str, str]:
     A file that decodes as UTF-8 for a while (many multi-byte characters) and then hits a bad byte is a damaged
     UTF-8 file, not GB18030: it is refused at that byte rather than read as mojibake.
     """
+    return _decode(path, data, forced, bytes.decode)
+
+
+def transcode_to_utf8(path: Path, data: bytes, forced: str | None) -> tuple[bytes, str]:
+    """``decode_text``, encoded as UTF-8 (what Polars reads), without ever holding the whole text as a Python
+    string: the same encodings, detection and faults."""
+    return _decode(path, data, forced, _to_utf8)
+
+
+def _to_utf8(data: bytes, codec: str) -> bytes:
+    """``data.decode(codec).encode("utf-8")``, about 16 MB at a time.
+
+    The whole text as a Python string takes 2 to 4 bytes a character, beside the file's bytes and its UTF-8: the
+    largest thing a GB18030 file's reading held. Pieces end just after a line feed, which no multi-byte GB18030
+    or UTF-8 character contains, so each piece decodes exactly as it would within the whole; a decoding error
+    reports its offset in ``data``. UTF-16 (rare, small exports) is decoded whole.
+    """
+    if codec == "utf-16":
+        return data.decode(codec).encode("utf-8")
+    pieces: list[bytes] = []
+    start = 0
+    while start < len(data):
+        cut = data.find(b"\n", start + _TRANSCODE_PIECE)
+        end = len(data) if cut < 0 else cut + 1
+        piece_codec = "utf-8" if codec == "utf-8-sig" and start > 0 else codec  # the BOM is only at the start
+        try:
+            pieces.append(data[start:end].decode(piece_codec).encode("utf-8"))
+        except UnicodeDecodeError as exc:
+            raise UnicodeDecodeError(exc.encoding, data, start + exc.start, start + exc.end, exc.reason) from None
+        start = end
+    return b"".join(pieces)
+
+
+_Decoded = TypeVar("_Decoded", str, bytes)
+
+
+def _decode(path: Path, data: bytes, forced: str | None,
+            convert: Callable[[bytes, str], _Decoded]) -> tuple[_Decoded, str]:
+    """``convert(data, codec)`` with the codec forced or detected (see ``decode_text``); faults in the operator's
+    words, at the offending byte."""
     if forced:
         key = _codec_key(forced)
         codec = ENCODINGS.get(key or "")
         if codec is None:
             raise FileFault(path.name, f"未知的编码 (unknown encoding {forced!r}; known: {', '.join(ENCODINGS)})")
         try:
-            return data.decode(codec), forced.lower()
+            return convert(data, codec), forced.lower()
         except UnicodeDecodeError as exc:
             raise FileFault(path.name, f"文件不是有效的 {forced} 编码 (is not valid {forced}: "
                                        f"{byte_context(data, exc.start)}); check the encoding override") from exc
@@ -101,7 +142,7 @@ def decode_text(path: Path, data: bytes, forced: str | None) -> tuple[str, str]:
     furthest = 0
     for name in candidates:
         try:
-            return data.decode(ENCODINGS[name]), name
+            return convert(data, ENCODINGS[name]), name
         except UnicodeDecodeError as exc:
             furthest = max(furthest, exc.start)
             if name.startswith("utf-8") and _utf8_evidence(data[:exc.start]) >= _UTF8_EVIDENCE:
@@ -347,9 +388,10 @@ def _parse_body(path: Path, utf8: bytes, header: _Record, delimiter: str,
     return _csv_records(path, text, delimiter, width, data_line)
 
 
-def _csv_table(path: Path, data: bytes, utf8: bytes, lines: Sequence[str], sizes: Sequence[int],
+def _csv_table(path: Path, sha: str, utf8: bytes, lines: Sequence[str], sizes: Sequence[int],
                encoding: str, score: HeaderScore | None) -> RawTable | None:
-    """One CSV, given as UTF-8 bytes and its first lines decoded. None: the bytes are not UTF-8 after all."""
+    """One CSV, given as UTF-8 bytes (perhaps starting with a byte-order mark) and its first lines decoded, with
+    the hash of the file as read. None: the bytes are not UTF-8 after all."""
     header, first_line, delimiter = _choose_header(path, lines, sizes, score)
     headers = [c.strip() for c in header.cells]
     lines_text = f"line {first_line}" if first_line == header.first_line else f"lines {first_line}–{header.first_line}"
@@ -367,68 +409,95 @@ def _csv_table(path: Path, data: bytes, utf8: bytes, lines: Sequence[str], sizes
         notes.append(f"two-row header on {lines_text}: a lower cell names its column, the upper one where it is blank")
     if first_line > 1:
         notes.append(f"header found on line {first_line}; {first_line - 1} title/blank line(s) above it skipped")
-    raw = RawTable(path, "csv", encoding, sha256(data), headers, tidy(frame), notes=notes,
+    raw = RawTable(path, "csv", encoding, sha, headers, tidy(frame), notes=notes,
                    header_line=first_line, data_line=header.last_line + 1, row_lines=row_lines)
     drop_layout_rows(raw)
     settle_headers(raw, where)
     return raw
 
 
-def _line_feeds(utf8: bytes) -> bytes:
+def _line_feeds(utf8: bytes, start: int = 0) -> bytes:
     """A file whose lines end in a carriage return alone (Excel for Mac's "CSV (Macintosh)") gets line feeds;
-    Polars and the line numbers count line feeds. Any other file is returned as it is, without a copy."""
-    head = utf8[:_HEAD_BYTES]
+    Polars and the line numbers count line feeds. Any other file is returned as it is, without a copy. ``start``:
+    where the text begins (after a byte-order mark)."""
+    head = utf8[start:start + _HEAD_BYTES]
     if b"\n" in head or b"\r" not in head:
         return utf8
     return utf8.replace(b"\r", b"\n")
 
 
-def _head_lines(utf8: bytes) -> tuple[list[str], list[int]]:
-    """The first lines (about 256 KB, cut at a line end), decoded, and their sizes in bytes.
+def _head_lines(utf8: bytes, start: int = 0) -> tuple[list[str], list[int]]:
+    """The first lines (about 256 KB from ``start``, cut at a line end), decoded, and their sizes in bytes.
 
-    Raises UnicodeDecodeError when they are not UTF-8.
+    ``start`` skips a byte-order mark: it is not in the first line's text but counts in its size, so offsets
+    summed from the sizes are offsets in ``utf8``. Raises UnicodeDecodeError when the lines are not UTF-8.
     """
-    head = utf8[:_HEAD_BYTES]
-    if len(utf8) > _HEAD_BYTES:
+    head = utf8[start:start + _HEAD_BYTES]
+    if len(utf8) - start > _HEAD_BYTES:
         cut = head.rfind(b"\n")
         head = head[:cut + 1] if cut >= 0 else head
     raw_lines = _split_keepends(head, b"\n")
-    return [line.decode("utf-8") for line in raw_lines], [len(line) for line in raw_lines]
+    sizes = [len(line) for line in raw_lines]
+    if sizes:
+        sizes[0] += start
+    return [line.decode("utf-8") for line in raw_lines], sizes
 
 
-def read_csv(path: Path, data: bytes, forced_encoding: str | None, header_score: HeaderScore | None = None) -> RawTable:
+_NOT_ASCII_SPACE = re.compile(rb"[^ \t\n\r\x0b\x0c\x1c-\x1f]")
+
+
+def _only_whitespace(utf8: bytes) -> bool:
+    """``not text or text.isspace()`` for the text of these UTF-8 bytes, without decoding them all: the first
+    character that is not ASCII whitespace decides, unless it is other Unicode whitespace (U+3000…)."""
+    position = 0
+    while (found := _NOT_ASCII_SPACE.search(utf8, position)) is not None:
+        char = utf8[found.start():found.start() + 4].decode("utf-8", errors="ignore")[:1]
+        if not char.isspace():
+            return False
+        position = found.start() + len(char.encode("utf-8"))
+    return True
+
+
+def read_csv(path: Path, source: FileBytes, forced_encoding: str | None,
+             header_score: HeaderScore | None = None) -> RawTable:
     """CSV in UTF-8 (with or without BOM), GB18030 or UTF-16.
 
-    UTF-8 bytes go to Polars as they are (it checks the encoding itself); only other encodings are transcoded
-    through Python, which costs a second or two per few hundred megabytes.
+    UTF-8 bytes go to Polars as they are (it checks the encoding itself, and skips a byte-order mark); other
+    encodings are transcoded to UTF-8 through Python, a piece at a time, and the file's own bytes let go of
+    before the table is parsed.
     """
+    data = source.data
+    sha = source.sha256
     _refuse_binary(path, data, forced_encoding)
     forced = _codec_key(forced_encoding)
-    if forced in (None, "utf-8", "utf-8-sig") and not data.startswith(_UTF16_BOMS):
+    utf16 = data.startswith(_UTF16_BOMS)
+    if forced in (None, "utf-8", "utf-8-sig") and not utf16:
         bom = 3 if data.startswith(_BOM) else 0
         encoding = "utf-8-sig" if bom else (forced_encoding or "utf-8").lower()
         if not data[bom:bom + 4096].strip() and not data[bom:].strip():
             raise FileFault(path.name, "空文件 (empty file)")
-        utf8 = _line_feeds(data[bom:] if bom else data)  # a byte-order mark costs one copy, as before
+        utf8 = _line_feeds(data, bom)  # a byte-order mark stays: offsets count from the file's first byte
         try:
-            lines, sizes = _head_lines(utf8)
+            lines, sizes = _head_lines(utf8, bom)
         except UnicodeDecodeError:
             lines, sizes = [], []  # not UTF-8 (a GB18030 export): transcoded below
         if lines:
-            table = _csv_table(path, data, utf8, lines, sizes, encoding, header_score)
+            table = _csv_table(path, sha, utf8, lines, sizes, encoding, header_score)
             if table is not None:
                 return table
-    text, encoding = decode_text(path, data, forced_encoding)
-    if not text or text.isspace():
+        del utf8
+    utf8, encoding = transcode_to_utf8(path, data, forced_encoding)
+    if _only_whitespace(utf8):
         raise FileFault(path.name, "空文件 (empty file)")
-    if data.startswith(_UTF16_BOMS) and _NUL_RUN.decode() in text:  # other encodings: checked on the bytes
-        offset = len(text[:text.index(_NUL_RUN.decode())].encode("utf-16"))
+    if utf16 and _NUL_RUN in utf8:  # other encodings: checked on the bytes
+        offset = len(utf8[:utf8.index(_NUL_RUN)].decode("utf-8").encode("utf-16"))
         raise FileFault(path.name, f"文件含有二进制数据 (binary data, not text: NUL characters at "
                                    f"{byte_context(data, offset)})")
-    utf8 = _line_feeds(text.encode("utf-8"))
+    del data
+    source.release()  # from here on only the UTF-8 is read
+    utf8 = _line_feeds(utf8)
     lines, sizes = _head_lines(utf8)
-    table = _csv_table(path, data, utf8, lines, sizes, encoding, header_score)
+    table = _csv_table(path, sha, utf8, lines, sizes, encoding, header_score)
     if table is None:  # cannot happen: the text was encoded to UTF-8 just above
         raise FileFault(path.name, "无法读取 (cannot be read as CSV text)")
     return table
-

@@ -23,6 +23,7 @@ from dibao.errors import FileFault
 from dibao.ingest.csv_file import ENCODINGS, byte_context, decode_text, read_csv
 from dibao.ingest.excel_file import read_excel
 from dibao.ingest.table import (
+    FileBytes,
     HeaderScore,
     RawTable,
     column_letter,
@@ -66,22 +67,17 @@ def read_table(path: Path, *, forced_encoding: str | None = None,
     contract fields a candidate header row names (see ``header_scorer``); without it the header is the first row.
     """
     suffix = path.suffix.lower()
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise FileFault(path.name, f"无法读取 (cannot be read: {exc.strerror})") from exc
-    if not data:
-        raise FileFault(path.name, "空文件 (empty file (0 bytes))")
+    source = FileBytes(path)
     if suffix in CSV_SUFFIXES:
-        return read_csv(path, data, forced_encoding, header_score)
+        return read_csv(path, source, forced_encoding, header_score)
     if suffix in EXCEL_SUFFIXES:
-        return read_excel(path, data, is_id_header, header_score)
+        return read_excel(path, source.data, is_id_header, header_score)
     if suffix in PARQUET_SUFFIXES:
-        return read_parquet(path, data, is_id_header)
+        return read_parquet(path, source.data, is_id_header)
     raise FileFault(path.name, f"不支持的格式 (unsupported format {suffix!r}; use CSV, XLSX, XLS or Parquet)")
 
 
 
-__all__ = ["CSV_SUFFIXES", "ENCODINGS", "EXCEL_SUFFIXES", "PARQUET_SUFFIXES", "SUPPORTED_SUFFIXES", "HeaderScore",
-           "RawTable", "byte_context", "column_letter", "decode_text", "header_scorer", "read_csv", "read_excel",
-           "read_parquet", "read_table"]
+__all__ = ["CSV_SUFFIXES", "ENCODINGS", "EXCEL_SUFFIXES", "PARQUET_SUFFIXES", "SUPPORTED_SUFFIXES", "FileBytes",
+           "HeaderScore", "RawTable", "byte_context", "column_letter", "decode_text", "header_scorer", "read_csv",
+           "read_excel", "read_parquet", "read_table"]

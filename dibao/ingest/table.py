@@ -5,6 +5,7 @@ the line or cell of a data row.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import unicodedata
@@ -165,10 +166,41 @@ def placeholder_headers(width: int) -> list[str]:
 
 
 def tidy(frame: pl.DataFrame) -> pl.DataFrame:
-    """Strip every value; a blank cell becomes null."""
-    return frame.with_columns(
-        pl.all().cast(pl.String).str.strip_chars().replace("", None)
-    )
+    """Strip every value; a blank cell becomes null. In place, a column at a time: each column's untidy text is
+    let go as soon as its tidy form exists (the whole frame at once held the file's text twice over)."""
+    for index, name in enumerate(frame.columns):
+        frame.replace_column(index, frame.select(pl.col(name).cast(pl.String).str.strip_chars().replace("", None))
+                             .to_series())
+    return frame
+
+
+class FileBytes:
+    """One input file's bytes, read once, with their hash. A reader that has turned them into another form (CSV
+    text transcoded to UTF-8) lets go of them (``release``): at province scale they are hundreds of megabytes,
+    and the caller that read them would otherwise hold them until the whole table is built."""
+
+    def __init__(self, path: Path) -> None:
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise FileFault(path.name, f"无法读取 (cannot be read: {exc.strerror})") from exc
+        if not data:
+            raise FileFault(path.name, "空文件 (empty file (0 bytes))")
+        self._data: bytes | None = data
+
+    @property
+    def data(self) -> bytes:
+        if self._data is None:
+            raise RuntimeError("the file's bytes were released")
+        return self._data
+
+    @functools.cached_property
+    def sha256(self) -> str:
+        return sha256(self.data)
+
+    def release(self) -> None:
+        """Let go of the bytes (their hash, once asked for, is kept)."""
+        self._data = None
 
 
 _NOTE_KEYS = tuple(re.sub(r"\s+", "", unicodedata.normalize("NFKC", w)) for w in NOTE_WORDS)
