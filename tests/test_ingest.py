@@ -9,8 +9,9 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from dibao.errors import DropFault
-from dibao.ingest import ingest_drop
+from dibao.errors import DropFault, FileFault
+from dibao.ingest import csv_file, ingest_drop
+from dibao.ingest.table import tidy
 from dibao.ingest.validate import IngestedFile
 from tests.conftest import (
     COUNTY_HEADERS,
@@ -353,3 +354,29 @@ def test_each_files_text_is_let_go_once_it_is_typed_and_cached(drop: Build) -> N
 def test_a_tool_that_edits_the_drop_can_keep_the_text(drop: Build) -> None:
     registry = ingest_drop(drop(), keep_raw=True).files["registry"]
     assert registry.raw.frame["姓名"].to_list() == ["张伟", "李丽", "王芳"]
+
+
+def test_gb18030_is_transcoded_piece_by_piece_exactly_as_whole(monkeypatch: pytest.MonkeyPatch,
+                                                                tmp_path: Path) -> None:
+    monkeypatch.setattr(csv_file, "_TRANSCODE_PIECE", 7)  # pieces of a few lines, cut after line feeds
+    text = "".join(f"{n},张伟{n},𠀀\n" for n in range(50))
+    data = text.encode("gb18030")
+    assert csv_file.transcode_to_utf8(tmp_path / "a.csv", data, None) == (text.encode("utf-8"), "gb18030")
+    damaged = data[:-20] + b"\xff" + data[-19:]  # a bad byte in the last piece: reported where it is in the file
+    with pytest.raises(FileFault) as whole:
+        csv_file.decode_text(tmp_path / "a.csv", damaged, None)
+    with pytest.raises(FileFault) as pieces:
+        csv_file.transcode_to_utf8(tmp_path / "a.csv", damaged, None)
+    assert str(pieces.value) == str(whole.value)
+    assert f"byte {len(data) - 20} " in str(pieces.value)
+
+
+@pytest.mark.parametrize("text", ["", " \n\t", "\u3000\n", "\x1c\x1f", "\u00a0", " a", "\u3000张", "\n\u3000\u2028x"])
+def test_a_file_of_whitespace_is_found_without_decoding_it(text: str) -> None:
+    assert csv_file._only_whitespace(text.encode("utf-8")) == (not text or text.isspace())
+
+
+def test_values_are_tidied_in_place() -> None:
+    frame = pl.DataFrame({"a": [" x ", "  ", None], "b": ["1", "\u3000", "2 "]})
+    assert tidy(frame) is frame
+    assert frame.rows() == [("x", "1"), (None, None), (None, "2")]
