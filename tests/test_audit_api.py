@@ -30,6 +30,7 @@ from dibao.serve.audit.files import ACTIVE, log_files, rotated_files
 from dibao.serve.audit.middleware import AUDIT_UNAVAILABLE
 from dibao.serve.request_limits import RequestLimits
 from dibao.serve.tokens import add_token
+from tests.api_limits import UNTHROTTLED
 from tests.conftest import make_id
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -61,10 +62,18 @@ def settings_in(store: Path, tmp_path: Path, **overrides: Any) -> AuditSettings:
                                    anchor_key_file=tmp_path / "anchor.key", **overrides)
 
 
+def app_for(store: Path, settings: AuditSettings, *, throttled: bool = False) -> FastAPI:
+    """The app over ``store`` with its own audit folder and throttle state; throttled as deployed, or not (tests
+    about something else than throttling call it faster than the default limits allow)."""
+    return create_app(store, store / "tokens.yaml", settings.audit_dir, audit_settings=settings,
+                      limits=None if throttled else UNTHROTTLED,
+                      throttle_state=settings.audit_dir.parent / "throttle.sqlite3")
+
+
 @pytest.fixture
 def served(store: Path, tmp_path: Path) -> Iterator[tuple[TestClient, AuditSettings]]:
     settings = settings_in(store, tmp_path)
-    with TestClient(create_app(store, store / "tokens.yaml", settings.audit_dir, audit_settings=settings)) as client:
+    with TestClient(app_for(store, settings)) as client:
         yield client, settings
 
 
@@ -87,8 +96,9 @@ def folder_bytes(folder: Path) -> int:
 # --- finding 1: no token, 65 KB paths, a full disk -----------------------------------------------------------
 
 
-def test_a_flood_of_anonymous_long_paths_leaves_the_log_bounded(served: tuple[TestClient, AuditSettings]) -> None:
-    client, settings = served
+def test_a_flood_of_anonymous_long_paths_leaves_the_log_bounded(store: Path, tmp_path: Path) -> None:
+    settings = settings_in(store, tmp_path)
+    client = TestClient(app_for(store, settings, throttled=True))  # as deployed: the size limits come first
     before = folder_bytes(settings.audit_dir)
     started = time.monotonic()
     for _ in range(751):  # the audit's 751 requests (43 MiB before)
@@ -113,7 +123,7 @@ def test_a_flood_of_anonymous_long_paths_leaves_the_log_bounded(served: tuple[Te
 def test_every_request_without_a_valid_token_costs_a_bounded_entry(store: Path, tmp_path: Path) -> None:
     """Even with the anonymous budget off (a huge rate), a 60 KB path costs at most ~1 KB of log."""
     settings = settings_in(store, tmp_path, anonymous_burst=10_000, anonymous_per_second=10_000.0)
-    with TestClient(create_app(store, store / "tokens.yaml", settings.audit_dir, audit_settings=settings)) as c:
+    with TestClient(app_for(store, settings)) as c:
         for n in (60_000, 1_900, 64):
             c.get("/households/" + "9" * n)
             c.get("/coverage", params={"area": "9" * n})
@@ -202,7 +212,7 @@ def test_the_server_reopens_a_removed_log_and_the_loss_shows(
 def test_rotation_in_service_keeps_the_chain(store: Path, tmp_path: Path, tokens: dict[str, str],
                                              own_household: str) -> None:
     settings = settings_in(store, tmp_path, max_file_bytes=4096)
-    with TestClient(create_app(store, store / "tokens.yaml", settings.audit_dir, audit_settings=settings)) as c:
+    with TestClient(app_for(store, settings)) as c:
         for _ in range(40):
             assert c.get(f"/households/{own_household}", headers=auth(tokens["cw"])).status_code == 200
     assert len(rotated_files(settings.audit_dir)) >= 2
@@ -235,7 +245,7 @@ def test_request_limits_come_from_the_environment() -> None:
 def test_verify_against_the_anchor_catches_cut_rewritten_and_deleted_logs(
         store: Path, tmp_path: Path, tokens: dict[str, str], own_household: str) -> None:
     settings = settings_in(store, tmp_path)
-    with TestClient(create_app(store, store / "tokens.yaml", settings.audit_dir, audit_settings=settings)) as c:
+    with TestClient(app_for(store, settings)) as c:
         for _ in range(6):
             c.get(f"/households/{own_household}", headers=auth(tokens["cw"]))
     options = ["--store", str(store), "--audit-dir", str(settings.audit_dir), "--anchor-dir",
@@ -288,3 +298,14 @@ def test_the_app_is_guarded_outermost(served: tuple[TestClient, AuditSettings]) 
     stack = app.middleware_stack
     assert type(stack).__name__ == "RequestLimitMiddleware"
     assert type(getattr(stack, "app", None)).__name__ == "AuditTrailMiddleware"
+
+
+def test_a_throttled_lookup_is_logged_once(store: Path, tmp_path: Path, tokens: dict[str, str],
+                                           own_household: str) -> None:
+    settings = settings_in(store, tmp_path)
+    with TestClient(app_for(store, settings, throttled=True)) as client:
+        statuses = [client.get(f"/households/{own_household}", headers=auth(tokens["cw"])).status_code
+                    for _ in range(45)]
+    assert 429 in statuses and 200 in statuses
+    logged = [e["status"] for e in query_audit(settings.audit_dir) if e["action"] != "suppressed"]
+    assert sorted(logged) == sorted(statuses)  # one entry per request, the 429s included (the throttle's own)

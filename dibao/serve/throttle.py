@@ -31,6 +31,7 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dibao.serve.audit import AuditLog
+from dibao.serve.audit.middleware import AUDITED
 from dibao.serve.buckets import Buckets, Draw, Refused
 from dibao.serve.enumeration import EnumerationWatch, Suspicion
 from dibao.serve.limits import Bucket, Limits
@@ -180,6 +181,7 @@ class ThrottleMiddleware:
         refused = throttle.admit(caller)
         if refused is not None:
             if caller.who is not None and caller.lookup:
+                scope[AUDITED] = True  # the audit trail middleware writes no second entry for this 429
                 _audit(state.audit, caller.who, "household", scope["path"],
                        scope.get("query_string", b"").decode("latin-1"), 429)
             await refusal_response(refused)(scope, receive, send)
