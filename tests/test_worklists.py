@@ -237,7 +237,8 @@ def test_print_setup(lists: Path) -> None:
     assert "&amp;P/&amp;N" in xml and "大通区" in xml and "&amp;A" in xml
     assert "&amp;R&amp;D" in xml and "2026-11-20" not in xml  # the printing date: the rows alone make the bytes
     assert "_xlnm.Print_Titles" in workbook_xml and "$1:$1" in workbook_xml
-    assert 'width="60.7109375"' in xml  # 核查依据与数据 is wide
+    assert 'width="50.7109375"' in xml  # 核查依据与数据 is wide
+    assert 'customHeight="1"' in xml  # every row's height is set from its text (tests/test_worklist_print.py)
     assert "应退尽退!$A$1:$L$4" in workbook_xml  # print area takes in the empty 核查结果/备注 columns
     assert '<printOptions gridLines="1"/>' in xml  # the grid is printed: a box for every cell, filled or not
     with zipfile.ZipFile(lists / "全省汇总.xlsx") as book:

@@ -60,7 +60,8 @@ from dibao.publish.contract import (
     MANIFEST_FILE,
     WORKLISTS_DIR,
 )
-from dibao.publish.formulas import neutralise
+from dibao.publish.formulas import FORMULA_STARTS, TEXT_MARK, neutralise
+from dibao.publish.print_layout import FONT_POINTS, MAX_LINES, line_count, row_lines, row_points, split_cell
 
 PROVINCE_FILE = "全省汇总.xlsx"
 PROVINCE_SHEET = "全省汇总"
@@ -72,7 +73,7 @@ EXCEL_EPOCH = dt.date(1899, 12, 30)  # day 0 of Excel's serial dates (1900 syste
 FIXED_CREATED = dt.datetime(2000, 1, 1)  # a county/township workbook's 'created' property: never the run date
 PRINT_DATE = "&D"  # header/footer field: the date the sheet is printed
 
-FORMAT = "3"  # bump when the same rows would be written differently: no earlier workbook is then reused
+FORMAT = "4"  # bump when the same rows would be written differently: no earlier workbook is then reused
 WORKERS = 2  # worker processes writing workbooks
 MANIFEST_KEY = "worklists"
 READY, PENDING = "ready", "pending"
@@ -90,31 +91,37 @@ Kind = Literal["int", "text", "id", "wrap", "date", "fill"]
 
 @dataclass(frozen=True)
 class Column:
-    """One printed column: Chinese header, width in characters, and how its cells are written."""
+    """One printed column: Chinese header, width in column units (the width of "0"; a Chinese character takes
+    about 2), and how its cells are written."""
 
     header: str
     width: float
     kind: Kind  # id: 证件号码/编号, always text; wrap: multi-line text; fill: left empty for the caseworker
 
 
-_FILL = (Column("核查结果(填写)", 20, "fill"), Column("备注", 12, "fill"))
-_PLACE = (Column("序号", 6, "int"), Column("乡镇", 12, "text"), Column("行政村", 12, "text"))
-_HEAD = (Column("户主姓名", 10, "text"), Column("户主证件号码", 21, "id"))
-_DETAIL = Column("核查依据与数据", 60, "wrap")
-_FIRST_SEEN = Column("首次发现日期", 12, "date")
+# Widths for paper (A4 landscape, one page wide): the narrower the sheet, the larger it prints. A column holds its
+# usual content on one line (an 18-character ID, a yyyy-mm-dd date, a 序号 up to 999999); longer text wraps and the
+# row grows (dibao/publish/print_layout.py). The two fill columns leave room for a pen.
+_FILL = (Column("核查结果(填写)", 16, "fill"), Column("备注", 10, "fill"))
+_PLACE = (Column("序号", 6, "int"), Column("乡镇", 10, "text"), Column("行政村", 10, "text"))
+_HEAD = (Column("户主姓名", 8, "text"), Column("户主证件号码", 19, "id"))
+_DETAIL = Column("核查依据与数据", 50, "wrap")
+_FIRST_SEEN = Column("首次发现日期", 11, "date")
+_REASON = 16  # 退出原因, 纳入原因, 核查事项
 
 COLUMNS: dict[str, tuple[Column, ...]] = {
-    SHEET_EXIT: (*_PLACE, Column("低保家庭编号", 20, "id"), *_HEAD, Column("退出原因", 18, "wrap"), _DETAIL,
-                 _FIRST_SEEN, Column("渐退期至", 12, "date"), *_FILL),
-    SHEET_INCLUSION: (*_PLACE, Column("户编号", 20, "id"), Column("来源", 8, "text"), *_HEAD,
-                      Column("纳入原因", 18, "wrap"), _DETAIL, _FIRST_SEEN, *_FILL),
-    SHEET_FLAGS: (*_PLACE, Column("对象编号", 20, "id"), Column("对象类型", 8, "text"), Column("来源", 8, "text"),
-                  *_HEAD, Column("核查事项", 18, "wrap"), _DETAIL, _FIRST_SEEN, Column("办理期限", 12, "date"),
+    SHEET_EXIT: (*_PLACE, Column("低保家庭编号", 16, "id"), *_HEAD, Column("退出原因", _REASON, "wrap"), _DETAIL,
+                 _FIRST_SEEN, Column("渐退期至", 11, "date"), *_FILL),
+    SHEET_INCLUSION: (*_PLACE, Column("户编号", 16, "id"), Column("来源", 6, "text"), *_HEAD,
+                      Column("纳入原因", _REASON, "wrap"), _DETAIL, _FIRST_SEEN, *_FILL),
+    SHEET_FLAGS: (*_PLACE, Column("对象编号", 19, "id"), Column("对象类型", 6, "text"), Column("来源", 6, "text"),
+                  *_HEAD, Column("核查事项", _REASON, "wrap"), _DETAIL, _FIRST_SEEN, Column("办理期限", 11, "date"),
                   *_FILL),
-    SHEET_DIFF: (Column("序号", 6, "int"), Column("乡镇", 12, "text"), Column("清单", 10, "text"),
-                 Column("编号", 20, "id"), Column("核查事项", 18, "wrap"), Column("变化", 8, "text"),
-                 Column("说明", 60, "wrap"), Column("变化日期", 12, "date")),
+    SHEET_DIFF: (Column("序号", 6, "int"), Column("乡镇", 10, "text"), Column("清单", 8, "text"),
+                 Column("编号", 19, "id"), Column("核查事项", _REASON, "wrap"), Column("变化", 6, "text"),
+                 Column("说明", 50, "wrap"), Column("变化日期", 11, "date")),
 }
+TEXT_KINDS = frozenset({"text", "id", "wrap"})  # wrapped, and measured for the row's height
 SUMMARY_COLUMNS: tuple[Column, ...] = (
     Column("县级区划代码", 14, "id"), Column("县名", 14, "text"), Column("应退尽退户数", 13, "int"),
     Column("其中渐退期户数", 15, "int"), Column("应保尽保户数", 13, "int"), Column("其他核查条数", 13, "int"),
@@ -273,13 +280,15 @@ class _Formats:
     """The workbook's cell formats; xlsxwriter formats belong to one workbook."""
 
     def __init__(self, workbook: Workbook) -> None:
-        base: dict[str, Any] = {"valign": "top", "font_size": 10}  # the grid is printed: no cell borders needed
+        # The grid is printed: no cell borders needed. Every text cell wraps (nothing is cut off at the column's
+        # edge or runs into the next cell); the row heights make room for its lines.
+        base: dict[str, Any] = {"valign": "top", "font_size": FONT_POINTS}
         self.header = workbook.add_format({**base, "border": 1, "bold": True, "bg_color": "#D9E1F2", "align": "center",
                                            "valign": "vcenter", "text_wrap": True})
         self.cell: dict[str, Format] = {
             "int": workbook.add_format({**base, "num_format": "0"}),
-            "text": workbook.add_format({**base, "num_format": "@"}),
-            "id": workbook.add_format({**base, "num_format": "@"}),
+            "text": workbook.add_format({**base, "num_format": "@", "text_wrap": True}),
+            "id": workbook.add_format({**base, "num_format": "@", "text_wrap": True}),
             "wrap": workbook.add_format({**base, "num_format": "@", "text_wrap": True}),
             "date": workbook.add_format({**base, "num_format": "yyyy-mm-dd", "align": "left"}),
             "fill": workbook.add_format({**base, "num_format": "@"}),
@@ -288,8 +297,8 @@ class _Formats:
         # IDs (no 3.40402E+17), dates as dates.
         self.column: dict[str, Format] = {
             "int": workbook.add_format({"num_format": "0"}),
-            "text": workbook.add_format({"num_format": "@"}),
-            "id": workbook.add_format({"num_format": "@"}),
+            "text": workbook.add_format({"num_format": "@", "text_wrap": True}),
+            "id": workbook.add_format({"num_format": "@", "text_wrap": True}),
             "wrap": workbook.add_format({"num_format": "@", "text_wrap": True}),
             "date": workbook.add_format({"num_format": "yyyy-mm-dd"}),
             "fill": workbook.add_format({"num_format": "@", "text_wrap": True}),
@@ -344,18 +353,72 @@ def _print_setup(sheet: Worksheet, columns: Sequence[Column], formats: _Formats,
     sheet.set_footer(f"&L{_escape(place)} 低保核查工作清单&C第 &P/&N 页&R{stamp}", {"margin": 0.3})
 
 
+def text_widths(columns: Sequence[Column]) -> dict[str, float]:
+    """The columns whose text wraps, with their widths: what a row's height is measured from."""
+    return {column.header: column.width for column in columns if column.kind in TEXT_KINDS}
+
+
+_FORMULA_START = "^[" + re.escape("".join(FORMULA_STARTS)) + "]"
+
+
+def measured_lines(frame: pl.DataFrame, columns: Sequence[Column]) -> list[int]:
+    """Each row's lines of text as written: text a spreadsheet would run as a formula is measured with the
+    apostrophe ``neutralise`` puts in front of it."""
+    widths = text_widths(columns)
+    as_written = frame.select([
+        pl.when(pl.col(name).str.contains(_FORMULA_START)).then(pl.lit(TEXT_MARK) + pl.col(name))
+        .otherwise(pl.col(name)).alias(name) for name in widths])
+    return row_lines(as_written, widths).tolist()
+
+
+def _continued(columns: Sequence[Column], values: Sequence[Sequence[Any]], lines: Sequence[int]
+               ) -> tuple[list[list[Any]], list[int]]:
+    """The rows with every row taller than Excel allows (more than ``MAX_LINES`` lines) carried on in
+    continuation rows below it: each over-long text is cut at line ends into pieces (``split_cell``), the first in
+    the row itself, the others in the rows below, whose other cells stay empty. Returns the columns and the lines
+    of each sheet row."""
+    out: list[list[Any]] = [[] for _ in columns]
+    out_lines: list[int] = []
+    for row, count in enumerate(lines):
+        if count <= MAX_LINES:
+            for col, cells in enumerate(values):
+                out[col].append(cells[row])
+            out_lines.append(count)
+            continue
+        # one line to spare in each piece: a piece that begins like a formula is written with an apostrophe
+        pieces = [split_cell(neutralise(cells[row]), column.width, MAX_LINES - 1)
+                  if column.kind in TEXT_KINDS and cells[row] else [cells[row]]
+                  for column, cells in zip(columns, values, strict=True)]
+        for index in range(max(len(p) for p in pieces)):
+            for col, column_pieces in enumerate(pieces):
+                out[col].append(column_pieces[index] if index < len(column_pieces) else None)
+            out_lines.append(max([1] + [line_count(neutralise(p[index]), column.width)
+                                        for column, p in zip(columns, pieces, strict=True)
+                                        if column.kind in TEXT_KINDS and index < len(p) and p[index]]))
+    return out, out_lines
+
+
 def _write_sheet(workbook: Workbook, formats: _Formats, name: str, columns: Sequence[Column],
-                 values: Sequence[Sequence[Any]], height: int, place: str, stamp: str) -> Worksheet:
-    """Header in row 1, then the rows (one sequence of cell values per column); an empty list gets one merged
-    row '今日无'."""
+                 values: Sequence[Sequence[Any]], lines: Sequence[int], place: str, stamp: str
+                 ) -> tuple[Worksheet, int]:
+    """Header in row 1, then the rows (one sequence of cell values per column, and each row's lines of text,
+    ``measured_lines``); an empty list gets one merged row '今日无'. Each row is as tall as its text (xlsxwriter cannot
+    autofit, and spreadsheets do not grow rows when they open a file). Returns the sheet and its last row."""
     sheet = workbook.add_worksheet(name)
     sheet.write_row(0, 0, [c.header for c in columns], formats.header)
+    sheet.set_row(0, row_points(max(line_count(c.header, c.width) for c in columns)))
+    if any(count > MAX_LINES for count in lines):
+        values, lines = _continued(columns, values, lines)
     for col, (column, cells) in enumerate(zip(columns, values, strict=True)):
         _write_column(sheet, col, column.kind, formats.cell[column.kind], cells)
-    if height == 0:
+    for row, count in enumerate(lines, start=1):
+        sheet.set_row(row, row_points(count))
+    if not lines:
         sheet.merge_range(1, 0, 1, len(columns) - 1, EMPTY_TEXT, formats.empty)
-    _print_setup(sheet, columns, formats, height, place, stamp)
-    return sheet
+        sheet.set_row(1, row_points(1))
+    last_row = max(len(lines), 1)
+    _print_setup(sheet, columns, formats, last_row, place, stamp)
+    return sheet, last_row
 
 
 def _new_workbook(path: Path, created: dt.datetime, title: str) -> tuple[Workbook, _Formats]:
@@ -403,7 +466,7 @@ def _finish(temp: Path, path: Path) -> None:
     os.replace(temp, path)
 
 
-Cells = tuple[list[list[Any]], int]  # one list of cell values per column after 序号, and the row count
+Cells = tuple[list[list[Any]], list[int]]  # one list of cell values per column after 序号, and each row's lines
 
 
 def _write_book(path: Path, place: str, sheets: dict[str, Cells]) -> None:
@@ -411,9 +474,9 @@ def _write_book(path: Path, place: str, sheets: dict[str, Cells]) -> None:
     temp = _temp(path)
     workbook, formats = _new_workbook(temp, FIXED_CREATED, f"{place} 低保核查工作清单")
     for sheet in SHEETS:
-        cells, height = sheets[sheet]
-        _write_sheet(workbook, formats, sheet, COLUMNS[sheet], [list(range(1, height + 1)), *cells], height, place,
-                     PRINT_DATE)
+        cells, lines = sheets[sheet]
+        _write_sheet(workbook, formats, sheet, COLUMNS[sheet], [list(range(1, len(lines) + 1)), *cells], lines,
+                     place, PRINT_DATE)
     workbook.close()
     _finish(temp, path)
 
@@ -422,10 +485,12 @@ def _write_summary(path: Path, run_date: dt.date, summary: pl.DataFrame) -> None
     temp = _temp(path)
     workbook, formats = _new_workbook(temp, dt.datetime.combine(run_date, dt.time()),
                                       f"低保核查全省汇总 {run_date.isoformat()}")
-    sheet = _write_sheet(workbook, formats, PROVINCE_SHEET, SUMMARY_COLUMNS,
-                         [s.to_list() for s in summary.iter_columns()], summary.height, PROVINCE_SHEET,
-                         run_date.isoformat())
-    total_row = summary.height + 1 if summary.height else 2  # below the data (or below the row '今日无')
+    lines = measured_lines(summary, SUMMARY_COLUMNS)
+    sheet, last_row = _write_sheet(workbook, formats, PROVINCE_SHEET, SUMMARY_COLUMNS,
+                                   [s.to_list() for s in summary.iter_columns()], lines, PROVINCE_SHEET,
+                                   run_date.isoformat())
+    total_row = last_row + 1  # below the data (or below the row '今日无')
+    sheet.set_row(total_row, row_points(1))
     sheet.write_string(total_row, 0, "合计", formats.total_text)
     sheet.write_blank(total_row, 1, None, formats.total_text)
     for col, column in enumerate(SUMMARY_COLUMNS[2:], start=2):
@@ -544,7 +609,7 @@ def write_county(job: CountyJob, out: str) -> list[str]:
     Polars once per county; the county workbook and its township workbooks write slices of them."""
     columns = {sheet: [list(cells) for cells in part.drop("__town").iter_columns()]
                for sheet, part in job.parts.items()}
-    heights = {sheet: part.height for sheet, part in job.parts.items()}
+    lines = {sheet: measured_lines(part, COLUMNS[sheet]) for sheet, part in job.parts.items()}
     runs = {sheet: _town_runs(part["__town"].to_list()) for sheet, part in job.parts.items()}
     written = []
     for book in job.books:
@@ -553,10 +618,10 @@ def write_county(job: CountyJob, out: str) -> list[str]:
         sheets: dict[str, Cells] = {}
         for sheet in SHEETS:
             if book.town is None:
-                sheets[sheet] = (columns[sheet], heights[sheet])
+                sheets[sheet] = (columns[sheet], lines[sheet])
             else:
                 start, end = runs[sheet].get(book.town, (0, 0))
-                sheets[sheet] = ([cells[start:end] for cells in columns[sheet]], end - start)
+                sheets[sheet] = ([cells[start:end] for cells in columns[sheet]], lines[sheet][start:end])
         _write_book(Path(out) / book.path, book.place, sheets)
         written.append(book.path)
     return written
