@@ -167,10 +167,12 @@ def placeholder_headers(width: int) -> list[str]:
 
 def tidy(frame: pl.DataFrame) -> pl.DataFrame:
     """Strip every value; a blank cell becomes null. In place, a column at a time: each column's untidy text is
-    let go as soon as its tidy form exists (the whole frame at once held the file's text twice over)."""
+    let go as soon as its tidy form exists (the whole frame at once held the file's text twice over). Each column
+    is made one contiguous chunk (the CSV reader gives one per thread's share of the file, and every later
+    operation on the file's frames would otherwise work chunk by chunk, or copy them together itself)."""
     for index, name in enumerate(frame.columns):
         frame.replace_column(index, frame.select(pl.col(name).cast(pl.String).str.strip_chars().replace("", None))
-                             .to_series())
+                             .to_series().rechunk())
     return frame
 
 
