@@ -37,8 +37,9 @@ from dibao.serve.app import create_app
 from dibao.serve.audit import query_audit
 from dibao.serve.buckets import Buckets, Draw
 from dibao.serve.docs import ASSETS
+from dibao.serve.enumeration import EnumerationWatch, Suspicion
 from dibao.serve.headers import script_hash
-from dibao.serve.limits import DEFAULTS, Limits, LimitsFileError, limits_from, load_limits, per_second
+from dibao.serve.limits import DEFAULTS, Enumeration, Limits, LimitsFileError, limits_from, load_limits, per_second
 from dibao.serve.masking import mask_id
 from dibao.serve.throttle import client_address, is_household_lookup
 from dibao.serve.tokens import add_token
@@ -455,8 +456,9 @@ def test_post_lookup_is_audited_with_the_id_and_validates_its_body(unthrottled: 
     person = own_person(store)
     assert client.post("/households/lookup", json={"id": person}, headers=auth(tokens["cw"])).status_code == 200
     entry = query_audit(audit, user="大通区-经办")[-1]
-    assert (entry["action"], entry["path"], entry["query"], entry["status"]) == (
-        "household", "/households/lookup", f"id={person}", 200)
+    assert (entry["action"], entry["path"], entry["status"]) == ("household", "/households/lookup", 200)
+    # the ID as its keyed hash only (dibao/serve/audit/ids.py; `dibao audit --find-id` finds it)
+    assert entry["query"].startswith("id=[id:") and person not in entry["query"]
     assert client.post("/households/lookup", json={"id": person}).status_code == 401  # token first
     for body in ({}, {"id": ""}, {"id": "1" * 65}, {"id": person, "extra": 1}, {"id": 340402}):
         response = client.post("/households/lookup", json=body, headers=auth(tokens["cw"]))
@@ -465,3 +467,22 @@ def test_post_lookup_is_audited_with_the_id_and_validates_its_body(unthrottled: 
                                                                         "Content-Type": "application/json"})
     assert bad_json.status_code == 422
     assert client.post(f"/households/{person}", headers=auth(tokens["cw"])).status_code == 405
+
+
+@settings(max_examples=200, deadline=None, derandomize=True, database=None)
+@given(steps=st.lists(st.tuples(st.floats(0, 30), st.sampled_from("abcdefgh"), st.booleans()), max_size=80),
+       not_found=st.integers(1, 6), distinct=st.integers(1, 6))
+def test_enumeration_watch_agrees_with_counting_the_window_afresh(
+        steps: list[tuple[float, str, bool]], not_found: int, distinct: int) -> None:
+    rule = Enumeration(window_seconds=60, not_found=not_found, distinct_ids=distinct)
+    watch = EnumerationWatch(rule)
+    now, seen, alerted_at = 0.0, [], float("-inf")
+    for gap, subject, missed in steps:
+        now += gap
+        seen.append((now, subject, missed))
+        window = [s for s in seen if s[0] > now - 60]
+        misses, subjects = sum(m for _, _, m in window), len({s for _, s, _ in window})
+        expected = None
+        if now - alerted_at >= 60 and (misses >= not_found or subjects >= distinct):
+            alerted_at, expected = now, Suspicion(len(window), misses, subjects, 60)
+        assert watch.observe("cw", subject, missed, now) == expected
