@@ -92,13 +92,17 @@ class Buckets:
             return draw.burst
         return min(draw.burst, row.tokens + max(0.0, now - row.updated) * draw.rate)
 
+    _UPSERT = ("INSERT INTO buckets (key, tokens, updated, full_at, locked_until) VALUES (?, ?, ?, ?, ?) "
+               "ON CONFLICT(key) DO UPDATE SET tokens=excluded.tokens, updated=excluded.updated, "
+               "full_at=excluded.full_at, locked_until=max(buckets.locked_until, excluded.locked_until)")
+
+    @staticmethod
+    def _row(draw: Draw, tokens: float, now: float,
+             locked_until: float = 0.0) -> tuple[str, float, float, float, float]:
+        return draw.key, tokens, now, now + max(0.0, draw.burst - tokens) / draw.rate, locked_until
+
     def _write(self, draw: Draw, tokens: float, now: float, locked_until: float = 0.0) -> None:
-        full_at = now + max(0.0, draw.burst - tokens) / draw.rate
-        self._db.execute(
-            "INSERT INTO buckets (key, tokens, updated, full_at, locked_until) VALUES (?, ?, ?, ?, ?) "
-            "ON CONFLICT(key) DO UPDATE SET tokens=excluded.tokens, updated=excluded.updated, "
-            "full_at=excluded.full_at, locked_until=max(buckets.locked_until, excluded.locked_until)",
-            (draw.key, tokens, now, full_at, locked_until))
+        self._db.execute(self._UPSERT, self._row(draw, tokens, now, locked_until))
 
     def _transaction(self, work: Callable[[float], Refused | bool | None]) -> Refused | bool | None:
         with self._lock:
@@ -129,8 +133,8 @@ class Buckets:
             for draw, level in zip(draws, levels, strict=True):
                 if level + _SLACK < draw.need:
                     return Refused(draw.key, (draw.need - level) / draw.rate)
-            for draw, level in zip(draws, levels, strict=True):
-                self._write(draw, max(0.0, level - draw.cost), now)
+            self._db.executemany(self._UPSERT, [self._row(draw, max(0.0, level - draw.cost), now)
+                                                for draw, level in zip(draws, levels, strict=True)])
             return None
 
         result = self._transaction(work)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass, field
 
 from dibao.serve.limits import Enumeration
@@ -28,8 +28,25 @@ class Suspicion:
 
 @dataclass
 class _Trail:
+    """One token's lookups in the window, with running counts (constant work per lookup)."""
+
     seen: deque[tuple[float, bytes, bool]] = field(default_factory=deque)
+    subjects: Counter[bytes] = field(default_factory=Counter)
+    not_found: int = 0
     alerted_at: float = float("-inf")
+
+    def add(self, when: float, digest: bytes, missed: bool) -> None:
+        self.seen.append((when, digest, missed))
+        self.subjects[digest] += 1
+        self.not_found += missed
+
+    def drop_until(self, horizon: float) -> None:
+        while self.seen and self.seen[0][0] <= horizon:
+            _, digest, missed = self.seen.popleft()
+            self.subjects[digest] -= 1
+            if not self.subjects[digest]:
+                del self.subjects[digest]
+            self.not_found -= missed
 
 
 class EnumerationWatch:
@@ -48,16 +65,14 @@ class EnumerationWatch:
     def observe(self, token_name: str, subject: str | None, missed: bool, now: float) -> Suspicion | None:
         with self._lock:
             trail = self._trails.setdefault(token_name, _Trail())
-            trail.seen.append((now, self._digest(subject or ""), missed))
+            trail.add(now, self._digest(subject or ""), missed)
             horizon = now - self.rule.window_seconds
-            while trail.seen and trail.seen[0][0] <= horizon:
-                trail.seen.popleft()
+            trail.drop_until(horizon)
             if now - self._pruned_at >= self.rule.window_seconds:  # tokens quiet for a whole window: forget them
                 for name in [n for n, t in self._trails.items() if t.seen[-1][0] <= horizon]:
                     del self._trails[name]
                 self._pruned_at = now
-            not_found = sum(1 for _, _, m in trail.seen if m)
-            distinct = len({d for _, d, _ in trail.seen})
+            not_found, distinct = trail.not_found, len(trail.subjects)
             if now - trail.alerted_at < self.rule.window_seconds:
                 return None
             if not_found < self.rule.not_found and distinct < self.rule.distinct_ids:

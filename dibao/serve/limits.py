@@ -24,6 +24,7 @@ about a day, and every try is in the audit log.
 
 from __future__ import annotations
 
+import functools
 import re
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,7 @@ class LimitsFileError(ConfigError):
     """The limits file is malformed; the message names the field (the CLI prints it, exit code 3)."""
 
 
+@functools.lru_cache(maxsize=256)
 def per_second(rate: str) -> float:
     """``"2/s"`` → 2.0, ``"5/min"`` → 0.0833…, ``"60/h"`` → 0.0166…"""
     match = _RATE.match(rate)
