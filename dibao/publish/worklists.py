@@ -481,6 +481,21 @@ def _write_book(path: Path, place: str, sheets: dict[str, Cells]) -> None:
     _finish(temp, path)
 
 
+def write_list_workbook(path: Path, name: str, items: pl.DataFrame, place: str, stamp: str) -> None:
+    """One list's rows (``exit``, ``inclusion`` or ``flag``, as published, any subset) as a workbook of that one
+    sheet, laid out and printed exactly as the batch work lists: the web page's download (dibao/serve/pages/).
+    The caller masks what its reader may not see first; ``stamp`` is printed in the header and footer."""
+    sheet = LIST_LABELS[name]
+    rows = {"exit": exit_rows, "inclusion": inclusion_rows, "flag": flag_rows}[name](items)
+    printed = _printed(rows, sheet).drop(_KEYS)
+    workbook, formats = _new_workbook(path, FIXED_CREATED, f"{place} 低保核查工作清单")
+    lines = measured_lines(printed, COLUMNS[sheet])
+    _write_sheet(workbook, formats, sheet, COLUMNS[sheet],
+                 [list(range(1, printed.height + 1)), *[s.to_list() for s in printed.iter_columns()]], lines,
+                 place, stamp)
+    workbook.close()
+
+
 def _write_summary(path: Path, run_date: dt.date, summary: pl.DataFrame) -> None:
     temp = _temp(path)
     workbook, formats = _new_workbook(temp, dt.datetime.combine(run_date, dt.time()),

@@ -24,6 +24,7 @@ from dibao.serve.audit.recorder import AuditRecorder
 from dibao.serve.audit.settings import AuditSettings
 from dibao.serve.docs import install_docs
 from dibao.serve.limits import Limits, limits_from
+from dibao.serve.pages import install_pages
 from dibao.serve.problems import install_handlers
 from dibao.serve.request_limits import GuardedFastAPI, RequestLimits
 from dibao.serve.routers import households, lists, runs, service, statistics
@@ -81,6 +82,7 @@ def create_app(store: Path, tokens_file: Path, audit_dir: Path | None = None, *,
         app.include_router(area.router)
     # Outermost last: headers on every answer (429s included), then the body cap, then throttling.
     app.add_middleware(ThrottleMiddleware)
+    install_pages(app, store)  # /ui/: routes, and the page session read just outside the throttle (pages/)
     app.add_middleware(BodyLimit)
     app.add_middleware(SecurityHeaders)
     return app

@@ -11,6 +11,8 @@ import datetime as dt
 import json
 from typing import Any
 
+import polars as pl
+
 from dibao.publish.contract import CHANGE_LABELS, LIST_LABELS
 from dibao.publish.household import Household, is_id_number
 from dibao.serve.tokens import Principal
@@ -143,6 +145,17 @@ def candidate_view(name: str, row: dict[str, Any], who: Principal) -> dict[str, 
         "detail": row.get("detail"), "first_seen": row.get("first_seen"),
         "grace_start": row.get("grace_start"), "grace_until": row.get("grace_until"),
     }
+
+
+def mask_list_frame(frame: pl.DataFrame, who: Principal) -> pl.DataFrame:
+    """A list's rows for a whole-list download (the web page's XLSX), masked as ``candidate_view`` masks each
+    item: in full for an admin only; head name and ID masked, a person's ID number as subject masked."""
+    if who.is_admin or not frame.height:
+        return frame
+    masks = {"head_name": mask_name, "head_id": mask_id, "subject_id": mask_subject_id,
+             "dibao_household_id": mask_subject_id, "household_id": mask_subject_id}
+    return frame.with_columns(pl.col(name).map_elements(mask, return_dtype=pl.String)
+                              for name, mask in masks.items() if name in frame.columns)
 
 
 def change_view(row: dict[str, Any], who: Principal, run: dt.date) -> dict[str, Any]:

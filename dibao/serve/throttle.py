@@ -31,7 +31,7 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dibao.serve.audit import AuditLog
-from dibao.serve.audit.middleware import AUDITED
+from dibao.serve.audit.middleware import AUDITED, PRINCIPAL
 from dibao.serve.buckets import Buckets, Draw, Refused
 from dibao.serve.enumeration import EnumerationWatch, Suspicion
 from dibao.serve.limits import Bucket, Limits
@@ -41,6 +41,8 @@ from dibao.serve.tokens import Principal, TokenBook
 log = logging.getLogger("dibao.api.throttle")
 
 LOOKUP_PREFIX, LOOKUP_POST = "/households/", "/households/lookup"
+# The web pages (dibao/serve/pages/): a lookup page, and a log-in form whose body carries a token.
+PAGE_LOOKUP, PAGE_LOGIN = "/ui/households", "/ui/login"
 THROTTLE_FILE = "throttle.sqlite3"  # in STORE/api/ unless create_app is told otherwise
 TOO_MANY_TITLE = "请求过于频繁 (Too Many Requests)"
 TOO_MANY_TYPE = "urn:dibao:problem:too-many-requests"
@@ -73,8 +75,12 @@ def client_address(scope: Scope) -> str:
     return str(ip)
 
 
-def is_household_lookup(method: str, path: str) -> bool:
-    """``GET /households/{id}`` or ``POST /households/lookup`` (dibao/serve/routers/households.py)."""
+def is_household_lookup(method: str, path: str, query: bytes = b"") -> bool:
+    """``GET /households/{id}`` or ``POST /households/lookup`` (dibao/serve/routers/households.py); the page
+    ``/ui/households``: POST, or GET with a ``q`` (dibao/serve/pages/household.py)."""
+    if path == PAGE_LOOKUP:
+        return method == "POST" or (method == "GET" and any(
+            part.startswith(b"q=") and len(part) > 2 for part in query.split(b"&")))
     if method == "POST":
         return path == LOOKUP_POST
     return method == "GET" and path.startswith(LOOKUP_PREFIX) and "/" not in path[len(LOOKUP_PREFIX):]
@@ -176,8 +182,12 @@ class ThrottleMiddleware:
         throttle: Throttle = state.throttle
         sent, token = _bearer(scope)
         book: TokenBook = state.tokens
-        caller = Caller(client_address(scope), book.verify(token) if token else None, sent,
-                        is_household_lookup(scope["method"], scope["path"]))
+        # A page's caller is its session's token holder, found by the page session middleware just outside.
+        session_holder = scope.get(PRINCIPAL)
+        who = book.verify(token) if token else session_holder if isinstance(session_holder, Principal) else None
+        sent = sent or (scope["method"] == "POST" and scope["path"] == PAGE_LOGIN)
+        caller = Caller(client_address(scope), who, sent,
+                        is_household_lookup(scope["method"], scope["path"], scope.get("query_string", b"")))
         refused = throttle.admit(caller)
         if refused is not None:
             if caller.who is not None and caller.lookup:

@@ -367,6 +367,11 @@ class TokenBook:
 
     def identify(self, token: str | None, now: dt.datetime | None = None) -> Principal | Refusal:
         """The holder of ``token``, or why it is refused."""
+        return self.identify_digest(hash_token(token) if token else None, now)
+
+    def identify_digest(self, digest: str | None, now: dt.datetime | None = None) -> Principal | Refusal:
+        """The holder of the token whose SHA-256 is ``digest``, or why it is refused: a web page session keeps
+        the digest, never the token, and is checked against the file on every request (revoked, expired)."""
         checked = time.monotonic()
         if checked - self._checked >= self.recheck_seconds:
             with self._lock:
@@ -375,7 +380,7 @@ class TokenBook:
                     self._checked = checked
         if self._broken is not None:
             return Refusal("tokens_file_broken")
-        who = self._book.get(hash_token(token)) if token else None
+        who = self._book.get(digest) if digest else None
         if who is None:
             return Refusal("unknown")
         if who.expired(now or _now()):

@@ -37,8 +37,9 @@ class LookupRequest(BaseModel):
                     examples=["340421199304072971"])
 
 
-def _lookup(request: Request, id: str, who: Principal, audited_query: str | None = None) -> dict[str, Any]:
-    """What both forms answer: the same scoping, masking, 404 rule and 422."""
+def lookup_family(request: Request, id: str, who: Principal, audited_query: str | None = None) -> dict[str, Any]:
+    """What both forms answer — and the web page /ui/households (dibao/serve/pages/): the same scoping, masking,
+    404 rule and 422, audited as ``action`` household."""
     request.state.lookup_subject = id  # for the enumeration watch (dibao/serve/throttle.py); never stored
     with Audited(request, who, "household", audited_query) as audited:
         snap = deps.snapshot(request)
@@ -67,7 +68,7 @@ async def household_by_body(
 ) -> dict[str, Any]:
     """Exactly what ``GET /households/{id}`` answers, with the ID number in a JSON body (``{"id": "…"}``) so it
     stays out of URLs: proxy logs, browser history and Referer headers. The audit log records it as ``id=…``."""
-    return _lookup(request, body.id, who, urlencode({"id": body.id}))
+    return lookup_family(request, body.id, who, urlencode({"id": body.id}))
 
 
 @router.get("/households/{id}", response_model=HouseholdLookup, tags=["households"],
@@ -80,4 +81,4 @@ async def household(
     """The family across systems: households, members with link evidence, every decision with its figures,
     parameters in force and policy reference, 渐退 dates, and the lists it was on in every published run.
     ``POST /households/lookup`` answers the same with the ID number kept out of the URL."""
-    return _lookup(request, id, who)
+    return lookup_family(request, id, who)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal
 
-import polars as pl
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
 
@@ -13,6 +12,7 @@ from dibao.publish.contract import ListName
 from dibao.serve import deps, export
 from dibao.serve.auth import Audited, reader
 from dibao.serve.export import CSV_RESPONSE, candidates_csv, too_many_rows
+from dibao.serve.list_query import ListFilter, list_frame
 from dibao.serve.masking import candidate_view
 from dibao.serve.models import CandidatePage
 from dibao.serve.problems import PERSONAL_ERRORS, ApiProblem
@@ -42,16 +42,7 @@ def candidates(
     """One list of a run, filtered and paged; a caseworker sees their counties only, with names and ID
     numbers masked. ``format=csv``: the same rows, all of them, masked the same way, as a download."""
     with Audited(request, who, "candidates") as audited:
-        run = deps.run_date(request, date)
-        frame = deps.scoped(deps.lists(request, run)[type], None if who.is_admin else who.counties, county)
-        if frame.width:
-            if township is not None:
-                frame = frame.filter(pl.col("town") == township)
-            if reason is not None:
-                frame = frame.filter(pl.col("code") == reason if type == "flag"
-                                     else pl.col("reasons").list.contains(reason))
-            by = sort.lstrip("-")
-            frame = frame.sort([by, "subject_id"], descending=[sort.startswith("-"), False], nulls_last=True)
+        run, frame = list_frame(request, who, ListFilter(type, county, township, reason, sort=sort), date)
         if format == "csv":
             if frame.height > export.MAX_ROWS:
                 raise ApiProblem(422, too_many_rows(frame.height, export.MAX_ROWS),

@@ -21,7 +21,8 @@ from dibao.serve.watcher import SnapshotHolder
 router = APIRouter()
 
 
-def _manifest_info(holder: SnapshotHolder, date: dt.date, served: dt.date | None) -> dict[str, Any] | None:
+def run_info(holder: SnapshotHolder, date: dt.date, served: dt.date | None) -> dict[str, Any] | None:
+    """One published run as ``GET /runs`` and the page /ui/runs list it (None: its manifest cannot be read)."""
     try:
         m = holder.files.manifest(date)
     except (OSError, ValueError):
@@ -38,6 +39,20 @@ def _manifest_info(holder: SnapshotHolder, date: dt.date, served: dt.date | None
     }
 
 
+def diff_frame(request: Request, who: Principal, date: dt.date | None, list_: ListName | None = None,
+               change: Change | None = None, county: str | None = None) -> tuple[dt.date, pl.DataFrame]:
+    """A run's changes (404 when no such run) of ``who``'s counties, unmasked: what ``/runs/{date}/diff`` and the
+    page /ui/runs show (masked by ``masking.change_view``)."""
+    run = deps.run_date(request, date)
+    frame = deps.scoped(deps.holder(request).files.diff(run), None if who.is_admin else who.counties, county)
+    if frame.width:
+        if list_ is not None:
+            frame = frame.filter(pl.col("list") == list_)
+        if change is not None:
+            frame = frame.filter(pl.col("change") == change)
+    return run, frame
+
+
 @router.get("/runs", response_model=list[RunInfo], tags=["runs"], summary="已发布的运行 / published runs",
             responses=AUTH_ERRORS)
 def runs(request: Request,
@@ -45,7 +60,7 @@ def runs(request: Request,
     """Every published run, oldest first, with its counts, changes and summary (aggregates only)."""
     holder = deps.holder(request)
     snap = holder.snapshot
-    infos = [_manifest_info(holder, d, snap.date if snap else None) for d in holder.files.dates()]
+    infos = [run_info(holder, d, snap.date if snap else None) for d in holder.files.dates()]
     return [i for i in infos if i is not None]
 
 
@@ -64,13 +79,7 @@ def diff(
 ) -> dict[str, Any]:
     """Items added to, resolved from or changed on each list in that run; a caseworker sees their counties."""
     with Audited(request, who, "diff") as audited:
-        run = deps.run_date(request, date)
-        frame = deps.scoped(deps.holder(request).files.diff(run), None if who.is_admin else who.counties, county)
-        if frame.width:
-            if list is not None:
-                frame = frame.filter(pl.col("list") == list)
-            if change is not None:
-                frame = frame.filter(pl.col("change") == change)
+        run, frame = diff_frame(request, who, date, list, change, county)
         items = [change_view(row, who, run) for row in deps.page(frame, page, size)]
         audited.count = len(items)
         return {"run": run, "total": frame.height, "page": page, "size": size, "items": items}

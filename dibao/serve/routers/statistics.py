@@ -32,7 +32,7 @@ def _disclosure(request: Request) -> Disclosure:
     return result
 
 
-def _coverage(request: Request, who: Principal, run: dt.date) -> pl.DataFrame:
+def coverage_table(request: Request, who: Principal, run: dt.date) -> pl.DataFrame:
     """The run's whole coverage table as ``who`` may see it (computed once per run and audience)."""
     holder = deps.holder(request)
     disclosure = _disclosure(request)
@@ -60,7 +60,7 @@ def coverage(
     """Coverage rates of one run by county, city and province (empty for runs made before coverage)."""
     if date is None and deps.holder(request).snapshot is None:
         return []
-    frame = _coverage(request, who, deps.run_date(request, date))
+    frame = coverage_table(request, who, deps.run_date(request, date))
     if level is not None:
         frame = frame.filter(pl.col("level") == level)
     if area is not None:
@@ -82,7 +82,7 @@ def coverage_trend(
     frames = []
     for d in deps.holder(request).files.dates():
         try:
-            frames.append(_coverage(request, who, d))
+            frames.append(coverage_table(request, who, d))
         except FileNotFoundError:  # removed (rebuilt) since listed
             continue
     if not frames:
