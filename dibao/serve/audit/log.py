@@ -117,18 +117,13 @@ class AuditLog:
             self._repaired += size - good_end
             log.warning("audit log %s: removed %d bytes of an incomplete last line", self.path, size - good_end)
             size = good_end
-        candidates = [(self._seq, self._prev)]
-        if last is not None:
-            candidates.append((_seq_of(last) or self._seq, line_hash(last)))
-        else:
+        if last is not None:  # the file's own last entry is the head, whatever this process remembers
+            self._seq, self._prev = _seq_of(last) or self._seq, line_hash(last)
+        else:  # empty: just rotated (by any process), or removed: the newest head known goes on
             rotated = rotated_files(self.audit_dir)
             newest = last_line(rotated[-1][1]) if rotated else None
-            if newest is not None:
-                candidates.append((_seq_of(newest) or 0, line_hash(newest)))
-        if last is not None:  # the file's own last entry is the head, whatever this process remembers
-            self._seq, self._prev = candidates[-1]
-        else:
-            self._seq, self._prev = max(candidates, key=lambda c: c[0])
+            if newest is not None and (_seq_of(newest) or 0) > self._seq:
+                self._seq, self._prev = _seq_of(newest) or 0, line_hash(newest)
         self._size = size
 
     def _end_of_last_line(self, size: int) -> int:
