@@ -3,12 +3,13 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+TEST_PACKAGES := $(VENV)/.test-packages
 DEMO_DIR := .demo
 STORE ?= $(DEMO_DIR)/store
 DEMO_DATE ?= 2026-11-20
 DEMO_DATE2 ?= 2026-11-21
 
-.PHONY: demo test lint bench bench-api system-packages samples clean
+.PHONY: demo test lint bench bench-api system-packages test-packages screenshots samples clean
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -34,9 +35,21 @@ demo: $(STAMP)
 	@$(BIN)/python -c "import json; w = json.load(open('$(STORE)/runs/$(DEMO_DATE2)/manifest.json'))['worklists']; print(w['status'] + ':', chr(10).join(w['files'][:5]))"
 	@$(BIN)/dibao demo-access --store $(STORE)
 
-## test: set up and run the whole test suite
-test: $(STAMP)
+## test: set up (Python packages, and the system packages of test-packages) and run the whole test suite
+test: $(STAMP) $(TEST_PACKAGES)
 	$(BIN)/python -m pytest
+
+## test-packages: what the tests need beyond Python, from Debian's archive only (no browser download): chromium,
+## LibreOffice Calc headless, fonts-noto-cjk, fonts-crosextra-carlito (scripts/test-packages.sh says why each).
+## apt-get as root when one is missing, once (a stamp in the venv); otherwise a message, and those tests skip.
+test-packages: $(TEST_PACKAGES)
+$(TEST_PACKAGES): scripts/test-packages.sh
+	@mkdir -p $(VENV)
+	@bash scripts/test-packages.sh $@
+
+## screenshots: regenerate docs/screenshots/ (the web pages in headless Chromium)
+screenshots: $(STAMP) $(TEST_PACKAGES)
+	$(BIN)/python -m dibao.serve.screenshots
 
 lint: $(STAMP)
 	$(BIN)/ruff check dibao dibao_synth tests benchmarks
