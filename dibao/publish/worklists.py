@@ -2,8 +2,10 @@
 
 Every morning the county prints these and hands each township its own workbook, so they are built for paper:
 header row frozen and repeated on every page, A4 landscape one page wide, a header/footer naming county, sheet,
-run date and page, and an empty 核查结果(填写) column for the caseworker's pen. ID numbers and household numbers
-are always text cells with a text column format: Excel silently turns an 18-digit number into ``3.40402E+17``.
+run date and page, and an empty 核查结果(填写) column for the caseworker's pen. Every text cell wraps and every row
+is as tall as its text (``dibao.publish.print_layout``: xlsxwriter cannot autofit heights); a text taller than
+Excel's tallest row goes on in continuation rows. ID numbers and household numbers are always text cells with a
+text column format: Excel silently turns an 18-digit number into ``3.40402E+17``.
 
 Layout under ``RUN/worklists/``::
 
