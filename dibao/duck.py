@@ -45,6 +45,7 @@ def connect() -> duckdb.DuckDBPyConnection:
     settings = _settings or {"memory_limit": default_memory_limit()}
     for name, value in settings.items():
         con.execute(f"SET {name} = '{value}'")
+    con.execute("SET enable_progress_bar = false")  # the run shows its own progress; DuckDB's would garble it
     return con
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import os
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +26,7 @@ from dibao.ingest.validate import FIELD_CLEARED, ROW_REJECTED
 from dibao.link import crosswalk_table, link_persons, person_records
 from dibao.profile import StageClock
 from dibao.publish import contract, worklists
-from dibao.publish.cache import RunCache
+from dibao.publish.cache import RULES_RENEW_ABOVE, RunCache, file_sha256
 from dibao.publish.coverage import coverage, load_coverage_config
 from dibao.publish.guards import DEFAULT_MAX_SHRINK, DropShrank, guard_summary, shrinks
 from dibao.publish.state import Lists, carry_forward, diff_lists, publish_lists, summary_line
@@ -83,12 +85,49 @@ def link_summary(links: pl.DataFrame, review: pl.DataFrame) -> dict[str, Any]:
     }
 
 
-def _write_outputs(folder: Path, outputs: dict[contract.PublishedFile, pl.DataFrame]) -> dict[str, dict[str, Any]]:
+LINK_OUTPUTS = (contract.PERSON_LINKS, contract.HOUSEHOLD_LINKS, contract.LINK_REVIEW)
+
+
+def _unchanged_files(previous: Path | None, previous_manifest: dict[str, Any] | None, link_key: str | None,
+                     ) -> dict[str, dict[str, Any]]:
+    """Published files of the previous run that this run would write byte for byte again: the linkage outputs,
+    when both runs used the same cached linkage (their bytes depend on it alone). Checked against the previous
+    manifest's SHA-256 before they are reused."""
+    if previous is None or previous_manifest is None or link_key is None:
+        return {}
+    if previous_manifest.get("cache", {}).get("link_key") != link_key:
+        return {}
+    return {f.filename: previous_manifest["files"][f.filename] for f in LINK_OUTPUTS
+            if f.filename in previous_manifest.get("files", {})}
+
+
+def _reuse_file(source: Path, target: Path, expected: dict[str, Any]) -> bool:
+    try:
+        if file_sha256(source) != expected["sha256"]:
+            return False
+        try:
+            os.link(source, target)
+        except OSError:
+            shutil.copyfile(source, target)
+    except OSError:
+        return False
+    return True
+
+
+def _write_outputs(folder: Path, outputs: dict[contract.PublishedFile, pl.DataFrame],
+                   reuse: dict[str, dict[str, Any]] | None = None, previous: Path | None = None,
+                   ) -> dict[str, dict[str, Any]]:
     written = {}
     for published, frame in outputs.items():
         path = folder / published.filename
-        frame.write_parquet(path, statistics=True)
-        written[path.name] = {"rows": frame.height, "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+        known = (reuse or {}).get(published.filename)
+        if known is not None and previous is not None and _reuse_file(previous / path.name, path, known):
+            written[path.name] = {"rows": frame.height, "sha256": known["sha256"]}
+            continue
+        # One chunk: Parquet's row groups follow a frame's chunks, and a frame assembled from a cached day and a
+        # recomputed part is chunked unlike one from a full computation; the bytes must depend on values only.
+        frame.rechunk().write_parquet(path, statistics=True)
+        written[path.name] = {"rows": frame.height, "sha256": file_sha256(path)}
     return written
 
 
@@ -171,7 +210,11 @@ def run_daily(
             stage.rows = linked.links.height
 
         with clock.stage("rules") as stage:
-            decided = decide(drop, linked.links, date, parameters, rules)
+            policy = (parameters.source, rules.source)
+            basis = run_cache.load_rules(policy) if run_cache else None
+            decided = decide(drop, linked.links, date, parameters, rules, basis=basis)
+            if run_cache and (basis is None or decided.groups_recomputed > RULES_RENEW_ABOVE * decided.groups):
+                run_cache.save_rules(policy, decided.basis(date))
             stage.rows = decided.facts.height
 
         lists = publish_lists(
@@ -201,7 +244,10 @@ def run_daily(
 
         def write(folder: Path) -> None:
             with clock.stage("write") as stage:
-                files = _write_outputs(folder, outputs)
+                files = _write_outputs(
+                    folder, outputs, previous=store.run_dir(previous_date) if previous_date else None,
+                    reuse=_unchanged_files(store.run_dir(previous_date) if previous_date else None,
+                                           previous_manifest, run_cache.link_key() if run_cache else None))
                 stage.rows = sum(frame.height for frame in outputs.values())
             timings.update(clock.timings)
             manifest["worklists"] = worklists.pending(drop.frame_or_empty("counties"))  # written after publishing
@@ -249,7 +295,11 @@ def run_daily(
             for stem, info in manifest["inputs"].items():
                 info["cache"] = run_cache.ingest_status.get(stem, "miss")
             manifest["cache"] = {"inputs": {s: i["cache"] for s, i in manifest["inputs"].items()},
-                                 "linkage": run_cache.linkage or "computed"}
+                                 "linkage": run_cache.linkage or "computed",
+                                 "link_key": run_cache.link_key(),
+                                 "rules": {"from": run_cache.rules_basis or "computed",
+                                           "groups_recomputed": decided.groups_recomputed,
+                                           "groups": decided.groups}}
         progress("publish")
         folder = store.publish(date, write, replace=replace or rebuild)
         if run_cache is not None:

@@ -73,12 +73,19 @@ def test_days_reuse_the_cache_and_publish_what_a_full_run_publishes(drops: Drops
                                                                     tmp_path: Path) -> None:
     store = tmp_path / "store"
     results = [_run(store, inputs, day) for inputs, day in zip(_inputs_of(drops), DAYS, strict=True)]
-    caches = [r.manifest["cache"] for r in results]
+    caches = [{k: v for k, v in r.manifest["cache"].items() if k != "link_key"} for r in results]
     stems = set(results[0].manifest["inputs"])
-    assert caches[0] == {"inputs": dict.fromkeys(sorted(stems), "miss"), "linkage": "computed"}
-    assert caches[1] == {"inputs": dict.fromkeys(sorted(stems), "hit"), "linkage": "reused"}
+    groups = caches[0]["rules"]["groups"]
+    assert caches[0] == {"inputs": dict.fromkeys(sorted(stems), "miss"), "linkage": "computed",
+                         "rules": {"from": "computed", "groups_recomputed": groups, "groups": groups}}
+    assert caches[1]["inputs"] == dict.fromkeys(sorted(stems), "hit") and caches[1]["linkage"] == "reused"
+    # Same inputs, the next day: the rules stage starts from day 1 and recomputes the few households the date
+    # changes (birthdays, 服刑 end dates); the day counts of the others are brought up to date in place.
+    assert caches[1]["rules"]["from"] == DAYS[0].isoformat()
+    assert caches[1]["rules"]["groups_recomputed"] < 0.05 * groups
     assert caches[2]["inputs"] == {s: "miss" if s == "dibao_roll" else "hit" for s in sorted(stems)}
     assert caches[2]["linkage"] == "computed"  # the roll is person-level: relinked
+    assert caches[2]["rules"]["from"] == "computed"
     assert results[1].manifest["inputs"]["registry"]["cache"] == "hit"
     assert [r.manifest["content_sha256"] for r in results] == full_runs
     # Every published file is byte for byte the same, not only the hash over them.
@@ -144,7 +151,7 @@ def test_a_changed_header_table_or_engine_invalidates_the_cache(drops: Drops, tm
     assert fourth.manifest["cache"]["inputs"]["counties"] == "hit"
 
 
-@pytest.mark.parametrize("damage", ["parquet", "meta", "truncated", "link"])
+@pytest.mark.parametrize("damage", ["parquet", "meta", "truncated", "link", "rules"])
 def test_a_damaged_cache_entry_is_ignored_and_recomputed(drops: Drops, full_runs: list[str], tmp_path: Path,
                                                          damage: str) -> None:
     store = tmp_path / "store"
@@ -158,14 +165,19 @@ def test_a_damaged_cache_entry_is_ignored_and_recomputed(drops: Drops, full_runs
         (registry / "meta.json").write_text("{not json", encoding="utf-8")
     elif damage == "truncated":
         (registry / "rejected_rows.parquet").write_bytes((registry / "rejected_rows.parquet").read_bytes()[:20])
-    else:
+    elif damage == "link":
         link = next((store / "cache" / "link").iterdir())
         (link / "links.parquet").write_bytes(b"PAR1 not really")
+    else:
+        rules = next((store / "cache" / "rules").iterdir())
+        (rules / "facts.parquet").write_bytes(b"PAR1 not really")
     second = _run(store, drops.day1, DAYS[1])
-    expected = "hit" if damage == "link" else "miss"
+    expected = "hit" if damage in ("link", "rules") else "miss"
     assert second.manifest["cache"]["inputs"]["registry"] == expected
     # A recomputed registry gives the same records, so the (sound) linkage entry still serves; a damaged one not.
     assert second.manifest["cache"]["linkage"] == ("computed" if damage == "link" else "reused")
+    # A damaged rules entry is recomputed in full; an intact one serves whenever the inputs are the same.
+    assert second.manifest["cache"]["rules"]["from"] == ("computed" if damage == "rules" else DAYS[0].isoformat())
     assert second.manifest["content_sha256"] == full_runs[1]
     # The damaged entry was replaced by a sound one: the next day hits again.
     third = _run(store, drops.day1, DAYS[2])
@@ -197,3 +209,31 @@ def test_the_run_date_matters_only_through_birth_dates(drops: Drops) -> None:
     row = roll.accepted.head(1).with_columns(pl.lit("11010120270305001X").alias("id_number"))
     later = dataclasses.replace(roll, accepted=pl.concat([roll.accepted, row]))
     assert date_span(later, DAY1)[1] == dt.date(2027, 3, 4)
+
+
+def test_linkage_files_of_an_unchanged_day_are_the_previous_runs(drops: Drops, full_runs: list[str],
+                                                                 tmp_path: Path) -> None:
+    """Same cached linkage → the previous run's person_links/household_links/link_review are reused (hard-linked),
+    after checking them against its manifest; a previous file that no longer matches is written afresh."""
+    store = tmp_path / "store"
+    _run(store, drops.day1, DAYS[0])
+    runs = store / "runs"
+    _run(store, drops.day1, DAYS[1])
+    for name in ("person_links.parquet", "household_links.parquet", "link_review.parquet"):
+        assert (runs / DAYS[1].isoformat() / name).stat().st_ino == (runs / DAYS[0].isoformat() / name).stat().st_ino
+    assert (runs / DAYS[1].isoformat() / "household_facts.parquet").stat().st_ino != \
+        (runs / DAYS[0].isoformat() / "household_facts.parquet").stat().st_ino
+    # Someone altered day 2's person_links after publishing: day 3 (same inputs) does not carry the altered file on.
+    altered = runs / DAYS[1].isoformat() / "review_copy.parquet"
+    shutil.copyfile(runs / DAYS[1].isoformat() / "person_links.parquet", altered)
+    (runs / DAYS[1].isoformat() / "person_links.parquet").unlink()
+    data = bytearray(altered.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (runs / DAYS[1].isoformat() / "person_links.parquet").write_bytes(bytes(data))
+    third = _run(store, drops.day1, DAYS[2])
+    day3 = runs / DAYS[2].isoformat()
+    assert (day3 / "person_links.parquet").stat().st_ino != (runs / DAYS[1].isoformat() / "person_links.parquet"
+                                                             ).stat().st_ino
+    assert third.manifest["files"]["person_links.parquet"]["sha256"] == \
+        json.loads((runs / DAYS[0].isoformat() / "manifest.json").read_text(encoding="utf-8")
+                   )["files"]["person_links.parquet"]["sha256"]

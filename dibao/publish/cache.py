@@ -13,6 +13,11 @@ A second day on the same drop should not re-read, re-validate and re-link what h
 - **link** — ``STORE/cache/link/<key>/``: the linkage result (person links, review cases, household
   cross-walk). Keyed by the code hash and the SHA-256 of every person-level file's accepted frame as cached:
   same records in, same linkage out.
+- **rules** — ``STORE/cache/rules/<key>/``: a day's household facts, decisions and parameters in force, with its
+  date (``dibao/rules/incremental.py`` starts a later day from it). Keyed by the linkage key, every file's
+  accepted frame, the rules' source and the policy files' content: same inputs and rules, only the date differs.
+  A day that reused an entry keeps it rather than writing a new one, until it had to recompute more than
+  ``RULES_RENEW_ABOVE`` of the households (birthdays accumulate).
 
 Every cached Parquet file's SHA-256 is in its ``meta.json`` and checked on load, with the frames' schemas: an
 entry that is damaged, cut short or from another layout is ignored (and removed), never trusted. The cache is
@@ -43,11 +48,13 @@ from dibao.ingest.table import RawTable
 from dibao.ingest.validate import IngestedFile
 from dibao.link import LinkResult
 from dibao.normalise.ids import normalise_ids
+from dibao.rules import RulesBasis
 from dibao.schema import FILE_SPECS, FieldType
 
 CACHE_DIR = "cache"
 KEEP_RUNS = 2  # entries used by this many latest runs are kept
 FORMAT = 2  # layout of an entry; bump when it changes
+RULES_RENEW_ABOVE = 0.05  # share of cross-walk groups recomputed above which a day caches its own rules result
 
 # The engine's source that decides what ingest and linkage produce (relative to the package folder).
 _CODE_PATHS = ("__init__.py", "schema.py", "headers.py", "errors.py", "ingest", "normalise", "link",
@@ -55,6 +62,8 @@ _CODE_PATHS = ("__init__.py", "schema.py", "headers.py", "errors.py", "ingest", 
 # Libraries whose behaviour shapes parsed values, ID and name keys, similarity scores or Parquet bytes.
 _LIBRARIES = ("polars", "numpy", "python-stdnum", "pypinyin", "rapidfuzz", "openpyxl", "python-calamine", "xlrd",
               "fastexcel", "pyarrow", "charset-normalizer")
+# The engine's source that decides the facts and decisions (with _CODE_PATHS).
+_RULES_CODE_PATHS = ("rules", "duck.py", "policy")
 _FAR_FUTURE = dt.date(9999, 12, 31)
 
 
@@ -83,6 +92,12 @@ def code_hash() -> str:
             version = "-"
         digest.update(f"\n{name}={version}".encode())
     return digest.hexdigest()
+
+
+@lru_cache(maxsize=1)
+def rules_code_hash() -> str:
+    """The source of the fact steps, the rules compiler and evaluator, and the shipped policy files."""
+    return _hash_paths(Path(dibao.__file__).parent, _RULES_CODE_PATHS)
 
 
 def headers_hash(headers: HeaderTable) -> str:
@@ -170,6 +185,7 @@ class RunCache:
     accepted_sha: dict[str, str] = field(default_factory=dict)  # stem → SHA-256 of its cached accepted frame
     used: set[str] = field(default_factory=set)  # entry folders (relative to root) this run used or made
     linkage: str | None = None  # reused | computed
+    rules_basis: str | None = None  # the date of the cached day the rules stage started from
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
@@ -311,6 +327,50 @@ class RunCache:
         if self._write_entry(entry, frames, {"format": FORMAT, "key": key}) is not None:
             self.used.add(entry.relative_to(self.root).as_posix())
 
+    # ---- rules ----------------------------------------------------------------------------------------------
+    def rules_key(self, policy: tuple[Path, ...]) -> str | None:
+        """Key of the rules result on this run's inputs, or None when a file or the linkage was not cached."""
+        link_key = self.link_key()
+        if link_key is None or any(s not in self.accepted_sha for s in self.ingest_status):
+            return None
+        try:
+            policy_hashes = [file_sha256(path) for path in policy]
+        except OSError:
+            return None
+        return _key("rules", link_key, rules_code_hash(), *policy_hashes,
+                    *(f"{s}={self.accepted_sha[s]}" for s in sorted(self.ingest_status)))
+
+    def load_rules(self, policy: tuple[Path, ...]) -> RulesBasis | None:
+        """The cached day on these inputs and rules, or None."""
+        key = self.rules_key(policy)
+        if key is None:
+            return None
+        entry = self.root / "rules" / key[:32]
+        if not (entry / "meta.json").is_file():
+            return None
+        try:
+            meta = json.loads((entry / "meta.json").read_text(encoding="utf-8"))
+            if meta.get("format") != FORMAT or meta.get("key") != key:
+                raise ValueError("entry is not for these inputs")
+            basis = RulesBasis(dt.date.fromisoformat(meta["run_date"]), _read_frame(entry, "params.parquet", meta),
+                               _read_frame(entry, "facts.parquet", meta), _read_frame(entry, "decisions.parquet", meta))
+        except Exception:  # damaged: never trusted, recomputed
+            shutil.rmtree(entry, ignore_errors=True)
+            return None
+        self.used.add(entry.relative_to(self.root).as_posix())
+        self.rules_basis = basis.run_date.isoformat()
+        return basis
+
+    def save_rules(self, policy: tuple[Path, ...], basis: RulesBasis) -> None:
+        key = self.rules_key(policy)
+        if key is None:
+            return
+        entry = self.root / "rules" / key[:32]
+        frames = {"params.parquet": basis.params, "facts.parquet": basis.facts, "decisions.parquet": basis.decisions}
+        meta = {"format": FORMAT, "key": key, "run_date": basis.run_date.isoformat()}
+        if self._write_entry(entry, frames, meta) is not None:
+            self.used.add(entry.relative_to(self.root).as_posix())
+
     # ---- bounding ------------------------------------------------------------------------------------------
     def sweep(self, run_date: dt.date) -> list[str]:
         """Record this run's entries; remove every entry not used by the last ``KEEP_RUNS`` runs. Returns those
@@ -325,7 +385,7 @@ class RunCache:
         runs = runs[-KEEP_RUNS:]
         keep = {e for r in runs for e in r.get("entries", [])}
         removed = []
-        for kind in ("ingest", "link"):
+        for kind in ("ingest", "link", "rules"):
             folder = self.root / kind
             if not folder.is_dir():
                 continue

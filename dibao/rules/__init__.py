@@ -10,8 +10,7 @@ import polars as pl
 from dibao.ingest import Drop
 from dibao.rules.compile import RuleSet, load_rules
 from dibao.rules.decisions import exit_candidates, flags, inclusion_candidates
-from dibao.rules.evaluate import evaluate_rules
-from dibao.rules.facts import household_facts
+from dibao.rules.incremental import RulesBasis, evaluate
 from dibao.rules.params import ParameterSet, load_parameters
 
 
@@ -25,17 +24,26 @@ class Decisions:
     inclusion_candidates: pl.DataFrame
     flags: pl.DataFrame
     params: pl.DataFrame  # parameters in force per county and area on the run date
+    groups_recomputed: int = 0  # household cross-walk groups whose facts were computed (the rest reused)
+    groups: int = 0
+
+    def basis(self, run_date: dt.date) -> RulesBasis:
+        """What a later day on the same inputs can start from."""
+        return RulesBasis(run_date, self.params, self.facts, self.decisions)
 
 
-def decide(drop: Drop, links: pl.DataFrame, run_date: dt.date, parameters: ParameterSet, rules: RuleSet
-           ) -> Decisions:
-    """Resolve parameters for the drop's counties, assemble facts, evaluate every rule, shape the lists."""
+def decide(drop: Drop, links: pl.DataFrame, run_date: dt.date, parameters: ParameterSet, rules: RuleSet,
+           basis: RulesBasis | None = None) -> Decisions:
+    """Resolve parameters for the drop's counties, assemble facts, evaluate every rule, shape the lists.
+
+    ``basis``: a cached day on the same inputs and linkage; only the households the date changes are recomputed
+    (``dibao/rules/incremental.py``), with the same result."""
     counties = drop.frame_or_empty("counties")["county_code"].to_list()
     for stem in ("dibao_roll", "registry", "monitoring"):
         counties += drop.frame_or_empty(stem)["county_code"].unique().to_list()
     params = parameters.resolve(run_date, counties)
-    facts = household_facts(drop, links, params, run_date, rules)
-    decisions = evaluate_rules(facts, params, rules, parameters)
+    evaluated = evaluate(drop, links, params, run_date, parameters, rules, basis)
+    facts, decisions = evaluated.facts, evaluated.decisions
     return Decisions(
         facts=facts,
         decisions=decisions,
@@ -43,7 +51,9 @@ def decide(drop: Drop, links: pl.DataFrame, run_date: dt.date, parameters: Param
         inclusion_candidates=inclusion_candidates(decisions, rules, run_date, facts),
         flags=flags(decisions, run_date, facts),
         params=params,
+        groups_recomputed=evaluated.groups_recomputed,
+        groups=evaluated.groups,
     )
 
 
-__all__ = ["Decisions", "ParameterSet", "RuleSet", "decide", "load_parameters", "load_rules"]
+__all__ = ["Decisions", "ParameterSet", "RuleSet", "RulesBasis", "decide", "load_parameters", "load_rules"]

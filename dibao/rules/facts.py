@@ -51,6 +51,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import replace
 
+import duckdb
 import polars as pl
 
 from dibao import duck
@@ -698,10 +699,9 @@ def _asset_tables(asset_kinds: tuple[AssetKind, ...], params: pl.DataFrame
     return kinds, words, exemptions
 
 
-def household_facts(drop: Drop, links: pl.DataFrame, params: pl.DataFrame, run_date: dt.date,
-                    rules: RuleSet) -> pl.DataFrame:
-    """One row per roll household and per registry/monitoring family, with the columns of the rules' catalog,
-    in a fixed order (subject_type, subject_id, source)."""
+def facts_connection(drop: Drop, links: pl.DataFrame, params: pl.DataFrame, rules: RuleSet
+                     ) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection holding the inputs of the fact steps (``INPUTS``) and the SQL macros they use."""
     missing = [name for name in FACT_PARAMETERS if name not in params.columns]
     if missing:
         raise ConfigError(f"parameters: the household facts read {', '.join(missing)}, which the parameter file "
@@ -710,7 +710,7 @@ def household_facts(drop: Drop, links: pl.DataFrame, params: pl.DataFrame, run_d
     con = duck.connect()
     try:
         duck.register(con, "links", links.select("source", "row", "person_key", "household", "household_group",
-                                           "id_status"))
+                                                 "id_status"))
         duck.register(con, "params", params)
         for stem in ("registry", "monitoring", "dibao_roll", "bank_assets", "relatives"):
             duck.register(con, stem, drop.frame_or_empty(stem))
@@ -719,9 +719,24 @@ def household_facts(drop: Drop, links: pl.DataFrame, params: pl.DataFrame, run_d
         duck.register(con, "asset_word", words)
         duck.register(con, "asset_exemption", exemptions)
         con.execute(_MACROS)
-        run_steps(con, build_steps(rules.catalog, rules.asset_kinds), INPUTS,
-                  {"run_date": run_date, "bank_data": "bank_assets" in drop.files,
-                   "dept_data": "dept_facts" in drop.files})
+    except BaseException:
+        con.close()
+        raise
+    return con
+
+
+def step_parameters(drop: Drop, run_date: dt.date) -> dict[str, object]:
+    """The ``$name`` values of the fact steps."""
+    return {"run_date": run_date, "bank_data": "bank_assets" in drop.files, "dept_data": "dept_facts" in drop.files}
+
+
+def household_facts(drop: Drop, links: pl.DataFrame, params: pl.DataFrame, run_date: dt.date,
+                    rules: RuleSet) -> pl.DataFrame:
+    """One row per roll household and per registry/monitoring family, with the columns of the rules' catalog,
+    in a fixed order (subject_type, subject_id, source)."""
+    con = facts_connection(drop, links, params, rules)
+    try:
+        run_steps(con, build_steps(rules.catalog, rules.asset_kinds), INPUTS, step_parameters(drop, run_date))
         return con.sql("SELECT * FROM household_facts").pl()
     finally:
         con.close()

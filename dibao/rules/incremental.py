@@ -1,0 +1,247 @@
+"""Incremental days for the rules stage: recompute only the households a new date can change.
+
+A day whose inputs and linkage are exactly those of a cached day (``dibao/publish/cache.py`` decides that, by
+content) differs from it in three ways only:
+
+- the run date, which the fact steps read in a few places — today a person's age and whether a 服刑/强制隔离戒毒
+  record's end date has passed (``dated_steps`` finds them from the SQL, so a new one is covered without code
+  here); each such step is keyed by person, and the persons whose rows differ between the two dates are found by
+  running just those steps for both dates;
+- the day counts among the facts (days past a review date, months since an assessment): each is an expression
+  of the household's own published dates and the run date, so a reused household's are recomputed in place,
+  and the rules that read one are evaluated again for every subject;
+- the parameters in force (a new standard from the 1st of the month), compared per county and area;
+- nothing else: every other fact is a function of the inputs and the linkage.
+
+Facts are local to a household cross-walk group (``link/households.py``): a subject's facts read only the rows
+and persons of its group (tested by ``tests/test_incremental_rules.py`` on random groups). So the groups holding
+a changed person or a household of a changed county/area are recomputed from their own rows, the others are
+taken from the cached day, and the decisions of unchanged subjects are reused as they were. The result equals
+a full computation row for row and in order; when too much changed, the full computation is simply run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from dataclasses import dataclass
+
+import polars as pl
+import sqlglot
+from sqlglot import exp
+
+from dibao import duck
+from dibao.ingest import Drop
+from dibao.rules.catalog import Catalog, Fact
+from dibao.rules.compile import RuleSet
+from dibao.rules.evaluate import evaluate_rules
+from dibao.rules.facts import INPUTS, build_steps, facts_connection, household_facts, step_parameters
+from dibao.rules.params import ParameterSet
+from dibao.rules.steps import Step, run_steps
+
+SUBJECT = ["subject_type", "subject_id", "source"]
+FACTS_ORDER = SUBJECT  # household_facts: ORDER BY subject_type, subject_id, source
+FULL_ABOVE = 0.3  # above this share of groups to recompute, a full computation is as quick and simpler
+_GROUP_WIDE = ("counties", "relatives")  # small files read whole by every group's steps
+
+
+@dataclass(frozen=True)
+class RulesBasis:
+    """A cached day's rules stage: what it read (date, parameters in force) and what it made."""
+
+    run_date: dt.date
+    params: pl.DataFrame
+    facts: pl.DataFrame
+    decisions: pl.DataFrame
+
+
+@dataclass(frozen=True)
+class Evaluated:
+    """Facts and decisions of a run, and how many cross-walk groups were computed for it (all on a full day)."""
+
+    facts: pl.DataFrame
+    decisions: pl.DataFrame
+    groups_recomputed: int
+    groups: int
+
+    @property
+    def reused(self) -> bool:
+        return self.groups_recomputed < self.groups
+
+
+def dated_steps(steps: tuple[Step, ...], catalog: Catalog) -> tuple[list[Step], list[Step]]:
+    """(steps that read the run date, the date-free steps they need first), in pipeline order. The day counts of
+    the final step are not counted: ``redate`` recomputes them."""
+    by_name = {s.name: s for s in steps}
+    day_counts = [f"{fact.sql} AS {fact.name}" for fact in dated_facts(catalog)]
+
+    def reads_date(step: Step) -> bool:
+        sql = step.sql
+        for text in day_counts:
+            sql = sql.replace(text, "")
+        return "$run_date" in sql
+
+    dated = [s for s in steps if reads_date(s)]
+    needed: set[str] = set()
+    stack = [i for s in dated for i in s.inputs]
+    while stack:
+        name = stack.pop()
+        if name in by_name and name not in needed:
+            needed.add(name)
+            stack.extend(by_name[name].inputs)
+    dated_names = {s.name for s in dated}
+    return dated, [s for s in steps if s.name in needed and s.name not in dated_names]
+
+
+def persons_dated_differently(drop: Drop, links: pl.DataFrame, params: pl.DataFrame, rules: RuleSet,
+                              first: dt.date, second: dt.date) -> pl.Series:
+    """Person keys whose rows in a date-reading step differ between the two run dates."""
+    dated, before = dated_steps(build_steps(rules.catalog, rules.asset_kinds), rules.catalog)
+    con = facts_connection(drop, links, params, rules)
+    try:
+        ready = set(INPUTS)
+        run_steps(con, before, ready, step_parameters(drop, first))
+        ready |= {s.name for s in before}
+        tables: dict[str, list[str]] = {s.name: [] for s in dated}
+        for index, day in enumerate((first, second)):
+            run_steps(con, dated, ready, step_parameters(drop, day))
+            for step in dated:
+                columns = [c[0] for c in con.execute(f"DESCRIBE {step.name}").fetchall()]
+                if "person_key" not in columns:
+                    raise ValueError(f"facts step {step.name!r} reads the run date but is not keyed by person_key: "
+                                     "the incremental rules stage cannot tell whom the date changes")
+                kept = f"{step.name}__{index}"
+                con.execute(f"ALTER TABLE {step.name} RENAME TO {kept}")
+                tables[step.name].append(kept)
+        differing = " UNION ".join(
+            f"SELECT person_key FROM (SELECT * FROM {a} EXCEPT ALL SELECT * FROM {b}) "
+            f"UNION SELECT person_key FROM (SELECT * FROM {b} EXCEPT ALL SELECT * FROM {a})"
+            for a, b in tables.values())
+        return con.sql(f"SELECT DISTINCT person_key FROM ({differing}) ORDER BY 1").pl()["person_key"]
+    finally:
+        con.close()
+
+
+def changed_areas(old: pl.DataFrame, new: pl.DataFrame) -> pl.DataFrame | None:
+    """(county_code, area) pairs whose parameters in force differ; None when the tables are not comparable."""
+    if old.schema != new.schema:
+        return None
+    columns = new.columns
+    differing = pl.concat([new.join(old, on=columns, how="anti", nulls_equal=True),
+                           old.join(new, on=columns, how="anti", nulls_equal=True)])
+    return differing.select("county_code", "area").unique()
+
+
+def restrict(drop: Drop, links: pl.DataFrame, groups: pl.Series) -> tuple[Drop, pl.DataFrame]:
+    """The drop and links of these cross-walk groups only: their records, and the bank and department records
+    of their persons (which have no household, hence no group)."""
+    in_groups = pl.col("household_group").is_in(groups.implode())
+    persons = links.filter(in_groups)["person_key"].unique()
+    kept = links.filter(in_groups | (pl.col("household_group").is_null()
+                                     & pl.col("person_key").is_in(persons.implode())))
+    files = {}
+    for stem, ingested in drop.files.items():
+        if stem in _GROUP_WIDE:
+            files[stem] = ingested
+            continue
+        rows = kept.filter(pl.col("source") == stem)["row"]
+        files[stem] = dataclasses.replace(ingested, accepted=ingested.accepted.filter(
+            pl.col("row").is_in(rows.implode())))
+    return dataclasses.replace(drop, files=files), kept
+
+
+def _subject_groups(facts: pl.DataFrame, links: pl.DataFrame) -> pl.Series:
+    """Each facts row's cross-walk group (by its household), in the order of ``facts``."""
+    household_group = links.select("household", "household_group").drop_nulls().unique("household")
+    return (facts.select("household_key")
+            .join(household_group, left_on="household_key", right_on="household", how="left",
+                  maintain_order="left")["household_group"])
+
+
+def dated_facts(catalog: Catalog) -> list[Fact]:
+    """Facts whose expression reads the run date (the day counts)."""
+    return [fact for fact in catalog.facts if "$run_date" in fact.sql]
+
+
+def redate(facts: pl.DataFrame, run_date: dt.date, catalog: Catalog) -> pl.DataFrame | None:
+    """``facts`` with the day counts recomputed for ``run_date`` from the row's own dates; None when a day count
+    reads a column that is not published (it cannot be recomputed from the row)."""
+    dated = dated_facts(catalog)
+    if not dated:
+        return facts
+    for fact in dated:
+        tree = sqlglot.parse_one(fact.sql.replace("$run_date", "DATE '2000-01-01'"), read="duckdb")
+        if not {column.name for column in tree.find_all(exp.Column)} <= set(facts.columns):
+            return None
+    con = duck.connect()
+    try:
+        duck.register(con, "facts", facts.with_row_index("__i"))
+        columns = ", ".join(f"{fact.sql} AS {fact.name}" for fact in dated)
+        con.execute(f"CREATE TEMP TABLE redated AS SELECT __i, {columns} FROM facts", {"run_date": run_date})
+        fresh = con.sql("SELECT * EXCLUDE (__i) FROM redated ORDER BY __i").pl()
+    finally:
+        con.close()
+    return facts.with_columns(fresh.get_column(fact.name).cast(facts.schema[fact.name]) for fact in dated)
+
+
+def _merge_decisions(kept: pl.DataFrame, fresh: pl.DataFrame, facts: pl.DataFrame, rules: RuleSet) -> pl.DataFrame:
+    """Decisions in evaluate_rules' order: rules in their order, then subjects in the order of the facts."""
+    rule_order = pl.DataFrame({"rule_id": [r.id for r in rules.rules],
+                               "__rule": pl.Series(range(len(rules.rules)), dtype=pl.UInt32)})
+    position = facts.select(SUBJECT).with_row_index("__position")
+    return (pl.concat([kept, fresh])
+            .join(rule_order, on="rule_id", how="left")
+            .join(position, on=SUBJECT, how="left")
+            .sort("__rule", "__position", maintain_order=True)
+            .drop("__rule", "__position"))
+
+
+def evaluate(drop: Drop, links: pl.DataFrame, params: pl.DataFrame, run_date: dt.date, parameters: ParameterSet,
+             rules: RuleSet, basis: RulesBasis | None = None) -> Evaluated:
+    """Facts and decisions for ``run_date``: from ``basis`` where the date cannot change them, else computed."""
+    all_groups = links["household_group"].n_unique()
+    if basis is not None:
+        reused = _from_basis(drop, links, params, run_date, parameters, rules, basis, all_groups)
+        if reused is not None:
+            return reused
+    facts = household_facts(drop, links, params, run_date, rules)
+    return Evaluated(facts, evaluate_rules(facts, params, rules, parameters), all_groups, all_groups)
+
+
+def _from_basis(drop: Drop, links: pl.DataFrame, params: pl.DataFrame, run_date: dt.date,
+                parameters: ParameterSet, rules: RuleSet, basis: RulesBasis, all_groups: int) -> Evaluated | None:
+    areas = changed_areas(basis.params, params)
+    subject_groups = _subject_groups(basis.facts, links)
+    if areas is None or subject_groups.null_count():
+        return None
+    persons = persons_dated_differently(drop, links, params, rules, basis.run_date, run_date)
+    by_person = links.filter(pl.col("person_key").is_in(persons.implode()))["household_group"].drop_nulls()
+    by_area = subject_groups.filter(
+        basis.facts.select(pl.struct("county_code", "area").is_in(
+            areas.select(pl.struct("county_code", "area")).to_series().implode())).to_series())
+    groups = pl.concat([by_person, by_area]).unique().sort()
+    if groups.len() > FULL_ABOVE * all_groups:
+        return None
+    part_drop, part_links = restrict(drop, links, groups)
+    part_facts = household_facts(part_drop, part_links, params, run_date, rules)
+    if part_facts.schema != basis.facts.schema:
+        return None
+    recomputed = subject_groups.is_in(groups.implode())
+    kept_facts = redate(basis.facts.filter(~recomputed), run_date, rules.catalog)
+    if kept_facts is None:
+        return None
+    facts = pl.concat([kept_facts, part_facts]).sort(FACTS_ORDER, nulls_last=True, maintain_order=True)
+    # Kept subjects keep the decisions of rules that read no day count; the others are evaluated again.
+    daily = {fact.name for fact in dated_facts(rules.catalog)}
+    daily_rules = tuple(rule for rule in rules.rules if daily & set(rule.facts_read))
+    gone = basis.facts.filter(recomputed).select(SUBJECT)
+    kept_decisions = (basis.decisions.join(gone, on=SUBJECT, how="anti")
+                      .filter(~pl.col("rule_id").is_in([rule.id for rule in daily_rules])))
+    fresh_decisions = pl.concat([
+        evaluate_rules(part_facts, params, rules, parameters),
+        evaluate_rules(kept_facts, params, dataclasses.replace(rules, rules=daily_rules), parameters),
+    ])
+    if fresh_decisions.schema != kept_decisions.schema:
+        return None
+    decisions = _merge_decisions(kept_decisions, fresh_decisions, facts, rules)
+    return Evaluated(facts, decisions, groups.len(), all_groups)
