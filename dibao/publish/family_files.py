@@ -29,6 +29,7 @@ import datetime as dt
 import fcntl
 import hashlib
 import json
+import logging
 import os
 import shutil
 import subprocess
@@ -64,6 +65,8 @@ _CODE = ("publish/household.py", "publish/family_files.py", "publish/contract.py
 _LIBRARIES = ("polars", "pyarrow", "numpy")
 _BUILDING = ".building-"
 _LOCK = ".lock"
+
+log = logging.getLogger(__name__)
 
 RunId = tuple[dt.date, str]  # a published run: its date and what identifies its content
 
@@ -135,8 +138,11 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def write_index(index: FamilyIndex, spans: pl.DataFrame, runs: Sequence[RunId], folder: Path) -> None:
-    """Write ``index`` (and the raw ``spans`` its history came from) into ``folder``, ``meta.json`` last."""
+def write_index(index: FamilyIndex, spans: pl.DataFrame, runs: Sequence[RunId], folder: Path,
+                seconds: dict[str, float] | None = None) -> None:
+    """Write ``index`` (and the raw ``spans`` its history came from) into ``folder``, ``meta.json`` last.
+    ``seconds``: how long the steps of the build took, kept in ``meta.json`` for whoever wonders."""
+    started = time.perf_counter()
     folder.mkdir(parents=True)
     for name in FRAMES:
         getattr(index, name).write_ipc(folder / f"{name}.arrow", compression="uncompressed")
@@ -145,8 +151,9 @@ def write_index(index: FamilyIndex, spans: pl.DataFrame, runs: Sequence[RunId], 
     for name in ARRAYS:
         np.save(folder / f"{name}.npy", np.ascontiguousarray(getattr(index, name)), allow_pickle=False)
     files = {name: {"bytes": (folder / name).stat().st_size, "sha256": _sha256(folder / name)} for name in FILES}
+    seconds = {**(seconds or {}), "write": round(time.perf_counter() - started, 2)}
     meta = {"format": FORMAT, "key": index_key(runs), "runs": _encode_runs(runs), "sizes": index.sizes,
-            "files": files}
+            "files": files, "build_seconds": seconds}
     (folder / META).write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
 
 
@@ -221,14 +228,18 @@ def build_index(store: RunStore, date: dt.date, key: str) -> Path:
     if not runs or runs[-1][0] != date or index_key(runs) != key:
         raise DibaoError(f"{store.root}: the runs up to {date} changed while their index was asked for")
     dates = [d for d, _ in runs]
+    started = time.perf_counter()
     previous = _previous_spans(store, runs)
     spans = (history_spans(store, dates) if previous is None else
              extend_spans(previous, history_part(PublishedRun(store.run_dir(date))), len(dates) - 1))
+    history_done = time.perf_counter()
     index = FamilyIndex.load(PublishedRun(store.run_dir(date)), dates, spans)
+    seconds = {"history": round(history_done - started, 2), "index": round(time.perf_counter() - history_done, 2),
+               "history_runs_read": 1 if previous is not None else len(dates)}
     final = index_folder(store, runs)
     temporary = final.parent / f"{_BUILDING}{os.getpid()}-{uuid.uuid4().hex}"
     try:
-        write_index(index, spans, runs, temporary)
+        write_index(index, spans, runs, temporary, seconds)
         if index_key(store_runs(store, date)) != key:
             raise DibaoError(f"{store.root}: a run up to {date} was replaced while it was being indexed")
         temporary.rename(final)  # no fsync: a file cut short by a crash fails the check and is rebuilt
@@ -319,8 +330,11 @@ def ensure_index(store: RunStore, runs: Sequence[RunId]) -> tuple[Path, dict[str
         folder.parent.mkdir(parents=True, exist_ok=True)
         for leftover in folder.parent.glob(f"{_BUILDING}*"):  # a killed builder's (builders hold this lock)
             shutil.rmtree(leftover, ignore_errors=True)
+        started = time.perf_counter()
         _run_builder(store, runs[-1][0], key)
         meta = checked_meta(folder, key, hashes=False)  # written and hashed by the builder just now
+        log.info("indexed run %s in %.1f s (%s) into %s", runs[-1][0], time.perf_counter() - started,
+                 meta.get("build_seconds"), folder)
         _prune(store, runs)
         return folder, meta, True
 
