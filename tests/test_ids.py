@@ -6,9 +6,11 @@ import datetime as dt
 
 import numpy as np
 import polars as pl
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from dibao.normalise import ids as ids_module
 from dibao.normalise.ids import IdStatus, check_chars_for, check_id, expected_check_char, normalise_ids
 
 TODAY = dt.date(2026, 11, 20)
@@ -111,3 +113,16 @@ def test_vectorised_check_chars_agree_with_the_scalar_ones() -> None:
 def test_sex_and_region_are_derived() -> None:
     checked = check_id(build_id("422827", dt.date(1955, 6, 30), "071"), today=TODAY)
     assert (checked.sex, checked.region, checked.birth_date) == ("男", "422827", dt.date(1955, 6, 30))
+
+
+def test_a_column_checked_a_block_at_a_time_gives_what_each_id_gives_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ids_module, "_BLOCK", 3)  # blocks of three IDs: every kind falls in more than one block
+    valid = build_id("340402", dt.date(1980, 1, 1), "123")
+    old = "340402800101123"  # 15 digits: upgraded
+    ids = [valid, None, old, valid[:-1] + "0", "abc", "340402198013011234", valid.lower(), "810000198001011230",
+           "999999198001011234", "34040219800101A011", old, valid]
+    frame = normalise_ids(pl.DataFrame({"v": ids}, schema={"v": pl.String}), "v", prefix="", today=TODAY)
+    alone = [check_id(v, today=TODAY) for v in ids]
+    assert frame.select("norm", "status", "birth_date", "sex", "region").rows() == [
+        (c.id, c.status.value, c.birth_date, c.sex, c.region) for c in alone]
+    assert frame["status"][2] == "upgraded" and frame["norm"][2] == build_id("340402", dt.date(1980, 1, 1), "123")

@@ -13,6 +13,7 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import lru_cache
 
 import numpy as np
 import polars as pl
@@ -97,8 +98,12 @@ def id_prefix(column: str) -> str:
 
 
 _CHECK_CODES = np.frombuffer(CHECK_CHARS.encode(), dtype=np.uint8)
-_DAYS_IN_MONTH = np.array([31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
+_WEIGHTS = np.array(WEIGHTS, dtype=np.int32)
+_DAYS_IN_MONTH = np.array([31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], dtype=np.int32)
 _EPOCH_DAYS = {"earliest": (EARLIEST_BIRTH - dt.date(1970, 1, 1)).days}
+# IDs checked at a time: NumPy's temporaries (a few bytes per digit) stay small enough for the allocator to reuse
+# them, instead of fresh pages for every array of every file (page faults were a large share of the time).
+_BLOCK = 1 << 18
 
 
 def _byte_matrix(strings: pl.Series, width: int) -> np.ndarray:
@@ -106,7 +111,7 @@ def _byte_matrix(strings: pl.Series, width: int) -> np.ndarray:
     Polars concatenates them and NumPy reads the result as one byte buffer."""
     if strings.is_empty():
         return np.zeros((0, width), dtype=np.uint8)
-    return np.frombuffer(strings.str.join("").item().encode("ascii"), dtype=np.uint8).reshape(-1, width)
+    return np.frombuffer(strings.str.join("").cast(pl.Binary).item(), dtype=np.uint8).reshape(-1, width)
 
 
 def _days_from_civil(year: np.ndarray, month: np.ndarray, day: np.ndarray) -> np.ndarray:
@@ -118,28 +123,62 @@ def _days_from_civil(year: np.ndarray, month: np.ndarray, day: np.ndarray) -> np
     return era * 146097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719468
 
 
-def _check_and_birth(chars: np.ndarray, today: dt.date) -> tuple[np.ndarray, pl.Series, np.ndarray]:
-    """For an (n, ≥17) byte matrix of IDs: (expected check byte, birth date or null, sex digit), in NumPy."""
-    digits = chars[:, :17].astype(np.int32) - 48
-    expected = _CHECK_CODES[(digits @ np.array(WEIGHTS, dtype=np.int32)) % 11]
-    year = digits[:, 6] * 1000 + digits[:, 7] * 100 + digits[:, 8] * 10 + digits[:, 9]
-    month = digits[:, 10] * 10 + digits[:, 11]
-    day = digits[:, 12] * 10 + digits[:, 13]
-    leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
-    last_day = _DAYS_IN_MONTH[np.clip(month, 1, 12) - 1] + (leap & (month == 2))
-    days = _days_from_civil(year, np.clip(month, 1, 12), day)
-    real = ((month >= 1) & (month <= 12) & (day >= 1) & (day <= last_day)
-            & (days >= _EPOCH_DAYS["earliest"]) & (days <= (today - dt.date(1970, 1, 1)).days))
-    birth = pl.Series(np.where(real, days, 0), dtype=pl.Int32).cast(pl.Date)
-    birth = pl.select(pl.when(pl.lit(pl.Series(real))).then(pl.lit(birth))).to_series()
-    return expected, birth, digits[:, 16] % 2
+@lru_cache(maxsize=1)
+def _known_area_table() -> np.ndarray:
+    """Indexed by a six-digit area code: is it in some GB/T 2260 edition, or a 港澳台 permit prefix?"""
+    table = np.zeros(1_000_000, dtype=bool)
+    table[np.array(sorted(int(code) for code in known_area_codes()), dtype=np.int64)] = True
+    for permit in PERMIT_PREFIXES:
+        low = int(permit) * 10_000
+        table[low:low + 10_000] = True
+    return table
 
 
-def _known_area(first17: pl.Series) -> pl.Series:
-    """Whether each ID's area code is in some GB/T 2260 edition (or a 港澳台 permit prefix); null where no ID."""
-    area = first17.str.slice(0, 6)
-    known = area.is_in(pl.Series(sorted(known_area_codes()), dtype=pl.String).implode())
-    return known | area.str.contains(f"^(?:{'|'.join(PERMIT_PREFIXES)})")
+@dataclass
+class _Digits:
+    """What the digits of each ID say, for every row of a column (meaningful where the ID has 17 or 18 digits)."""
+
+    expected: np.ndarray  # check character (as a byte) the first 17 digits give
+    check_ok: np.ndarray  # an 18-character ID's last character is that check character
+    days: np.ndarray  # birth date as days since 1970-01-01 (meaningless where not ``real``)
+    real: np.ndarray  # the birth-date digits are a real date between 1900 and today
+    male: np.ndarray  # the sequence digit is odd
+    known_area: np.ndarray  # the area code is in some GB/T 2260 edition, or a 港澳台 permit prefix
+
+    @classmethod
+    def empty(cls, n: int) -> _Digits:
+        return cls(np.zeros(n, np.uint8), np.zeros(n, bool), np.zeros(n, np.int32), np.zeros(n, bool),
+                   np.zeros(n, bool), np.zeros(n, bool))
+
+    def fill(self, rows: np.ndarray, chars: np.ndarray, today: dt.date) -> None:
+        """Check the (len(rows), 17 or 18) byte matrix ``chars`` of those rows, in NumPy."""
+        digits = chars[:, :17] - np.uint8(48)
+        expected = _CHECK_CODES[(digits @ _WEIGHTS) % 11]
+        self.expected[rows] = expected
+        if chars.shape[1] == 18:
+            self.check_ok[rows] = chars[:, 17] == expected
+        column = [digits[:, i].astype(np.int32) for i in range(17)]
+        year = column[6] * 1000 + column[7] * 100 + column[8] * 10 + column[9]
+        month = column[10] * 10 + column[11]
+        day = column[12] * 10 + column[13]
+        leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
+        last_day = _DAYS_IN_MONTH[np.clip(month, 1, 12) - 1] + (leap & (month == 2))
+        days = _days_from_civil(year, np.clip(month, 1, 12), day)
+        self.days[rows] = days
+        self.real[rows] = ((month >= 1) & (month <= 12) & (day >= 1) & (day <= last_day)
+                           & (days >= _EPOCH_DAYS["earliest"]) & (days <= (today - dt.date(1970, 1, 1)).days))
+        self.male[rows] = column[16] % 2 == 1
+        area = (column[0] * 100_000 + column[1] * 10_000 + column[2] * 1_000 + column[3] * 100 + column[4] * 10
+                + column[5])
+        self.known_area[rows] = _known_area_table()[area]
+
+
+def _check_rows(digits: _Digits, rows: pl.Series, texts: pl.Series, width: int, today: dt.date) -> None:
+    """``_Digits.fill`` for the IDs ``texts`` (``width`` ASCII characters each) of ``rows``, a block at a time."""
+    at = rows.to_numpy()
+    for low in range(0, len(at), _BLOCK):
+        block = texts.slice(low, _BLOCK)
+        digits.fill(at[low:low + _BLOCK], _byte_matrix(block, width), today)
 
 
 def normalise_ids(frame: pl.DataFrame, column: str, *, prefix: str | None = None,
@@ -150,6 +189,9 @@ def normalise_ids(frame: pl.DataFrame, column: str, *, prefix: str | None = None
     ``{prefix}status``, ``{prefix}birth_date``, ``{prefix}sex`` (男/女) and ``{prefix}region`` (first six digits).
     ``prefix`` defaults to the column name without its trailing ``number`` (``id_number`` → ``id_``).
     The original column is left untouched.
+
+    Digits are checked in NumPy; an 18-digit ID's canonical form is its cleaned text, so only the (few) old
+    15-digit IDs get new strings (their upgraded form).
     """
     p = id_prefix(column) if prefix is None else prefix
     today = today or dt.date.today()
@@ -159,50 +201,40 @@ def normalise_ids(frame: pl.DataFrame, column: str, *, prefix: str | None = None
     is15 = (cleaned.str.len_chars() == 15).fill_null(False)
     if is15.any():
         is15 &= cleaned.str.contains(r"^[0-9]{15}$").fill_null(False)
-    first17 = pl.select(
-        pl.when(pl.lit(is18)).then(pl.lit(cleaned).str.slice(0, 17))
-        .when(pl.lit(is15)).then(pl.lit(cleaned).str.slice(0, 6) + pl.lit("19") + pl.lit(cleaned).str.slice(6, 9))
-    ).to_series()
-    check_ok = pl.repeat(None, n, dtype=pl.Boolean, eager=True)
-    check_char = pl.repeat(None, n, dtype=pl.String, eager=True)
-    birth = pl.repeat(None, n, dtype=pl.Date, eager=True)
-    sex = pl.repeat(None, n, dtype=pl.Int8, eager=True)
-    for mask, width in ((is18, 18), (is15, 17)):  # two vectorised passes: 18-digit IDs, upgraded 15-digit IDs
-        idx = mask.arg_true()
-        if not idx.len():
-            continue
-        source = cleaned.gather(idx) if width == 18 else first17.gather(idx)
-        chars = _byte_matrix(source, width)
-        expected, born, male = _check_and_birth(chars, today)
-        birth = birth.scatter(idx, born)
-        sex = sex.scatter(idx, pl.Series(male, dtype=pl.Int8))
-        if width == 18:
-            check_ok = check_ok.scatter(idx, pl.Series(chars[:, 17] == expected))
-        else:
-            check_char = check_char.scatter(idx, pl.Series(expected.view("S1").astype("U1"), dtype=pl.String))
+    digits = _Digits.empty(n)
+    rows18 = is18.arg_true()
+    _check_rows(digits, rows18, cleaned.gather(rows18), 18, today)
+    rows15 = is15.arg_true()
+    old = cleaned.gather(rows15)
+    first17_old = old.str.slice(0, 6) + "19" + old.str.slice(6, 9)  # an old ID's digits, century added
+    _check_rows(digits, rows15, first17_old, 17, today)
+    real = pl.Series(digits.real)
     work = pl.DataFrame({
-        "__clean": cleaned, "__is15": is15, "__first17": first17, "__check_ok": check_ok,
-        "__check": check_char, "__birth": birth, "__sex": sex, "__known_area": _known_area(first17),
+        "__clean": cleaned, "__is15": is15, "__digits": is18 | is15, "__check_ok": pl.Series(digits.check_ok),
+        "__real": real, "__known_area": pl.Series(digits.known_area),
     })
     status = (
         pl.when(pl.col("__clean").is_null()).then(pl.lit(IdStatus.BLANK.value))
         .when(~pl.col("__clean").str.len_chars().is_in([15, 18])).then(pl.lit(IdStatus.BAD_LENGTH.value))
-        .when(pl.col("__first17").is_null()).then(pl.lit(IdStatus.BAD_FORMAT.value))
-        .when(pl.col("__birth").is_null()).then(pl.lit(IdStatus.BAD_DATE.value))
+        .when(~pl.col("__digits")).then(pl.lit(IdStatus.BAD_FORMAT.value))
+        .when(~pl.col("__real")).then(pl.lit(IdStatus.BAD_DATE.value))
         .when(pl.col("__is15")).then(pl.lit(IdStatus.UPGRADED.value))
         .when(~pl.col("__check_ok")).then(pl.lit(IdStatus.BAD_CHECK_DIGIT.value))
         .when(~pl.col("__known_area")).then(pl.lit(IdStatus.UNKNOWN_REGION.value))
         .otherwise(pl.lit(IdStatus.VALID.value))
     )
-    usable = status.is_in([s.value for s in USABLE_STATUSES])
-    derived = work.select(
-        pl.when(pl.col("__is15") & usable).then(pl.col("__first17") + pl.col("__check"))
-        .otherwise(pl.col("__clean")).alias(f"{p}norm"),
+    upgraded = real.gather(rows15)  # an old ID with a real birth date is usable: its 18-digit form is the norm
+    check_old = pl.Series(digits.expected[rows15.to_numpy()].view("S1").astype("U1"), dtype=pl.String)
+    norm = cleaned.clone().scatter(rows15.filter(upgraded), (first17_old + check_old).filter(upgraded)) \
+        if upgraded.any() else cleaned
+    birth = pl.Series(digits.days, dtype=pl.Int32).cast(pl.Date)
+    derived = work.with_columns(pl.Series("__birth", birth), pl.Series("__male", digits.male)).select(
+        norm.alias(f"{p}norm"),
         status.alias(f"{p}status"),
-        pl.col("__birth").alias(f"{p}birth_date"),
-        pl.when(pl.col("__birth").is_null()).then(None)
-        .when(pl.col("__sex") == 1).then(pl.lit("男")).otherwise(pl.lit("女")).alias(f"{p}sex"),
-        pl.col("__first17").str.slice(0, 6).alias(f"{p}region"),
+        pl.when(pl.col("__digits") & pl.col("__real")).then(pl.col("__birth")).alias(f"{p}birth_date"),
+        pl.when(~(pl.col("__digits") & pl.col("__real"))).then(None)
+        .when(pl.col("__male")).then(pl.lit("男")).otherwise(pl.lit("女")).alias(f"{p}sex"),
+        pl.when(pl.col("__digits")).then(pl.col("__clean").str.slice(0, 6)).alias(f"{p}region"),
     )
     return frame.hstack(derived)
 
