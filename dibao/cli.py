@@ -551,7 +551,7 @@ app.add_typer(audit_commands, name="audit")
 
 @app.command("demo-access")
 def demo_access(store: StoreOption = Path("store"), port: int = 8000) -> None:
-    """Create demo tokens for each role and print how to start the service and call it."""
+    """Create demo tokens for each role and print how to start the service, call it and open its web pages."""
     from dibao.publish.state import Lists
     from dibao.serve.tokens import add_token, revoke_token
 
@@ -576,6 +576,11 @@ def demo_access(store: StoreOption = Path("store"), port: int = 8000) -> None:
                   f"  # admin: the province's 应退尽退 work list\n"
                   f"  curl -H 'Authorization: Bearer {secrets['admin']}' '{url}/candidates?type=exit&size=5'\n"
                   f"  # who read what: .venv/bin/dibao audit --store {store}", highlight=False, soft_wrap=True)
+    console.print(f"\n=== the web pages (户查询, 工作清单, 覆盖率, 运行): open {url}/ui/ in a browser and log in with\n"
+                  f"  caseworker of county {county}: {secrets['caseworker']}\n"
+                  + (f"    then type {household} into 户查询 to see why it was flagged\n" if exits.height else "")
+                  + f"  analyst (coverage chart, runs): {secrets['analyst']}\n"
+                  f"  admin (everything): {secrets['admin']}", highlight=False, soft_wrap=True)
 
 
 def main() -> None:  # pragma: no cover - entry point for `python -m dibao`

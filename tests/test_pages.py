@@ -11,7 +11,7 @@ import re
 import stat
 import time
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -484,3 +484,23 @@ def test_page_lookups_draw_on_the_same_throttle(store: Path, tokens: dict[str, s
         assert refused.status_code == 429 and "Retry-After" in refused.headers
         assert refused.headers["content-type"].startswith("text/html") and "查询" in refused.text
         assert client.get("/ui/lists").status_code == 200  # only lookups are refused
+
+
+def test_demo_access_prints_the_pages_address_and_a_token_that_logs_in(drop: Callable[..., Path],
+                                                                       tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from dibao.cli import app as cli
+
+    store = tmp_path / "store"
+    run_daily(drop(), DATES[-1], RunStore(store))
+    out = CliRunner().invoke(cli, ["demo-access", "--store", str(store), "--port", "8123"])
+    assert out.exit_code == 0, out.output
+    assert "open http://127.0.0.1:8123/ui/ in a browser" in out.output
+    pages = out.output[out.output.index("=== the web pages"):]
+    token = re.search(r"caseworker of county [0-9]{6}: (\S+)", pages)
+    assert token is not None
+    demo = create_app(store, store / "tokens.yaml", limits=UNTHROTTLED)
+    with TestClient(demo):
+        client = login(demo, token.group(1))
+        assert "户查询" in client.get("/ui/").text
