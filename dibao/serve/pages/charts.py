@@ -274,7 +274,7 @@ def to_png(chart: Chart, scale: float = 2.0) -> bytes:
             anchor = {"start": "ls", "middle": "ms", "end": "rs"}[s.anchor]
             draw.text((s.x * scale, s.y * scale), text, fill=s.fill, font=font(s.size), anchor=anchor)
     out = io.BytesIO()
-    image.save(out, format="PNG", optimize=True)
+    image.save(out, format="PNG", compress_level=6)
     return out.getvalue()
 
 
