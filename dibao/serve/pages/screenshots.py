@@ -27,7 +27,7 @@ SAMPLES = ROOT / "data" / "samples" / "drop"
 DATES = (dt.date(2026, 11, 20), dt.date(2026, 11, 21))  # as `make demo`: the samples, then the next day
 ENV_CHROMIUM = "DIBAO_CHROMIUM"
 CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome")
-VIEWPORT = {"width": 1280, "height": 800}
+WIDTH, HEIGHT = 1280, 800  # the viewport: a common office screen
 
 
 def chromium_path() -> str | None:
@@ -122,13 +122,14 @@ def log_in(page: Any, base: str, token: str) -> None:
 def take(store: Path, out: Path, log_file: Path) -> list[Path]:
     """One screenshot per page, as each role sees it."""
     import polars as pl
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import ViewportSize, sync_playwright
 
     executable = chromium_path()
     if executable is None:
         raise SystemExit("no Chromium found: install Debian's chromium (apt-get install chromium fonts-noto-cjk) "
                          f"or set {ENV_CHROMIUM}")
     tokens = demo_tokens(store)
+    viewport = ViewportSize(width=WIDTH, height=HEIGHT)
     run = sorted((store / "runs").iterdir())[-1]
     exits = pl.read_parquet(run / "exit_candidates.parquet").filter(pl.col("county_code") == "340402")
     household = str(exits.sort("subject_id")["subject_id"][0])
@@ -137,7 +138,7 @@ def take(store: Path, out: Path, log_file: Path) -> list[Path]:
     with running_server(store, log_file) as base, sync_playwright() as p:
         browser = p.chromium.launch(executable_path=executable, args=["--no-sandbox"])
         try:
-            context = browser.new_context(viewport=VIEWPORT, locale="zh-CN", device_scale_factor=1)
+            context = browser.new_context(viewport=viewport, locale="zh-CN", device_scale_factor=1)
             page = context.new_page()
             page.goto(f"{base}/ui/login")
             shots.append(_shot(page, out / "login.png"))
@@ -152,7 +153,7 @@ def take(store: Path, out: Path, log_file: Path) -> list[Path]:
             page.goto(f"{base}/ui/runs")
             shots.append(_shot(page, out / "runs.png"))
             context.close()
-            context = browser.new_context(viewport=VIEWPORT, locale="zh-CN", device_scale_factor=1)
+            context = browser.new_context(viewport=viewport, locale="zh-CN", device_scale_factor=1)
             page = context.new_page()
             log_in(page, base, tokens["analyst"])
             page.goto(f"{base}/ui/coverage")
