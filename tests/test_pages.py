@@ -137,7 +137,7 @@ def total_of(page: str) -> int:
 
 
 def test_root_and_ui_redirect_to_the_pages(running: TestClient) -> None:
-    for path in ("/", "/ui"):
+    for path in ("/", "/ui", "/index.html"):
         answer = running.get(path, follow_redirects=False)
         assert answer.status_code == 307 and answer.headers["location"] == "/ui/"
     fresh = TestClient(running.app)
@@ -504,3 +504,16 @@ def test_demo_access_prints_the_pages_address_and_a_token_that_logs_in(drop: Cal
     with TestClient(demo):
         client = login(demo, token.group(1))
         assert "户查询" in client.get("/ui/").text
+
+
+def test_a_household_outside_the_callers_counties_renders_without_personal_data() -> None:
+    """The 户查询 page shows another county's household of the family as the API does: county and lists only."""
+    from dibao.serve.pages.render import render_html
+
+    outside = {"in_scope": False, "source_label": "低保", "kind_label": "低保/特困在保户", "county_code": "340421",
+               "county_name": "凤台县", "list_labels": ["应退尽退"], "household_id": None, "decisions": [],
+               "members": [], "history": [], "facts": []}
+    html = render_html("household.html", {"result": {"run": "2026-11-20", "matched_by": "id_number",
+                                                     "households": [outside]}, "csrf": "x", "q": "", "nav": []})
+    assert "凤台县" in html and "应退尽退" in html and "辖区外" in html
+    assert "None" not in html and "户主" not in html and "成员与关联依据" not in html

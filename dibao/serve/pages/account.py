@@ -61,6 +61,7 @@ def _login_page(request: Request, *, message: str | None, next_path: str | None,
 
 
 @router.get("/", include_in_schema=False)
+@router.get("/index.html", include_in_schema=False)
 async def root() -> RedirectResponse:
     return RedirectResponse(f"{UI}/", status_code=307)
 
