@@ -7,6 +7,7 @@ One module-scoped store of three runs of the sample drop: 2026-11-18 (an "older"
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import shutil
@@ -33,7 +34,8 @@ from dibao.publish.household import HISTORY_SCHEMA, SPAN_SCHEMA, extend_spans
 from dibao.publish.store import RunStore
 from dibao.serve.app import create_app
 from dibao.serve.audit import AuditLog, query_audit, verify_chain
-from dibao.serve.masking import household_view, mask_id, mask_name, mask_person_key
+from dibao.serve.masking import county_names, household_view, mask_id, mask_name, mask_person_key
+from dibao.serve.models import Household as HouseholdModel
 from dibao.serve.models import HouseholdLookup
 from dibao.serve.tokens import Principal, TokenFileError, add_token, load_tokens, revoke_token
 from tests.api_limits import UNTHROTTLED
@@ -193,17 +195,59 @@ def test_own_county_lookup_shows_full_ids_and_names(client: TestClient, store: P
                 assert m["name"] == names[m["person_key"]]
 
 
-def test_family_across_counties_masks_the_other_countys_people(client: TestClient, store: Path,
-                                                               tokens: dict[str, str]) -> None:
+def test_family_across_counties_shows_only_that_the_other_household_exists(
+        client: TestClient, store: Path, tokens: dict[str, str]) -> None:
+    """Issue 13 finding 2: the family's household in another county came with its village, income, assets,
+    decisions, history and masked member IDs (whose birth dates could be recovered by trying lookups). Now: its
+    county and the lists it is on today, nothing personal."""
     mixed = group_counties(store).filter(pl.col("counties").list.contains(OWN) & (pl.col("counties").list.len() > 1))
     if not mixed.height:
         pytest.skip("the sample has no family spanning two counties")
     body = client.get(f"/households/{mixed['person_key'][0]}", headers=auth(tokens["cw"])).json()
-    for h in body["households"]:
-        assert h["in_scope"] == (h["county_code"] == OWN)
-        for m in h["members"]:
-            if not h["in_scope"] and m["id_number"]:
-                assert "*" in m["id_number"] and "*" in m["person_key"]
+    outside = [h for h in body["households"] if not h["in_scope"]]
+    assert outside and all(h["county_code"] != OWN for h in outside)
+    assert all(h["in_scope"] for h in body["households"] if h["county_code"] == OWN)
+    for h in outside:
+        assert h["county_name"]
+        assert set(h["lists"]) <= {"exit", "inclusion", "flag"} and len(h["list_labels"]) == len(h["lists"])
+        assert h["household_id"] is None and h["town"] is None and h["village"] is None
+        assert h["head_name"] is None and h["head_id"] is None
+        assert h["facts"] == [] and h["decisions"] == [] and h["members"] == [] and h["history"] == []
+        assert h["first_seen"] is None and h["grace_start"] is None and h["grace_until"] is None
+    # No ID number of the other county's people appears anywhere in the answer, masked or not.
+    links = run_frame(store, "person_links").filter(pl.col("household_group") == mixed["household_group"][0])
+    text = json.dumps(body, ensure_ascii=False)
+    for key in links.filter(~pl.col("person_key").is_in(
+            [m["person_key"] for h in body["households"] for m in h["members"]]))["person_key"].unique():
+        assert key[-4:] + '"' not in text or key in text
+    # An admin still sees everything.
+    admin = client.get(f"/households/{mixed['person_key'][0]}", headers=auth(tokens["admin"])).json()
+    assert all(h["in_scope"] and h["members"] for h in admin["households"])
+
+
+def test_a_household_outside_the_callers_counties_is_shown_without_personal_data(store: Path) -> None:
+    """The view itself (the samples hold no family across two counties): a real flagged household moved to
+    another county is, for a caseworker of OWN, its county and today's lists only."""
+    exits = run_frame(store, "exit_candidates")
+    found = explain(store / "runs" / LATEST.isoformat(), exits["dibao_household_id"][0])
+    roll = next(h for h in found.households if h.source == "dibao_roll")
+    household = dataclasses.replace(roll, county_code=OTHER)
+    caseworker = Principal("经办", "caseworker", frozenset({OWN}))
+    names = county_names(run_frame(store, "coverage"))
+    view = HouseholdModel.model_validate(household_view(household, caseworker, names)).model_dump()
+    assert view["in_scope"] is False and view["county_code"] == OTHER and view["county_name"] == names[OTHER]
+    assert "exit" in view["lists"] and "应退尽退" in view["list_labels"]
+    assert set(view["lists"]) <= {"exit", "inclusion", "flag"} and len(view["lists"]) == len(view["list_labels"])
+    personal = ("household_id", "town", "village", "head_name", "head_id", "first_seen", "grace_start",
+                "grace_until")
+    assert all(view[name] is None for name in personal)
+    assert view["facts"] == view["decisions"] == view["members"] == view["history"] == []
+    text = json.dumps(view, ensure_ascii=False, default=str)
+    for member in roll.members:
+        for value in (member.name, member.id_number, member.person_key):
+            assert not value or value not in text
+    inside = household_view(dataclasses.replace(household, county_code=OWN), caseworker, names)
+    assert inside["in_scope"] and inside["members"] and inside["household_id"]
 
 
 @pytest.mark.parametrize("kind", ["exit_head", "inclusion_head", "roll_number", "registry_number",
@@ -233,7 +277,8 @@ def test_lookup_gives_what_dibao_explain_gives(client: TestClient, app: FastAPI,
     admin = Principal("管理员", "admin")
     served = HouseholdLookup.model_validate({
         "run": explained.run, "matched_by": explained.matched_by, "person_key": explained.person_key,
-        "households": [household_view(h, admin) for h in explained.households]})
+        "households": [household_view(h, admin, county_names(run_frame(store, "coverage")))
+                       for h in explained.households]})
     assert body == json.loads(served.model_dump_json(by_alias=True))
 
 

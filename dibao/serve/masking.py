@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Mapping
 from typing import Any
 
 import polars as pl
@@ -81,15 +82,45 @@ def full_view(who: Principal, county_code: str | None) -> bool:
     return who.is_admin or (who.role == "caseworker" and county_code in who.counties)
 
 
-def household_view(h: Household, who: Principal) -> dict[str, Any]:
-    """One household of a lookup, masked for ``who`` (models.Household)."""
+def _lists_today(h: Household) -> tuple[list[str], list[str]]:
+    """The lists the household is on in the run looked up (the latest day of its history)."""
+    if not h.history:
+        return [], []
+    today = max(h.history, key=lambda day: day.run_date)
+    return [e.list_name for e in today.lists], [e.list_label for e in today.lists]
+
+
+def out_of_scope_view(h: Household, county_name: str | None) -> dict[str, Any]:
+    """A household of the family in a county the caller does not serve: that it exists, where (county), and which
+    lists it is on today — nothing personal: no number, names, IDs, figures, decisions, village or history.
+
+    Masked IDs alone were not enough: with the county known only the birth date was hidden, and a caller could try
+    check-digit-valid dates until a lookup answered (issue 13)."""
+    lists, labels = _lists_today(h)
+    return {
+        "subject_type": h.subject_type, "source": h.source, "household_id": None,
+        "county_code": h.county_code, "county_name": county_name, "town": None, "village": None,
+        "head_name": None, "head_id": None, "in_scope": False, "lists": lists, "list_labels": labels,
+        "facts": [], "first_seen": None, "grace_start": None, "grace_until": None, "decisions": [],
+        "members": [], "history": [],
+    }
+
+
+def household_view(h: Household, who: Principal, county_names: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """One household of a lookup, masked for ``who`` (models.Household); outside the caller's counties only
+    ``out_of_scope_view``."""
+    county_name = (county_names or {}).get(h.county_code or "")
+    if not who.sees_county(h.county_code):
+        return out_of_scope_view(h, county_name)
     full = full_view(who, h.county_code)
+    lists, labels = _lists_today(h)
     return {
         "subject_type": h.subject_type, "source": h.source, "household_id": h.household_id,
-        "county_code": h.county_code, "town": h.town, "village": h.village,
+        "county_code": h.county_code, "county_name": county_name, "lists": lists, "list_labels": labels,
+        "town": h.town, "village": h.village,
         "head_name": h.head_name if full else mask_name(h.head_name),
         "head_id": h.head_id if full else mask_id(h.head_id),
-        "in_scope": who.sees_county(h.county_code),
+        "in_scope": True,
         "facts": [{"name": f.name, "label": f.label, "value": f.value} for f in h.facts],
         "first_seen": h.first_seen, "grace_start": h.grace_start, "grace_until": h.grace_until,
         "decisions": [
@@ -164,3 +195,11 @@ def change_view(row: dict[str, Any], who: Principal, run: dt.date) -> dict[str, 
             "list_label": LIST_LABELS.get(row["list"], row["list"]),
             "change_label": CHANGE_LABELS.get(row["change"], row["change"]),
             "date": row.get("date") or run}
+
+
+def county_names(coverage: pl.DataFrame) -> dict[str, str]:
+    """County code → name, from a run's coverage table (empty for runs made before coverage)."""
+    if not coverage.height or "level" not in coverage.columns:
+        return {}
+    rows = coverage.filter(pl.col("level") == "county").select("area_code", "area_name").unique("area_code")
+    return dict(zip(rows["area_code"], rows["area_name"], strict=True))

@@ -85,13 +85,19 @@ class HistoryEntry(BaseModel):
 class Household(BaseModel):
     subject_type: str = Field(description="对象类型 / roll (低保/特困在保) or household (脱贫/监测家庭)")
     source: str = Field(description="数据来源 / dibao_roll, registry or monitoring")
-    household_id: str = Field(description="家庭编号 / household number in that source")
+    household_id: str | None = Field(description="家庭编号 (辖区外为空) / household number in that source "
+                                                 "(null outside the caller's counties)")
     county_code: str | None = Field(description="县级区划代码 / county code")
+    county_name: str | None = Field(default=None, description="县名 / county name")
+    lists: list[ListName] = Field(default_factory=list, description="本次运行所在名单 / lists it is on in this run")
+    list_labels: list[str] = Field(default_factory=list, description="所在名单 (中文) / those lists in Chinese")
     town: str | None = Field(description="乡镇 / township")
     village: str | None = Field(description="行政村 / village")
     head_name: str | None = Field(description="户主姓名 (按权限脱敏) / household head, masked unless needed")
     head_id: str | None = Field(description="户主证件号 (按权限脱敏) / head's ID number, masked unless needed")
-    in_scope: bool = Field(description="是否在本人辖区内 (否则个人信息脱敏) / within the caller's counties")
+    in_scope: bool = Field(description="是否在本人辖区内 (辖区外只显示所在县和所在名单，不含任何个人信息) / within the "
+                                       "caller's counties (outside them: only the county and the lists it is on, "
+                                       "nothing personal)")
     facts: list[Fact] = Field(description="主要家庭事实 / key household facts")
     first_seen: dt.date | None = Field(description="列入应退尽退名单首日 / first day on the exit list")
     grace_start: dt.date | None = Field(description="渐退期起始 / start of the 渐退 grace period")
