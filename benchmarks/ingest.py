@@ -1,13 +1,16 @@
 """Benchmark: ingest and validate a whole synthetic daily drop (target: 2 million households in < 30 s on 2 cores).
 
     .venv/bin/python benchmarks/ingest.py --households 2000000 --repeat 3
+    .venv/bin/python benchmarks/ingest.py --drop benchmarks/work/drop-200000 --repeat 5
     git worktree add /tmp/before HEAD~3 && .venv/bin/python benchmarks/ingest.py --compare-with /tmp/before
 
 The drop is generated once with `dibao synth` (cached under benchmarks/work/), then each repetition ingests it in
-a fresh Python process, so the wall time includes imports and the peak RSS is that process's alone.
-Prints one Markdown table row per run and the median, ready for benchmarks/README.md. With ``--compare-with``,
-runs of this checkout and of the other one alternate on the same drop, and the minimum of each and their ratio
-are printed (the machine is shared: compare minima measured side by side, not figures from another day).
+a fresh Python process as the daily run does (``ingest_drop`` with the header table and a run date, no cache), so
+the wall time includes imports; the peak RSS is that child's alone (``wait4``), as is its CPU time (all threads).
+Prints one Markdown table row per run, the median and the minimum, ready for benchmarks/README.md. With
+``--compare-with``, runs of this checkout and of the other one alternate on the same drop, and the minimum of each
+and their ratio are printed (the machine is shared: compare minima measured side by side, not figures from another
+day). At 2 million households, run it under ``flock /tmp/dibao-2m.lock`` (other 16 GiB jobs take that lock).
 """
 
 from __future__ import annotations
@@ -15,26 +18,29 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / "benchmarks" / "work"
 
 CHILD = r"""
-import json, sys, time
+import datetime as dt, json, sys, time
 from pathlib import Path
 sys.path.insert(0, sys.argv[2])
 started = time.perf_counter()
+from dibao.headers import load_header_table
 from dibao.ingest import ingest_drop
-drop = ingest_drop(Path(sys.argv[1]))
-seconds = time.perf_counter() - started
+loaded = time.perf_counter()
+drop = ingest_drop(Path(sys.argv[1]), headers=load_header_table(), run_date=dt.date(2026, 12, 1))
+done = time.perf_counter()
 print(json.dumps({
-    "seconds": seconds,
+    "seconds": done - loaded,
     "files": {s: {"format": f.raw.format, "encoding": f.raw.encoding, "rows": f.rows_read,
                   "accepted": f.accepted.height, "rejected_rows": f.rows_read - f.accepted.height}
               for s, f in drop.files.items()},
@@ -57,15 +63,25 @@ def ensure_drop(households: int, seed: int, formats: str) -> Path:
 
 
 def ingest_once(folder: Path, root: Path = ROOT) -> dict[str, object]:
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    """One fresh child process ingesting ``folder`` with the code of ``root``: its figures and the child's own wall
+    seconds, peak RSS and CPU seconds (user + system, every thread)."""
     started = time.perf_counter()
-    out = subprocess.run([sys.executable, "-c", CHILD, str(folder), str(root)], check=True, capture_output=True,
-                         text=True)
-    wall = time.perf_counter() - started
-    peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    result: dict[str, object] = json.loads(out.stdout)
+    with tempfile.TemporaryFile() as err:
+        child = subprocess.Popen([sys.executable, "-c", CHILD, str(folder), str(root)], stdout=subprocess.PIPE,
+                                 stderr=err)
+        assert child.stdout is not None
+        out = child.stdout.read()
+        child.stdout.close()
+        _, status, usage = os.wait4(child.pid, 0)  # reaped here, so that its own usage can be read
+        child.returncode = os.waitstatus_to_exitcode(status)
+        wall = time.perf_counter() - started
+        if child.returncode != 0:
+            err.seek(0)
+            raise SystemExit(f"the ingest child failed:\n{err.read().decode('utf-8', 'replace')[-2000:]}")
+    result: dict[str, object] = json.loads(out)
     result["wall_seconds"] = wall
-    result["peak_rss_mib"] = max(peak_kib, before) / 1024
+    result["peak_rss_mib"] = usage.ru_maxrss / 1024
+    result["cpu_seconds"] = usage.ru_utime + usage.ru_stime
     return result
 
 
@@ -94,35 +110,45 @@ def main() -> None:
     for stem, f in files.items():
         print(f"  {stem:12s} {f['format']:8s} {f['encoding'] or '-':10s} {f['rows']:>12,} rows "
               f"({f['rejected_rows']:,} rejected)")
-    print("| households | formats | input rows | wall s | ingest s | rows/s | peak RSS MiB | cores |")
-    print("|---:|---|---:|---:|---:|---:|---:|---:|")
-    for run in [*runs, {"median": True}]:
-        if "median" in run:
-            wall = statistics.median(float(str(r["wall_seconds"])) for r in runs)
-            ingest = statistics.median(float(str(r["seconds"])) for r in runs)
-            peak = max(float(str(r["peak_rss_mib"])) for r in runs)
-            label = "**median**"
-        else:
-            wall, ingest, peak = (float(str(run["wall_seconds"])), float(str(run["seconds"])),
-                                  float(str(run["peak_rss_mib"])))
-            label = f"{args.households:,}"
-        print(f"| {label} | {args.formats} | {rows:,} | {wall:.1f} | {ingest:.1f} | {rows / ingest:,.0f} | "
-              f"{peak:,.0f} | {os.cpu_count()} |")
+    print("| households | formats | input rows | wall s | ingest s | CPU s | rows/s | peak RSS MiB | cores |")
+    print("|---:|---|---:|---:|---:|---:|---:|---:|---:|")
+    label = f"{args.households:,}" if not args.drop else folder.name
+    for run in runs:
+        _row(label, args.formats, rows, run)
+    for name, pick in (("**median**", statistics.median), ("**minimum**", min)):
+        _row(name, args.formats, rows, {key: pick(float(str(r[key])) for r in runs)
+                                        for key in ("wall_seconds", "seconds", "cpu_seconds", "peak_rss_mib")})
+
+
+def _row(label: str, formats: str, rows: int, run: dict[str, object]) -> None:
+    ingest = float(str(run["seconds"]))
+    print(f"| {label} | {formats} | {rows:,} | {float(str(run['wall_seconds'])):.1f} | {ingest:.1f} | "
+          f"{float(str(run['cpu_seconds'])):.1f} | {rows / ingest:,.0f} | {float(str(run['peak_rss_mib'])):,.0f} | "
+          f"{os.cpu_count()} |")
 
 
 def compare(folder: Path, other: Path, repeat: int) -> None:
-    """Alternate runs of this checkout and ``other``; print each run, the minima and their ratio."""
-    times: dict[str, list[float]] = {"this": [], "other": []}
+    """Alternate runs of this checkout and ``other``; print each run, then per side the minimum ingest seconds,
+    the minimum CPU seconds and the highest peak RSS, and the ratios."""
+    runs: dict[str, list[dict[str, object]]] = {"other": [], "this": []}
     for _ in range(repeat):
         for label, root in (("other", other), ("this", ROOT)):
             run = ingest_once(folder, root)
-            times[label].append(float(str(run["seconds"])))
+            runs[label].append(run)
             print(f"  {label:5s} ingest {run['seconds']:.2f} s, wall {run['wall_seconds']:.2f} s, "
-                  f"peak {run['peak_rss_mib']:,.0f} MiB", flush=True)
-    this, before = min(times["this"]), min(times["other"])
-    print(f"| drop | {other} (min of {repeat}) | this checkout (min of {repeat}) | ratio |")
-    print("|---|---:|---:|---:|")
-    print(f"| {folder.name} | {before:.2f} s | {this:.2f} s | {this / before:.3f} |")
+                  f"CPU {run['cpu_seconds']:.2f} s, peak {run['peak_rss_mib']:,.0f} MiB", flush=True)
+
+    def pick(label: str, key: str, how: Callable[[list[float]], float]) -> float:
+        return how([float(str(r[key])) for r in runs[label]])
+
+    print(f"| drop | side | ingest s (min of {repeat}) | CPU s (min) | peak RSS MiB (max) |")
+    print("|---|---|---:|---:|---:|")
+    for label, name in (("other", str(other)), ("this", "this checkout")):
+        print(f"| {folder.name} | {name} | {pick(label, 'seconds', min):.2f} | {pick(label, 'cpu_seconds', min):.2f} | "
+              f"{pick(label, 'peak_rss_mib', max):,.0f} |")
+    print(f"| | ratio | {pick('this', 'seconds', min) / pick('other', 'seconds', min):.3f} | "
+          f"{pick('this', 'cpu_seconds', min) / pick('other', 'cpu_seconds', min):.3f} | "
+          f"{pick('this', 'peak_rss_mib', max) / pick('other', 'peak_rss_mib', max):.3f} |")
 
 
 if __name__ == "__main__":
