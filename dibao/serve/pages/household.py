@@ -21,7 +21,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from dibao.normalise.ids import STATUS_LABELS_ZH, IdStatus
-from dibao.publish.contract import HOUSEHOLD_KIND_LABELS, HOUSEHOLD_SOURCE_LABELS, SOURCE_TITLES
+from dibao.publish.contract import HOUSEHOLD_KIND_LABELS, HOUSEHOLD_SOURCE_LABELS, METHOD_LABELS, SOURCE_TITLES
 from dibao.rules.catalog import CATALOG, FACT_LABELS
 from dibao.rules.params import load_parameters
 from dibao.serve.pages.render import page
@@ -35,7 +35,7 @@ MAX_QUERY = 64  # the API's limit for an ID or household number
 
 # Link evidence (person_links.evidence, dibao/link/persons.py) in words.
 EVIDENCE_WORDS = {
-    "id": "证件号一致", "name": "姓名一致", "name_pinyin": "姓名同音", "name_differs": "姓名不一致",
+    "id": METHOD_LABELS["exact"], "name": "姓名一致", "name_pinyin": "姓名同音", "name_differs": "姓名不一致",
     "no_name": "无姓名可比对", "county": "县区一致", "household": "同户成员", "birth_date": "出生日期一致",
     "id_first17": "证件号前17位一致",
 }

@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
-from dibao.publish.contract import CHANGE_LABELS, CHANGES, LIST_LABELS, LISTS
+from dibao.publish.contract import CHANGE_LABELS, CHANGES, LIST_FILES, LIST_LABELS, LISTS
 from dibao.serve import deps
 from dibao.serve.auth import Audited
 from dibao.serve.masking import change_view
@@ -26,7 +26,7 @@ from dibao.serve.routers.runs import diff_frame, run_info
 
 router = APIRouter(include_in_schema=False)
 PATH = f"{UI}/runs"
-COUNT_FILES = {"exit": "exit_candidates", "inclusion": "inclusion_candidates", "flag": "flags"}
+COUNT_FILES = {name: LIST_FILES[name].name for name in LISTS}  # run_info counts each list by its file
 
 
 @router.get(PATH)

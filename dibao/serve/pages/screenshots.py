@@ -124,6 +124,8 @@ def take(store: Path, out: Path, log_file: Path) -> list[Path]:
     import polars as pl
     from playwright.sync_api import ViewportSize, sync_playwright
 
+    from dibao.publish.contract import LIST_FILES
+
     executable = chromium_path()
     if executable is None:
         raise SystemExit("no Chromium found: install Debian's chromium (apt-get install chromium fonts-noto-cjk) "
@@ -131,7 +133,7 @@ def take(store: Path, out: Path, log_file: Path) -> list[Path]:
     tokens = demo_tokens(store)
     viewport = ViewportSize(width=WIDTH, height=HEIGHT)
     run = sorted((store / "runs").iterdir())[-1]
-    exits = pl.read_parquet(run / "exit_candidates.parquet").filter(pl.col("county_code") == "340402")
+    exits = pl.read_parquet(run / LIST_FILES["exit"].filename).filter(pl.col("county_code") == "340402")
     household = str(exits.sort("subject_id")["subject_id"][0])
     out.mkdir(parents=True, exist_ok=True)
     shots = []

@@ -19,7 +19,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from dibao.publish.contract import HOUSEHOLD_SOURCE_LABELS, LIST_LABELS, LISTS, ListName
-from dibao.publish.worklists import write_list_workbook
+from dibao.publish.worklists import COLUMNS, write_list_workbook
 from dibao.serve import deps, export
 from dibao.serve.auth import Audited
 from dibao.serve.list_query import SORT_KEYS, ListFilter, list_frame
@@ -35,8 +35,12 @@ router = APIRouter(include_in_schema=False)
 PATH = f"{UI}/lists"
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 GRACE_DAYS = ("30", "60", "90")  # 渐退 ending within this many days
-ID_HEADERS = {"exit": "低保家庭编号", "inclusion": "户编号", "flag": "对象编号"}
-REASON_HEADERS = {"exit": "退出原因", "inclusion": "纳入原因", "flag": "核查事项"}
+
+
+def headers(name: ListName) -> tuple[str, str]:
+    """The printed work list's headers of the number column and the reason column (退出原因, 纳入原因, 核查事项)."""
+    columns = COLUMNS[LIST_LABELS[name]]
+    return columns[3].header, next(c.header for c in columns if c.kind == "wrap")
 
 
 def read_filters(request: Request) -> tuple[ListFilter, int]:
@@ -98,7 +102,7 @@ def lists_page(request: Request, user: Annotated[PageUser, Depends(personal_page
     context = {
         "run": run, "want": want, "rows": rows, "total": frame.height, "number": number, "pages": pages,
         "size": settings.page_size, "options": _options(request, user.who, want), "lists": LIST_LABELS,
-        "grace_days": GRACE_DAYS, "id_header": ID_HEADERS[want.type], "reason_header": REASON_HEADERS[want.type],
+        "grace_days": GRACE_DAYS, "id_header": headers(want.type)[0], "reason_header": headers(want.type)[1],
         "query": lambda **changes: filter_query(want, **changes),
         "download": f"{PATH}.xlsx?{filter_query(want)}",
     }
