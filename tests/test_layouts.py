@@ -6,6 +6,8 @@ was skipped, or the error naming the line or the cell the operator has to fix.
 
 from __future__ import annotations
 
+import re
+import zipfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -15,7 +17,7 @@ import xlsxwriter
 
 from dibao.errors import DropFault
 from dibao.headers import load_header_table
-from dibao.ingest import ingest_drop
+from dibao.ingest import excel_file, ingest_drop
 from dibao.ingest.read import RawTable, header_scorer, read_table
 from dibao.schema import FILE_SPECS, FieldType
 from tests.conftest import REGISTRY_HEADERS, ROLL_HEADERS, make_id, registry_rows, roll_rows
@@ -486,3 +488,44 @@ def test_a_blank_header_over_data_is_refused_and_an_empty_unnamed_column_ignored
     text = _fault_text(drop, registry=lambda f: _write_text(f / "registry.csv", lines))
     assert ("registry.csv: 表头单元格为空 (the header cell at column 16 of line 1 is blank but the column holds "
             "data, e.g. at line 3, column 16)") in text
+
+
+def _long_roll_book(path: Path) -> Path:
+    """A roll on sheet 2 under a merged title, from column B, 40 rows of data, and a signature in column A."""
+    def fill(book: xlsxwriter.Workbook) -> None:
+        book.add_worksheet("说明").write_string(0, 0, "本表由民政局导出")
+        sheet = book.add_worksheet("花名册")
+        sheet.merge_range(0, 1, 0, 6, "某县低保花名册")
+        sheet.write_row(2, 1, ROLL_HEADERS)
+        first = roll_rows()[0]
+        _write_rows(sheet, 3, [["", *first[:3], f"DB{n:03d}", first[4], make_id(seq=f"{n:03d}"), *first[6:]]
+                               for n in range(40)])
+        sheet.write_string(44, 0, "制表人：张三")
+
+    return _workbook(path, fill)
+
+
+def test_the_header_is_found_from_a_copy_of_the_workbook_cut_after_its_top_rows(tmp_path: Path,
+                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    path = _long_roll_book(tmp_path / "dibao_roll.xlsx")
+    survey = excel_file._survey_copy(path.read_bytes())
+    assert survey is not None and survey.load_sheet(1, header_row=None).height == 30  # of the sheet's 45 rows
+    cut = _read(path, "dibao_roll")
+    monkeypatch.setattr(excel_file, "_survey_copy", lambda data: None)  # the survey reads the whole workbook
+    whole = _read(path, "dibao_roll")
+    assert (cut.sheet, cut.header_line, cut.headers, cut.notes, cut.first_column) == (
+        whole.sheet, whole.header_line, whole.headers, whole.notes, whole.first_column)
+    assert cut.frame.equals(whole.frame) and cut.frame.height == 40
+    assert "sheet '花名册' row 45 dropped: a note below the data, not data (制表人：张三)" in cut.notes
+
+
+def test_a_workbook_whose_rows_carry_no_numbers_is_surveyed_whole(tmp_path: Path) -> None:
+    path = _long_roll_book(tmp_path / "dibao_roll.xlsx")
+    with zipfile.ZipFile(path) as book:
+        parts = {name: book.read(name) for name in book.namelist()}
+    parts["xl/worksheets/sheet2.xml"] = re.sub(rb'(<row\b[^>]*?)\sr="\d+"', rb"\1", parts["xl/worksheets/sheet2.xml"])
+    unnumbered = tmp_path / "unnumbered.xlsx"
+    with zipfile.ZipFile(unnumbered, "w") as book:
+        for name, data in parts.items():
+            book.writestr(name, data)
+    assert excel_file._survey_copy(unnumbered.read_bytes()) is None

@@ -4,6 +4,9 @@ ID columns Excel stored as numbers found cell by cell.
 
 from __future__ import annotations
 
+import io
+import re
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -156,9 +159,8 @@ def read_excel(path: Path, data: bytes, is_id_header: Callable[[str], bool],
                header_score: HeaderScore | None = None) -> RawTable:
     """Find the sheet and row holding the table, read it from there as text, report ID columns stored as numbers.
 
-    The top 30 rows of every sheet are read first (as text, no header) to find the header; then the chosen sheet
-    is loaded from its header row. fastexcel parses the whole sheet on every load, so this is two parses of the
-    sheet where it used to be one (three or more when a column mixes text and numbers).
+    The top 30 rows of every sheet are read first (as text, no header) to find the header, from a copy of the
+    workbook cut after those rows (``_survey_copy``); then the chosen sheet is loaded from its header row.
     """
     import fastexcel
 
@@ -171,7 +173,19 @@ def read_excel(path: Path, data: bytes, is_id_header: Callable[[str], bool],
                                    f"{str(exc).splitlines()[0]})") from exc
     if not sheets:
         raise FileFault(path.name, "空工作簿 (empty workbook: no sheet)")
-    head, notes = _choose_sheet(path, reader, sheets, header_score)
+    survey = _survey_copy(data)
+    if survey is not None:
+        try:
+            return _read_workbook(path, data, fmt, reader, survey, sheets, is_id_header, header_score)
+        except FileFault:
+            pass  # e.g. a sheet damaged below its top rows: surveyed from the workbook itself, as it always was
+    return _read_workbook(path, data, fmt, reader, reader, sheets, is_id_header, header_score)
+
+
+def _read_workbook(path: Path, data: bytes, fmt: str, reader: Any, survey: Any, sheets: list[str],
+                   is_id_header: Callable[[str], bool], header_score: HeaderScore | None) -> RawTable:
+    """``read_excel`` with the header survey read from ``survey`` (the workbook, or its cut copy)."""
+    head, notes = _choose_sheet(path, survey, sheets, header_score)
     if head.header_row < 0:
         raise FileFault(path.name, f"空工作表 (empty sheet {head.name!r}: no header row in its first "
                                    f"{HEADER_SEARCH_ROWS} rows)")
@@ -183,6 +197,61 @@ def read_excel(path: Path, data: bytes, is_id_header: Callable[[str], bool],
     if not loaded.headers or loaded.frame.width == 0:
         raise FileFault(path.name, f"空工作表 (empty sheet {head.name!r}: no header row)")
     return _sheet_table(path, data, fmt, reader, head, loaded, is_id_header, notes)
+
+
+_WORKSHEET = re.compile(r"xl/worksheets/[^/]+\.xml")
+_ROW_TAG = re.compile(rb"<row[\s>/]")
+_NUMBERED_ROW = re.compile(rb'<row\b[^>]*?\sr="(\d+)"')
+_SURVEY_SCAN_LIMIT = 8 * 1024 * 1024  # bytes of a sheet's XML searched for the row after the surveyed ones
+
+
+def _survey_copy(data: bytes) -> Any | None:
+    """The workbook with each worksheet cut after its first ``HEADER_SEARCH_ROWS`` sheet rows, for the header
+    survey (fastexcel parses a whole sheet on every load: on a 100,000-row sheet the survey of 30 rows cost as
+    much as loading the sheet). A sheet's rows are stored in order, each with its row number, so the cut is made
+    in the XML before the first later row; everything else is kept as is. The survey sees the same rows, counted
+    from the sheet's row 1 (its columns can only be fewer: ones used below the cut alone, which have no header).
+
+    None when there is nothing to cut, or the workbook is not laid out so (an .xls, a sheet whose rows carry no
+    numbers): the survey then reads the workbook itself.
+    """
+    import fastexcel
+
+    try:
+        book = zipfile.ZipFile(io.BytesIO(data))
+        members = {info.filename: _cut_rows(book, info) if _WORKSHEET.fullmatch(info.filename) else None
+                   for info in book.infolist()}
+        if not any(isinstance(cut, bytes) for cut in members.values()) or any(cut is False for cut in members.values()):
+            return None
+        copy = io.BytesIO()
+        with zipfile.ZipFile(copy, "w", zipfile.ZIP_STORED) as out:
+            for info in book.infolist():
+                cut = members[info.filename]
+                out.writestr(info.filename, cut if isinstance(cut, bytes) else book.read(info))
+        return fastexcel.read_excel(copy.getvalue())
+    except Exception:  # not a zip, or anything unexpected: the survey reads the workbook itself
+        return None
+
+
+def _cut_rows(book: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes | bool | None:
+    """A worksheet's XML up to its first row numbered after ``HEADER_SEARCH_ROWS``, closed; None when the sheet
+    has no such row (nothing to cut); False when its rows cannot be told apart (a row without a number)."""
+    text = b""
+    with book.open(info) as stream:
+        while len(text) < _SURVEY_SCAN_LIMIT:
+            piece = stream.read(64 * 1024)
+            if not piece:
+                return None
+            searched = max(0, len(text) - 256)  # a tag cut between two pieces is searched again whole
+            text += piece
+            later = next((m for m in _NUMBERED_ROW.finditer(text, searched) if int(m.group(1)) > HEADER_SEARCH_ROWS),
+                         None)
+            if later is not None:
+                head = text[:later.start()]
+                if len(_ROW_TAG.findall(head)) != len(_NUMBERED_ROW.findall(head)):
+                    return False
+                return head + b"</sheetData></worksheet>"
+    return False
 
 
 def _sheet_table(path: Path, data: bytes, fmt: str, reader: Any, head: _SheetHead, loaded: _SheetData,
