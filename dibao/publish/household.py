@@ -426,11 +426,14 @@ class FamilyIndex:
         else:
             links = run.scan(PERSON_LINKS, _MEMBER_COLUMNS).filter(
                 pl.col("household_group").is_in(list(groups))).collect()
-        group_names = links.select(pl.col("household_group").unique().sort())["household_group"]
+        # Groups numbered in name order: one sort by name gives the members in gid order and the gids themselves
+        # (a new number where the name changes), without joining millions of rows on the name.
+        members = links.sort("household_group", "household", "row").with_columns(
+            (pl.col("household_group") != pl.col("household_group").shift()).fill_null(True).cum_sum()
+            .sub(1).cast(pl.Int32).alias("gid"))
+        links = members
+        group_names = members["household_group"].unique(maintain_order=True)
         count = len(group_names)
-        gid_of = pl.DataFrame({"household_group": group_names, "gid": np.arange(count, dtype=np.int32)})
-        links = links.join(gid_of, on="household_group", how="inner")
-        members = links.sort("gid", "household", "row")
         member_offsets = _offsets(members["gid"].to_numpy(), count)
 
         household_gid = links.select("household", "gid").unique("household")
