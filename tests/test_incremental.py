@@ -170,7 +170,7 @@ def test_a_damaged_cache_entry_is_ignored_and_recomputed(drops: Drops, full_runs
         (link / "links.parquet").write_bytes(b"PAR1 not really")
     else:
         rules = next((store / "cache" / "rules").iterdir())
-        (rules / "facts.parquet").write_bytes(b"PAR1 not really")
+        (rules / "day_facts.parquet").write_bytes(b"PAR1 not really")
     second = _run(store, drops.day1, DAYS[1])
     expected = "hit" if damage in ("link", "rules") else "miss"
     assert second.manifest["cache"]["inputs"]["registry"] == expected

@@ -352,8 +352,10 @@ class RunCache:
             meta = json.loads((entry / "meta.json").read_text(encoding="utf-8"))
             if meta.get("format") != FORMAT or meta.get("key") != key:
                 raise ValueError("entry is not for these inputs")
-            basis = RulesBasis(dt.date.fromisoformat(meta["run_date"]), _read_frame(entry, "params.parquet", meta),
-                               _read_frame(entry, "facts.parquet", meta), _read_frame(entry, "decisions.parquet", meta))
+            basis = RulesBasis(dt.date.fromisoformat(meta["run_date"]),
+                               _read_frame(entry, "day_params.parquet", meta),
+                               _read_frame(entry, "day_facts.parquet", meta),
+                               _read_frame(entry, "day_decisions.parquet", meta))
         except Exception:  # damaged: never trusted, recomputed
             shutil.rmtree(entry, ignore_errors=True)
             return None
@@ -366,7 +368,8 @@ class RunCache:
         if key is None:
             return
         entry = self.root / "rules" / key[:32]
-        frames = {"params.parquet": basis.params, "facts.parquet": basis.facts, "decisions.parquet": basis.decisions}
+        frames = {"day_params.parquet": basis.params, "day_facts.parquet": basis.facts,
+                  "day_decisions.parquet": basis.decisions}
         meta = {"format": FORMAT, "key": key, "run_date": basis.run_date.isoformat()}
         if self._write_entry(entry, frames, meta) is not None:
             self.used.add(entry.relative_to(self.root).as_posix())
