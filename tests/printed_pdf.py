@@ -218,7 +218,10 @@ def printed_rows(pages: list[Page], lines: list[TextLine], sheets: Iterable[str]
         rows = [[cells.get((number, row, column), "") for column in range(len(page.columns) - 1)]
                 for row in range(len(page.rows) - 1)]
         name = sheet_of(page.header_text, names)
-        printed[name] += rows if not printed[name] else rows[1:]
+        if printed[name]:  # a later page of the sheet: it begins with the header row again
+            assert rows[0] == printed[name][0], f"page {number + 1} repeats {rows[0]}, not the header row"
+            rows = rows[1:]
+        printed[name] += rows
     return dict(printed)
 
 
