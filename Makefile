@@ -49,7 +49,7 @@ $(TEST_PACKAGES): scripts/test-packages.sh
 
 ## screenshots: regenerate docs/screenshots/ (the web pages in headless Chromium)
 screenshots: $(STAMP) $(TEST_PACKAGES)
-	$(BIN)/python -m dibao.serve.screenshots
+	$(BIN)/python -m dibao.serve.pages.screenshots
 
 lint: $(STAMP)
 	$(BIN)/ruff check dibao dibao_synth tests benchmarks
