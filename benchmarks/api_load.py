@@ -136,6 +136,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=15.0)
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--python-client", action="store_true", help="use the httpx client even if wrk exists")
+    parser.add_argument("--no-limits-file", action="store_true",
+                        help="start the server without --limits (a service older than its throttle)")
     parser.add_argument("--client", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--plan", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -171,7 +173,8 @@ def main() -> None:
     limits_file.write_text(UNTHROTTLED, encoding="utf-8")
     env = dict(os.environ, POLARS_MAX_THREADS="1")
     server = subprocess.Popen([sys.executable, "-m", "dibao.serve", "--store", str(store), "--port", str(port),
-                               "--workers", str(args.workers), "--limits", str(limits_file)], cwd=ROOT, env=env,
+                               "--workers", str(args.workers),
+                               *([] if args.no_limits_file else ["--limits", str(limits_file)])], cwd=ROOT, env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         import httpx
@@ -179,6 +182,8 @@ def main() -> None:
         started = time.monotonic()
         deadline = started + 300
         while time.monotonic() < deadline:
+            if server.poll() is not None:
+                raise SystemExit(f"the server exited ({server.returncode}) before it answered /health")
             try:
                 if httpx.get(f"{url}/health", timeout=1).json().get("run"):
                     break
