@@ -186,6 +186,8 @@ def test_the_published_run_is_left_as_published(store: RunStore) -> None:
     assert listing() == before  # no file added to or changed in any run folder (manifest, content hash, files)
     assert store.published_dates() == DATES
     assert index_home(store).parent == store.root and index_home(store) != store.runs_dir
+    for path in index_home(store).rglob("*"):  # names and ID numbers: owner-only, whatever the caller's umask
+        assert path.stat().st_mode & 0o077 == 0, path
 
 
 def test_an_index_is_not_built_for_runs_that_changed_meanwhile(store: RunStore) -> None:

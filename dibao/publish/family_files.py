@@ -17,8 +17,9 @@ file mapped as is would be undefined behaviour.
 Building: in a child process (``python -m dibao.publish.family_files``), so the memory of the build (the whole run
 in Polars frames) is returned to the system when it exits; under one lock per store, so workers starting together
 build once and the others wait and map it; into a temporary folder renamed into place, so a reader sees a whole
-index or none. History spans are extended from the previous run's index when it covers the same earlier runs
-(one run read, not all of them). After a build, indexes of runs before the previous one are removed.
+index or none; owner-only (``dibao/private_files.py``: names and ID numbers, like the runs it is made from).
+History spans are extended from the previous run's index when it covers the same earlier runs (one run read, not
+all of them). After a build, indexes of runs before the previous one are removed.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ import pyarrow.ipc
 
 import dibao
 from dibao.errors import DibaoError
+from dibao.private_files import owner_only_process, owner_only_umask
 from dibao.publish.contract import PublishedRun
 from dibao.publish.household import SPAN_SCHEMA, FamilyIndex, extend_spans, history_part, history_spans
 from dibao.publish.store import RunStore
@@ -256,6 +258,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--date", type=dt.date.fromisoformat, required=True)
     parser.add_argument("--key", required=True)
     args = parser.parse_args(argv)
+    owner_only_process()  # the index holds names and ID numbers, like the runs it is made from
     started = time.perf_counter()
     try:
         folder = build_index(RunStore(args.store), args.date, args.key)
@@ -323,7 +326,7 @@ def ensure_index(store: RunStore, runs: Sequence[RunId]) -> tuple[Path, dict[str
     folder = index_folder(store, runs)
     with contextlib.suppress(DamagedIndex):
         return folder, checked_meta(folder, key), False
-    with _store_lock(index_home(store)):
+    with owner_only_umask(), _store_lock(index_home(store)):
         with contextlib.suppress(DamagedIndex):  # built by another worker while this one waited
             return folder, checked_meta(folder, key), False
         shutil.rmtree(folder, ignore_errors=True)
