@@ -37,7 +37,12 @@ started = time.perf_counter()
 from dibao.headers import load_header_table
 from dibao.ingest import ingest_drop
 loaded = time.perf_counter()
-drop = ingest_drop(Path(sys.argv[1]), headers=load_header_table(), run_date=dt.date(2026, 12, 1))
+headers = load_header_table()
+cache = None
+if len(sys.argv) > 3:  # a fresh cache, written as the daily run writes it on a first day
+    from dibao.publish.cache import RunCache
+    cache = RunCache.for_store(Path(sys.argv[3]), headers)
+drop = ingest_drop(Path(sys.argv[1]), headers=headers, run_date=dt.date(2026, 12, 1), cache=cache)
 done = time.perf_counter()
 print(json.dumps({
     "seconds": done - loaded,
@@ -62,13 +67,14 @@ def ensure_drop(households: int, seed: int, formats: str) -> Path:
     return folder
 
 
-def ingest_once(folder: Path, root: Path = ROOT) -> dict[str, object]:
+def ingest_once(folder: Path, root: Path = ROOT, cache: bool = False) -> dict[str, object]:
     """One fresh child process ingesting ``folder`` with the code of ``root``: its figures and the child's own wall
-    seconds, peak RSS and CPU seconds (user + system, every thread)."""
+    seconds, peak RSS and CPU seconds (user + system, every thread). ``cache``: each file is also saved to a fresh
+    cache, as the daily run does on a day whose files it has not seen."""
     started = time.perf_counter()
-    with tempfile.TemporaryFile() as err:
-        child = subprocess.Popen([sys.executable, "-c", CHILD, str(folder), str(root)], stdout=subprocess.PIPE,
-                                 stderr=err)
+    with tempfile.TemporaryFile() as err, tempfile.TemporaryDirectory() as store:
+        command = [sys.executable, "-c", CHILD, str(folder), str(root), *([store] if cache else [])]
+        child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=err)
         assert child.stdout is not None
         out = child.stdout.read()
         child.stdout.close()
@@ -92,18 +98,20 @@ def main() -> None:
     parser.add_argument("--formats", default="mixed", choices=["mixed", "csv", "parquet"])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--drop", type=Path, help="Ingest this drop folder instead of a generated one.")
+    parser.add_argument("--cache", action="store_true", help="Save each file to a fresh cache as it is read, as "
+                                                              "the daily run does on a first day.")
     parser.add_argument("--compare-with", type=Path, help="Another checkout (e.g. a git worktree of an earlier "
                                                           "commit) to time alternately on the same drop.")
     args = parser.parse_args()
 
     folder = args.drop or ensure_drop(args.households, args.seed, args.formats)
     if args.compare_with:
-        compare(folder, args.compare_with, args.repeat)
+        compare(folder, args.compare_with, args.repeat, args.cache)
         return
     size_mib = sum(p.stat().st_size for p in folder.iterdir() if p.is_file()) / 2**20
     made = folder / ".complete"
     print(f"drop: {folder} ({size_mib:,.0f} MiB; generated in {made.read_text().strip() if made.exists() else '?'} s)")
-    runs = [ingest_once(folder) for _ in range(args.repeat)]
+    runs = [ingest_once(folder, cache=args.cache) for _ in range(args.repeat)]
     files = runs[0]["files"]
     assert isinstance(files, dict)
     rows = sum(int(f["rows"]) for f in files.values())
@@ -127,13 +135,13 @@ def _row(label: str, formats: str, rows: int, run: dict[str, object]) -> None:
           f"{os.cpu_count()} |")
 
 
-def compare(folder: Path, other: Path, repeat: int) -> None:
+def compare(folder: Path, other: Path, repeat: int, cache: bool = False) -> None:
     """Alternate runs of this checkout and ``other``; print each run, then per side the minimum ingest seconds,
     the minimum CPU seconds and the highest peak RSS, and the ratios."""
     runs: dict[str, list[dict[str, object]]] = {"other": [], "this": []}
     for _ in range(repeat):
         for label, root in (("other", other), ("this", ROOT)):
-            run = ingest_once(folder, root)
+            run = ingest_once(folder, root, cache)
             runs[label].append(run)
             print(f"  {label:5s} ingest {run['seconds']:.2f} s, wall {run['wall_seconds']:.2f} s, "
                   f"CPU {run['cpu_seconds']:.2f} s, peak {run['peak_rss_mib']:,.0f} MiB", flush=True)
