@@ -37,7 +37,7 @@ demo: $(STAMP)
 
 ## test: set up (Python packages, and the system packages of test-packages) and run the whole test suite
 test: $(STAMP) $(TEST_PACKAGES)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto --dist loadscope
 
 ## test-packages: what the tests need beyond Python, from Debian's archive only (no browser download): chromium,
 ## LibreOffice Calc headless, fonts-noto-cjk, fonts-crosextra-carlito (scripts/test-packages.sh says why each).
