@@ -56,7 +56,7 @@ class _Commands(TyperGroup):
         try:
             result = super().main(*args, **kwargs)
         except DibaoError as exc:  # raised outside a command's own handler (e.g. while parsing an option)
-            err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)  # one line per error in logs
+            err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
             sys.exit(exc.exit_code)
         except typer.Abort:
             err_console.print("Aborted!")

@@ -191,6 +191,50 @@ def test_concurrent_writers_keep_one_chain_through_rotation(tmp_path: Path) -> N
     assert len(rotated_files(tmp_path / "audit")) >= 2
 
 
+def test_a_synced_entry_is_durable_before_append_returns_and_concurrent_entries_share_a_flush(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Group commit: every ``sync=True`` append returns only after an fdatasync that began once its line was in the
+    file, and threads waiting together share flushes instead of queueing one flush each."""
+    import threading
+    import time
+
+    log = AuditLog(tmp_path / "audit", max_file_bytes=16384)  # rotations on the way: a descriptor swap syncs too
+    durable_up_to = [0]  # bytes of the active file covered by the last finished flush
+    flushes = [0]
+    guard = threading.Lock()
+    real_fdatasync = os.fdatasync
+
+    def slow_fdatasync(fd: int) -> None:  # a disk flush takes a while: others write meanwhile
+        size = os.fstat(fd).st_size
+        time.sleep(0.004)
+        real_fdatasync(fd)
+        with guard:
+            flushes[0] += 1
+            durable_up_to[0] = size if os.fstat(fd).st_ino == (tmp_path / "audit" / ACTIVE).stat().st_ino else 0
+
+    monkeypatch.setattr(os, "fdatasync", slow_fdatasync)
+    failures: list[str] = []
+
+    def write(n: int) -> None:
+        for i in range(25):
+            written = entry(log, n * 100 + i, sync=True)
+            raw = (tmp_path / "audit" / ACTIVE).read_bytes()
+            line = json.dumps(written, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n"
+            end = raw.find(line)
+            with guard:
+                if end >= 0 and end + len(line) > durable_up_to[0]:  # still in the active file, yet not flushed
+                    failures.append(f"entry {written['seq']} returned before a flush covered it")
+
+    threads = [threading.Thread(target=write, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not failures, failures[:3]
+    assert verify_chain(tmp_path / "audit")[0]
+    assert flushes[0] < 200 * 0.75, f"{flushes[0]} flushes for 200 entries: no grouping"
+
+
 # --- numbers hashed --------------------------------------------------------------------------------------------
 
 

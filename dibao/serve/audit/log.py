@@ -13,7 +13,10 @@ bytes (64 zeros before the first), so editing, removing or inserting an entry br
   files beyond that many are deleted;
 - write the line with one ``write``; a short write or an error truncates the file back to where it was and raises
   ``AuditWriteError``, so the log never holds half an entry and the caller can refuse the request;
-- ``fdatasync`` the entry when asked (``sync=True``), before returning.
+- ``fdatasync`` the entry when asked (``sync=True``), before returning. The sync is a group commit: it runs after
+  the lock is let go, and one ``fdatasync`` makes every entry written before it durable, so concurrent requests
+  wait for one disk flush together instead of one after another (an entry whose sync fails is in the file but
+  the caller is told, and refuses the request).
 
 When the active file was removed, the chain goes on from the newest head this process knows (its own last entry,
 or the newest rotated file's), so the entries that went with the file show up as a gap (``verify``).
@@ -66,6 +69,11 @@ class AuditLog:
         self.fsync = fsync  # sync every entry (else only those appended with sync=True)
         self._lock = threading.Lock()
         self._folder = FolderLock(audit_dir)
+        # Group commit: entries are numbered as written (``_written``); ``_synced`` is the highest known durable.
+        # ``_sync_lock`` is taken inside ``_lock`` whenever the file descriptor changes, so a sync never runs on a
+        # descriptor that is being swapped, and every entry numbered up to ``_written`` is in the current file.
+        self._sync_lock = threading.Lock()
+        self._written = self._synced = 0
         self._fd = -1
         self._size = -1  # size of the open file after our last look at it; -1: look again
         self._prev, self._seq = GENESIS, 0
@@ -74,7 +82,7 @@ class AuditLog:
             self._ensure_open()  # fail at start-up, not at the first request, when the folder is not writable
 
     def close(self) -> None:
-        with self._lock:
+        with self._lock, self._sync_lock:
             if self._fd >= 0:
                 os.close(self._fd)
                 self._fd = -1
@@ -96,8 +104,7 @@ class AuditLog:
             except FileNotFoundError:
                 pass
             log.warning("audit log %s was removed or replaced; writing to a new file there", self.path)
-            os.close(self._fd)
-            self._fd = -1
+            self._retire_fd()
         self.audit_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         created = not self.path.exists()
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
@@ -140,6 +147,17 @@ class AuditLog:
                     return pos + cut + 1
         return 0
 
+    def _retire_fd(self) -> None:
+        """Close the current descriptor after making what was written through it durable (``_lock`` held)."""
+        with self._sync_lock:
+            try:
+                os.fdatasync(self._fd)
+                self._synced = self._written
+            except OSError:
+                log.exception("audit log %s: could not sync the file being closed", self.path)
+            os.close(self._fd)
+            self._fd = -1
+
     # --- rotation --------------------------------------------------------------------------------------------
 
     def _rotate(self) -> None:
@@ -148,8 +166,7 @@ class AuditLog:
         rotated = rotated_files(self.audit_dir)
         target = self.audit_dir / rotated_name(rotated[-1][0] + 1 if rotated else 1)
         os.rename(self.path, target)
-        os.close(self._fd)
-        self._fd = -1
+        self._retire_fd()
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         fsync_dir(self.audit_dir)
         self._size = 0
@@ -184,18 +201,32 @@ class AuditLog:
                 except OSError as exc:
                     self._size = -1
                     raise AuditWriteError(exc.errno, f"audit log {self.path} cannot be rotated: {exc}") from exc
-            self._write_whole(line + b"\n", sync=sync or self.fsync)
+            self._write_whole(line + b"\n")
             self._prev, self._seq, self._repaired = line_hash(line), self._seq + 1, 0
+            self._written += 1
+            ticket = self._written
+        if sync or self.fsync:
+            self._sync_through(ticket)
         return entry
 
-    def _write_whole(self, data: bytes, *, sync: bool) -> None:
+    def _sync_through(self, ticket: int) -> None:
+        """Make entry number ``ticket`` durable: one ``fdatasync`` serves every entry written before it starts."""
+        with self._sync_lock:
+            if self._synced >= ticket:
+                return  # a sync that started after this entry was written has finished
+            target = self._written  # all in the current file: a descriptor swap syncs first (``_retire_fd``)
+            try:
+                os.fdatasync(self._fd)
+            except OSError as exc:
+                raise AuditWriteError(exc.errno, f"audit entry written but not made durable: {exc}") from exc
+            self._synced = max(self._synced, target)
+
+    def _write_whole(self, data: bytes) -> None:
         before = self._size
         try:
             written = os.write(self._fd, data)
             if written != len(data):
                 raise AuditWriteError(f"short write: {written} of {len(data)} bytes (disk full?)")
-            if sync:
-                os.fdatasync(self._fd)
         except OSError as exc:
             self._truncate(before)
             if isinstance(exc, AuditWriteError):

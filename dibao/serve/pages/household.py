@@ -19,6 +19,7 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
 
 from dibao.normalise.ids import STATUS_LABELS_ZH, IdStatus
 from dibao.publish.contract import HOUSEHOLD_KIND_LABELS, HOUSEHOLD_SOURCE_LABELS, METHOD_LABELS, SOURCE_TITLES
@@ -139,4 +140,5 @@ async def household_post(request: Request,
                          user: Annotated[PageUser, Depends(personal_page_user("household"))]) -> Response:
     form = await read_form(request)
     check_csrf(request, user.session.csrf, form)
-    return _answer(request, user, form.get("q", ""))
+    # In a worker thread, as the GET's handler is: the audit entry's flush must not stall the event loop.
+    return await run_in_threadpool(_answer, request, user, form.get("q", ""))

@@ -61,7 +61,7 @@ def lookup_family(request: Request, id: str, who: Principal, audited_query: str 
 @router.post("/households/lookup", response_model=HouseholdLookup, tags=["households"],
              summary="按证件号或家庭编号查询家庭 (号码不进URL) / one household, the ID in the body, not the URL",
              responses=_LOOKUP_RESPONSES)
-async def household_by_body(
+def household_by_body(
     request: Request,
     body: LookupRequest,
     who: Annotated[Principal, Depends(reader("household", personal=True))],
@@ -73,7 +73,7 @@ async def household_by_body(
 
 @router.get("/households/{id}", response_model=HouseholdLookup, tags=["households"],
             summary="按证件号或家庭编号查询家庭 / one household across systems", responses=_LOOKUP_RESPONSES)
-async def household(
+def household(
     request: Request,
     id: Annotated[str, PathParam(max_length=64, description=_ID_DESCRIPTION)],
     who: Annotated[Principal, Depends(reader("household", personal=True))],
