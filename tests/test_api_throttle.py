@@ -486,3 +486,16 @@ def test_enumeration_watch_agrees_with_counting_the_window_afresh(
         if now - alerted_at >= 60 and (misses >= not_found or subjects >= distinct):
             alerted_at, expected = now, Suspicion(len(window), misses, subjects, 60)
         assert watch.observe("cw", subject, missed, now) == expected
+
+
+def test_a_damaged_throttle_file_is_set_aside_and_the_buckets_start_full(tmp_path: Path) -> None:
+    """The state is written without fsync (no disk wait per request); a power cut may damage it. The service then
+    starts with full buckets rather than refusing to start or refusing everyone."""
+    state = tmp_path / "throttle.sqlite3"
+    state.write_bytes(b"not a database, cut by a power failure" * 100)
+    buckets = Buckets(state, clock=Clock())
+    draw = Draw("lookup:x", rate=1.0, burst=2.0)
+    assert buckets.admit([draw]) is None and buckets.admit([draw]) is None and buckets.admit([draw]) is not None
+    assert (tmp_path / "throttle.sqlite3.damaged").read_bytes().startswith(b"not a database")
+    assert state.stat().st_mode & 0o777 == 0o600
+    buckets.close()
