@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
-import socket
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,15 +15,10 @@ from dibao.pipeline import run_daily
 from dibao.publish.store import RunStore
 from dibao.serve.audit import query_audit, verify_chain
 from dibao.serve.tokens import add_token
+from tests.real_server import free_port, serving
 
 ROOT = Path(__file__).resolve().parent.parent
 DATE = dt.date(2026, 11, 20)
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -37,32 +28,11 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path
     run_daily(ROOT / "data" / "samples" / "drop", DATE, RunStore(store))
     tokens = {"admin": add_token(store / "tokens.yaml", "admin", "admin", []),
               "cw": add_token(store / "tokens.yaml", "cw", "caseworker", ["340402"])}
-    port = _free_port()
-    log = (root / "server.log").open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "dibao.serve", "--store", str(store), "--host", "127.0.0.1", "--port", str(port)],
-        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert process.poll() is None, (root / "server.log").read_text(errors="replace")
-            try:
-                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "the server did not start within 60 s"
-            time.sleep(0.2)
+    command = [sys.executable, "-m", "dibao.serve", "--store", str(store), "--host", "127.0.0.1", "--port", str(port)]
+    with serving(command, root / "server.log", base, start_seconds=60):
         yield base, store, tokens
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
-        log.close()
 
 
 def test_real_server_answers_over_http(server: tuple[str, Path, dict[str, str]]) -> None:

@@ -10,17 +10,15 @@ Clients take different loopback source addresses (127.0.0.2, 127.0.0.3…) to be
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import os
 import secrets
 import shutil
-import socket
+import signal
 import ssl
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -32,17 +30,12 @@ from dibao.normalise.ids import expected_check_char
 from dibao.pipeline import run_daily
 from dibao.publish.store import RunStore
 from dibao.serve.tokens import add_token
+from tests.real_server import free_port, serving
 
 ROOT = Path(__file__).resolve().parent.parent
 DATE = dt.date(2026, 11, 20)
 OWN = "340402"
 BIN = Path(sys.executable).parent
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -59,34 +52,6 @@ def fresh_store(base: Path, folder: Path) -> Path:
     store = folder / "store"
     shutil.copytree(base, store, ignore=shutil.ignore_patterns("api", "audit"))
     return store
-
-
-@contextlib.contextmanager
-def serving(command: list[str], log_file: Path, base_url: str, verify: ssl.SSLContext | bool = False
-            ) -> Iterator[subprocess.Popen[bytes]]:
-    """Start ``command`` (a server on ``base_url``), wait for /health, stop it afterwards."""
-    with log_file.open("wb") as log:
-        process = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-                                   env={**os.environ, "PYTHONUNBUFFERED": "1"})
-        try:
-            deadline = time.monotonic() + 90
-            while True:
-                assert process.poll() is None, log_file.read_text(errors="replace")
-                try:
-                    if httpx.get(f"{base_url}/health", timeout=1, verify=verify).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                assert time.monotonic() < deadline, "the server did not start within 90 s"
-                time.sleep(0.3)
-            yield process
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
 
 
 def client_from(source: str, base_url: str) -> httpx.Client:
@@ -116,7 +81,7 @@ def test_dibao_serve_over_https(base_store: tuple[Path, dict[str, str]], tmp_pat
     store = fresh_store(base, tmp_path)
     cert, key = self_signed(tmp_path)
     trust = ssl.create_default_context(cafile=str(cert))
-    port = _free_port()
+    port = free_port()
     url = f"https://127.0.0.1:{port}"
     command = [str(BIN / "dibao"), "serve", "--store", str(store), "--port", str(port),
                "--tls-cert", str(cert), "--tls-key", str(key)]
@@ -158,7 +123,7 @@ def candidates_for(person: str, count: int) -> list[str]:
 def test_limits_hold_across_two_worker_processes(base_store: tuple[Path, dict[str, str]], tmp_path: Path) -> None:
     base, tokens = base_store
     store = fresh_store(base, tmp_path)
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     command = [sys.executable, "-m", "dibao.serve", "--store", str(store), "--port", str(port), "--workers", "2"]
     with serving(command, tmp_path / "server.log", url):
@@ -192,7 +157,7 @@ def test_forwarded_allow_ips_and_limits_file(base_store: tuple[Path, dict[str, s
     store = fresh_store(base, tmp_path)
     limits = tmp_path / "limits.yaml"
     limits.write_text(yaml.safe_dump({"failed_auth": {"burst": 2, "lockout_seconds": 120}}), encoding="utf-8")
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     command = [sys.executable, "-m", "dibao.serve", "--store", str(store), "--port", str(port),
                "--forwarded-allow-ips", "127.0.0.1", "--limits", str(limits)]
@@ -219,7 +184,61 @@ def test_bad_serve_options_are_refused_before_starting(base_store: tuple[Path, d
     bad = tmp_path / "limits.yaml"
     bad.write_text("lookups: {caseworker: {rate: fast}}\n", encoding="utf-8")
     for extra, words in ((["--limits", str(bad)], "fast"), (["--tls-cert", str(bad)], "--tls-key")):
-        result = subprocess.run([str(BIN / "dibao"), "serve", "--store", str(base), "--port", str(_free_port()),
+        result = subprocess.run([str(BIN / "dibao"), "serve", "--store", str(base), "--port", str(free_port()),
                                  *extra], capture_output=True, text=True, timeout=60, cwd=ROOT)
         assert result.returncode == 3 and words in result.stderr, result.stderr
         assert "Traceback" not in result.stderr
+
+
+def started_at(pid: int) -> str | None:
+    """When process ``pid`` started (clock ticks after boot, from /proc), or None if it is gone or a zombie."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rpartition(")")[2].split()  # after the command name, which may hold spaces
+    return None if fields[0] in ("Z", "X") else fields[19]
+
+
+def descendants(pid: int) -> dict[int, str]:
+    """Every process below ``pid`` (Linux /proc/PID/task/TID/children), with its start time (a reused pid differs)."""
+    found: dict[int, str] = {}
+    parents = [pid]
+    while parents:
+        for task in Path(f"/proc/{parents.pop()}/task").glob("*"):
+            try:
+                children = [int(child) for child in (task / "children").read_text().split()]
+            except OSError:
+                continue
+            for child in children:
+                if child not in found and (started := started_at(child)) is not None:
+                    found[child] = started
+                    parents.append(child)
+    return found
+
+
+@pytest.mark.parametrize("supervisor", ["stops", "is_killed"])
+def test_no_worker_process_outlives_the_server(base_store: tuple[Path, dict[str, str]], tmp_path: Path,
+                                               supervisor: str) -> None:
+    """``serving`` leaves none of uvicorn's workers behind, even when the supervisor dies without stopping them
+    (what a bare ``process.kill()`` after the stop timeout did: two workers were still alive 45 minutes later)."""
+    if not Path(f"/proc/{os.getpid()}/task/{os.getpid()}/children").exists():
+        pytest.skip("needs Linux /proc/PID/task/TID/children to find the worker processes")
+    base, _ = base_store
+    store = fresh_store(base, tmp_path)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    command = [sys.executable, "-m", "dibao.serve", "--store", str(store), "--port", str(port), "--workers", "2"]
+    with serving(command, tmp_path / "server.log", url) as process:
+        deadline = time.monotonic() + 30
+        while len(workers := descendants(process.pid)) < 2:
+            assert time.monotonic() < deadline, f"not two worker processes below the server: {workers}"
+            time.sleep(0.2)
+        if supervisor == "is_killed":
+            os.kill(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+            assert any(started_at(pid) == started for pid, started in workers.items()), "orphans to clean up"
+    deadline = time.monotonic() + 5
+    while alive := [pid for pid, started in workers.items() if started_at(pid) == started]:
+        assert time.monotonic() < deadline, f"worker processes still alive after the server stopped: {alive}"
+        time.sleep(0.1)

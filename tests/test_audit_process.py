@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import socket
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -22,16 +20,11 @@ from dibao.pipeline import run_daily
 from dibao.publish.store import RunStore
 from dibao.serve.audit import query_audit, verify_chain
 from dibao.serve.tokens import add_token
+from tests.real_server import free_port, serving
 
 ROOT = Path(__file__).resolve().parent.parent
 DATE = dt.date(2026, 11, 20)
 Server = tuple[str, Path, dict[str, str]]
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -40,34 +33,12 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     store = root / "store"
     run_daily(ROOT / "data" / "samples" / "drop", DATE, RunStore(store))
     tokens = {"cw": add_token(store / "tokens.yaml", "cw", "caseworker", ["340402"])}
-    port = _free_port()
-    log = (root / "server.log").open("wb")
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "DIBAO_AUDIT_ANONYMOUS_PER_SECOND": "5",
-           "DIBAO_AUDIT_ANONYMOUS_BURST": "100"}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "dibao.serve", "--store", str(store), "--host", "127.0.0.1", "--port", str(port)],
-        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env)
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert process.poll() is None, (root / "server.log").read_text(errors="replace")
-            try:
-                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "the server did not start within 60 s"
-            time.sleep(0.2)
+    command = [sys.executable, "-m", "dibao.serve", "--store", str(store), "--host", "127.0.0.1", "--port", str(port)]
+    env = {"DIBAO_AUDIT_ANONYMOUS_PER_SECOND": "5", "DIBAO_AUDIT_ANONYMOUS_BURST": "100"}
+    with serving(command, root / "server.log", base, env=env, start_seconds=60):
         yield base, store, tokens
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
-        log.close()
 
 
 def assert_problem(response: httpx.Response, status: int) -> dict[str, object]:

@@ -7,11 +7,9 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
-import socket
 import stat
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -21,6 +19,7 @@ import pytest
 from dibao.pipeline import run_daily
 from dibao.private_files import private_dir
 from dibao.publish.store import RunStore
+from tests.real_server import free_port, serving
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "data" / "samples" / "drop"
@@ -40,12 +39,6 @@ def modes_not_owner_only(root: Path) -> list[str]:
     return wrong
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _dibao(*args: str) -> subprocess.CompletedProcess[str]:
     done = subprocess.run([sys.executable, "-m", "dibao", *args], cwd=ROOT, capture_output=True, text=True,
                           umask=LOOSE, timeout=300, check=False)
@@ -61,32 +54,15 @@ def test_run_token_and_served_request_under_umask_022_leave_only_owner_only_path
     assert (store / "cache").is_dir(), "the run's cache is part of the check"
     token = _dibao("token", "add", "大通区-经办", "--role", "caseworker", "--county", "340402",
                    "--store", str(store)).stdout.strip().splitlines()[-1]
-    port = _free_port()
-    log = (tmp_path / "server.log").open("wb")
-    server = subprocess.Popen([sys.executable, "-m", "dibao", "serve", "--store", str(store), "--port", str(port)],
-                              cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, umask=LOOSE,
-                              env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    try:
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
-            assert server.poll() is None, (tmp_path / "server.log").read_text(errors="replace")
-            try:
-                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "the server did not start within 60 s"
-            time.sleep(0.2)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    command = [sys.executable, "-m", "dibao", "serve", "--store", str(store), "--port", str(port)]
+    with serving(command, tmp_path / "server.log", base, umask=LOOSE, start_seconds=60):
         exits = pl.read_parquet(store / "runs" / DATE.isoformat() / "exit_candidates.parquet")
         household = exits.filter(pl.col("county_code") == "340402")["dibao_household_id"][0]
         answer = httpx.get(f"{base}/households/{household}", headers={"Authorization": f"Bearer {token}"},
                            timeout=30)
         assert answer.status_code == 200, answer.text
-    finally:
-        server.terminate()
-        server.wait(timeout=20)
-        log.close()
     assert (store / "audit").is_dir() and any((store / "audit").iterdir()), "the audit log is part of the check"
     assert modes_not_owner_only(store) == []
 
