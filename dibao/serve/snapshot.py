@@ -25,6 +25,7 @@ from dibao.publish.contract import COVERAGE, DIFF, LIST_FILES, LISTS, PublishedR
 from dibao.publish.family_files import IndexNotWritable, open_index, run_id
 from dibao.publish.household import FamilyIndex, HistorySpans
 from dibao.publish.store import RunStore
+from dibao.serve.masking import county_names
 
 log = logging.getLogger("dibao.api")
 
@@ -116,6 +117,7 @@ class RunSnapshot:
     index: FamilyIndex
     load_seconds: float = 0.0
     sizes: dict[str, int] = field(default_factory=dict)
+    county_names: dict[str, str] = field(default_factory=dict)  # county code → name, once per run, not per request
 
 
 def load_snapshot(files: RunFiles, date: dt.date, spans: HistorySpans | None = None) -> RunSnapshot:
@@ -137,7 +139,7 @@ def load_snapshot(files: RunFiles, date: dt.date, spans: HistorySpans | None = N
     snapshot = RunSnapshot(
         date=date, stamp=stamp, folder=folder, manifest=manifest, lists=files.lists(date),
         coverage=files.coverage(date), index=index, load_seconds=round(time.perf_counter() - started, 3),
-        sizes=index.sizes,
+        sizes=index.sizes, county_names=county_names(files.coverage(date)),
     )
     log.info("loaded run %s in %.2f s (%s)", date, snapshot.load_seconds, snapshot.sizes)
     return snapshot

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from dibao.serve import deps
 from dibao.serve.auth import Audited, reader
-from dibao.serve.masking import county_names, household_view
+from dibao.serve.masking import household_view
 from dibao.serve.models import HouseholdLookup
 from dibao.serve.problems import INVALID_ID_TITLE, NOT_FOUND_DETAIL, PERSONAL_ERRORS, ApiProblem, problem_doc
 from dibao.serve.tokens import Principal
@@ -52,7 +52,7 @@ def lookup_family(request: Request, id: str, who: Principal, audited_query: str 
                 raise ApiProblem(422, fault[1], type_="urn:dibao:problem:invalid-id-number",
                                  title=INVALID_ID_TITLE, id_status=fault[0].value)
             raise ApiProblem(404, NOT_FOUND_DETAIL)
-        households = [household_view(h, who, county_names(snap.coverage)) for h in snap.index.family(gids)]
+        households = [household_view(h, who, snap.county_names) for h in snap.index.family(gids)]
         audited.count = len(households)
         return {"run": snap.date, "matched_by": found.matched_by, "person_key": found.person_key,
                 "households": households}
