@@ -499,3 +499,40 @@ def test_a_damaged_throttle_file_is_set_aside_and_the_buckets_start_full(tmp_pat
     assert (tmp_path / "throttle.sqlite3.damaged").read_bytes().startswith(b"not a database")
     assert state.stat().st_mode & 0o777 == 0o600
     buckets.close()
+
+
+def test_a_miss_is_counted_before_its_answer_reaches_the_client(store: Path, tokens: dict[str, str],
+                                                                tmp_path: Path) -> None:
+    """The client's next lookup may land on another worker process at once: by the time the 404 starts going out,
+    the shared state must already hold the miss (counted after the send, a second worker let one more through)."""
+    import sqlite3
+
+    app, _, own = served_app(store, tmp_path)
+    burst = load_limits(None).lookup_misses["caseworker"].burst
+    seen: list[tuple[int, float | None]] = []
+
+    def misses_left() -> float | None:  # as another worker process reads the shared file
+        with sqlite3.connect(own / "api" / "throttle.sqlite3") as other:
+            row = other.execute("SELECT tokens FROM buckets WHERE key = ?", ("miss:大通区-经办",)).fetchone()
+        return None if row is None else float(row[0])
+
+    async def lookup_unknown() -> None:
+        scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
+                 "scheme": "http", "path": "/households/DB999999999999", "raw_path": b"/households/DB999999999999",
+                 "root_path": "", "query_string": b"", "client": ("127.0.0.9", 50000), "server": ("testserver", 80),
+                 "headers": [(b"host", b"testserver"), (b"authorization", f"Bearer {tokens['cw']}".encode())]}
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                seen.append((message["status"], misses_left()))
+
+        await app(scope, receive, send)
+
+    with TestClient(app) as client:
+        assert client.portal is not None
+        client.portal.call(lookup_unknown)
+    assert seen and seen[0][0] == 404
+    assert seen[0][1] is not None and seen[0][1] <= burst - 1, seen

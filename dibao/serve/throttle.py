@@ -196,18 +196,27 @@ class ThrottleMiddleware:
                        scope.get("query_string", b"").decode("latin-1"), 429)
             await refusal_response(refused)(scope, receive, send)
             return
-        status = 500
+        status, settled = 500, False
+        suspicion: Suspicion | None = None
 
-        async def send_noting_status(message: Message) -> None:
+        def settle() -> None:
+            nonlocal settled, suspicion
+            settled = True
+            suspicion = throttle.settle(caller, status, (scope.get("state") or {}).get("lookup_subject"))
+
+        async def send_settling_first(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = int(message["status"])
+                # Counted before the client can read the answer: its next request, on whichever worker process,
+                # must already meet this miss or failed authentication (settling after the send let one through).
+                settle()
             await send(message)
 
         try:
-            await self.app(scope, receive, send_noting_status)
+            await self.app(scope, receive, send_settling_first)
         finally:
-            subject = (scope.get("state") or {}).get("lookup_subject")
-            suspicion = throttle.settle(caller, status, subject)
+            if not settled:  # no answer started (an error): counted as the 500 it becomes
+                settle()
             if suspicion is not None and caller.who is not None:
                 _report(state.audit, caller.who, suspicion, status)
