@@ -136,10 +136,11 @@ def load_snapshot(files: RunFiles, date: dt.date, spans: HistorySpans | None = N
         log.warning("%s; indexing run %s in this worker's memory instead", exc, date)
         history = (spans or HistorySpans()).upto(files.store, runs_known)
         index = FamilyIndex.load(PublishedRun(folder), [d for d, _ in runs_known], history)
+    coverage = files.coverage(date)
     snapshot = RunSnapshot(
         date=date, stamp=stamp, folder=folder, manifest=manifest, lists=files.lists(date),
-        coverage=files.coverage(date), index=index, load_seconds=round(time.perf_counter() - started, 3),
-        sizes=index.sizes, county_names=county_names(files.coverage(date)),
+        coverage=coverage, index=index, load_seconds=round(time.perf_counter() - started, 3),
+        sizes=index.sizes, county_names=county_names(coverage),
     )
     log.info("loaded run %s in %.2f s (%s)", date, snapshot.load_seconds, snapshot.sizes)
     return snapshot

@@ -7,7 +7,8 @@ Before a request is handled it draws on (all or nothing, ``buckets.Buckets``):
 - with a known token, that token's bucket (``per_token`` of its role);
 - for a household lookup also the token's ``lookups`` bucket, and it must have a miss left (``lookup_misses``).
 
-After the answer: a 401 to a request that carried credentials takes one from the address's ``failed_auth``
+As the answer starts (before the client can read it and send its next request, perhaps to another worker): a 401
+to a request that carried credentials takes one from the address's ``failed_auth``
 bucket, and with none left locks the address out for ``lockout_seconds`` — whatever token it sends next. A lookup
 answered 404 or 422 takes one from the token's ``lookup_misses``; once they are spent every lookup of that token
 is refused (decided before the lookup, so a refusal says nothing about the ID asked for) until one refills.

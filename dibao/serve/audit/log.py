@@ -161,8 +161,8 @@ class AuditLog:
     # --- rotation --------------------------------------------------------------------------------------------
 
     def _rotate(self) -> None:
-        """Rename the full ``audit.jsonl`` to the next ``audit.NNNNNN.jsonl`` and start a new one."""
-        os.fsync(self._fd)
+        """Rename the full ``audit.jsonl`` to the next ``audit.NNNNNN.jsonl`` and start a new one (the full file is
+        synced as its descriptor is retired)."""
         rotated = rotated_files(self.audit_dir)
         target = self.audit_dir / rotated_name(rotated[-1][0] + 1 if rotated else 1)
         os.rename(self.path, target)
