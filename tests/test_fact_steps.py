@@ -7,6 +7,7 @@ import datetime as dt
 from collections.abc import Callable
 from pathlib import Path
 
+import duckdb
 import polars as pl
 import pytest
 import yaml
@@ -16,7 +17,7 @@ from dibao.link import link_persons, person_records
 from dibao.rules import decide, load_parameters, load_rules
 from dibao.rules.catalog import CATALOG, FACTS, Fact
 from dibao.rules.facts import INPUTS, build_steps
-from dibao.rules.steps import referenced_tables
+from dibao.rules.steps import Step, last_readers, referenced_tables, run_steps
 from dibao.schema import FILE_SPECS
 from tests.conftest import roll_rows, write_csv
 
@@ -80,3 +81,25 @@ def test_a_new_department_item_is_the_item_a_fact_a_rule_and_a_case(drop: Build,
     flagged = decided.flags.filter(pl.col("code") == "social_insurance_paid")
     assert flagged["subject_id"].to_list() == ["DB001"]
     assert "社保在缴人数=1" in flagged["detail"][0]
+
+
+def test_an_intermediate_table_is_dropped_once_its_last_reader_is_done() -> None:
+    """DuckDB holds the tables still to be read, not every table of the pipeline (memory at province scale)."""
+    steps = (Step("a", ("source",), "SELECT x FROM source"), Step("b", ("a",), "SELECT x + 1 AS x FROM a"),
+             Step("c", ("a", "b"), "SELECT a.x, b.x AS y FROM a, b"), Step("d", ("c",), "SELECT * FROM c"))
+    assert last_readers(steps) == {"a": "c", "b": "c", "c": "d", "d": "d"}
+    con = duckdb.connect()
+    con.execute("CREATE TABLE source AS SELECT 1 AS x")
+    run_steps(con, steps, ("source",), {}, keep=("d",))
+    tables = {row[0] for row in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+    assert tables == {"source", "d"}
+    assert con.execute("SELECT * FROM d").fetchall() == [(1, 2)]
+
+
+def test_without_keep_every_table_stays_for_later_steps() -> None:
+    """The incremental stage runs the date-reading steps on tables an earlier call made."""
+    con = duckdb.connect()
+    con.execute("CREATE TABLE source AS SELECT 1 AS x")
+    run_steps(con, (Step("a", ("source",), "SELECT x FROM source"),), ("source",), {})
+    run_steps(con, (Step("b", ("a",), "SELECT x FROM a"),), ("source", "a"), {})
+    assert con.execute("SELECT count(*) FROM a").fetchone() == (1,)

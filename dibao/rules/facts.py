@@ -736,7 +736,8 @@ def household_facts(drop: Drop, links: pl.DataFrame, params: pl.DataFrame, run_d
     in a fixed order (subject_type, subject_id, source)."""
     con = facts_connection(drop, links, params, rules)
     try:
-        run_steps(con, build_steps(rules.catalog, rules.asset_kinds), INPUTS, step_parameters(drop, run_date))
+        run_steps(con, build_steps(rules.catalog, rules.asset_kinds), INPUTS, step_parameters(drop, run_date),
+                  keep=("household_facts",))
         return con.sql("SELECT * FROM household_facts").pl()
     finally:
         con.close()
