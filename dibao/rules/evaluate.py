@@ -97,20 +97,20 @@ def evaluate_rules(facts: pl.DataFrame, params: pl.DataFrame, rules: RuleSet, pa
         flags = con.sql(_fired_sql(facts, parameters, rules)).pl().sort("__i")
     finally:
         con.close()
-    table = numbered.join(params, on=["county_code", "area"], how="inner", maintain_order="left")
-    if not table["__i"].equals(flags["__i"]):
-        raise AssertionError("facts and rule flags are out of step")  # cannot happen: same join, same rows
-    table = table.hstack(flags.drop("__i"))
+    # The facts of each rule's hits only, with their parameters: a province's facts joined whole to the
+    # parameters were the rules stage's largest frame (2 million rows, every fact and parameter column).
+    schema = numbered.head(0).join(params.head(0), on=["county_code", "area"], how="inner").schema
     frames = []
     for rule in rules.rules:  # a loop over rules, not rows
-        hits = table.filter(pl.col(f"fired:{rule.id}"))
-        if hits.is_empty():
+        fired = flags.filter(pl.col(f"fired:{rule.id}"))["__i"]
+        if fired.is_empty():
             continue
+        hits = numbered[fired].join(params, on=["county_code", "area"], how="inner", maintain_order="left")
         param_struct = pl.struct(
             [pl.struct(pl.col(n).alias("value"), pl.col(f"{n}__from").cast(pl.String).alias("from"),
                        pl.lit(parameters.parameters[n].unit).alias("unit"),
                        *([pl.col(f"{n}__carried").alias("carried_forward")]
-                         if f"{n}__carried" in table.columns else [])).alias(n)
+                         if f"{n}__carried" in schema else [])).alias(n)
              for n in rule.params_read]
         ) if rule.params_read else pl.lit("{}")
         frames.append(hits.select(
@@ -119,10 +119,10 @@ def evaluate_rules(facts: pl.DataFrame, params: pl.DataFrame, rules: RuleSet, pa
             pl.lit(rule.label).alias("label"), pl.lit(rule.reference).alias("reference"),
             pl.struct([pl.col(n) for n in rule.facts_read]).struct.json_encode().alias("figures"),
             (param_struct.struct.json_encode() if rule.params_read else param_struct).alias("parameters"),
-            _detail(rule, parameters, table.schema, rules.catalog.labels, rules.catalog.codes,
+            _detail(rule, parameters, schema, rules.catalog.labels, rules.catalog.codes,
                     rules.catalog.daily).alias("detail"),
             (pl.col(rule.due) if rule.due else pl.lit(None, dtype=pl.Date)).alias("due_date"),
         ))
     if not frames:
         return pl.DataFrame(schema=DECISION_SCHEMA)
-    return pl.concat(frames).cast(DECISION_SCHEMA)  # type: ignore[arg-type]
+    return pl.concat(frames).cast(DECISION_SCHEMA)
