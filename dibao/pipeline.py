@@ -23,7 +23,7 @@ from dibao.errors import DibaoError
 from dibao.headers import HeaderTable, load_header_table
 from dibao.ingest import Drop, ingest_drop
 from dibao.ingest.validate import FIELD_CLEARED, ROW_REJECTED
-from dibao.link import crosswalk_table, link_persons, person_records
+from dibao.link import LinkResult, crosswalk_table, link_persons, person_records
 from dibao.profile import StageClock
 from dibao.publish import contract, worklists
 from dibao.publish.cache import RULES_RENEW_ABOVE, RunCache, file_sha256
@@ -114,21 +114,46 @@ def _reuse_file(source: Path, target: Path, expected: dict[str, Any]) -> bool:
     return True
 
 
+def _write_output(path: Path, frame: pl.DataFrame, known: dict[str, Any] | None, previous: Path | None,
+                  ) -> dict[str, Any]:
+    """Write one published file (or link the previous run's identical one); its manifest entry."""
+    if known is not None and previous is not None and _reuse_file(previous / path.name, path, known):
+        return {"rows": frame.height, "sha256": known["sha256"]}
+    # One chunk: Parquet's row groups follow a frame's chunks, and a frame assembled from a cached day and a
+    # recomputed part is chunked unlike one from a full computation; the bytes must depend on values only.
+    frame.rechunk().write_parquet(path, statistics=True)
+    return {"rows": frame.height, "sha256": file_sha256(path)}
+
+
 def _write_outputs(folder: Path, outputs: dict[contract.PublishedFile, pl.DataFrame],
-                   reuse: dict[str, dict[str, Any]] | None = None, previous: Path | None = None,
-                   ) -> dict[str, dict[str, Any]]:
+                   staged: dict[str, tuple[Path, dict[str, Any]]] | None = None) -> dict[str, dict[str, Any]]:
+    """Write the run's files into ``folder``; ``staged`` files (written earlier, see ``_stage_link_outputs``)
+    are moved in."""
     written = {}
+    for name, (path, info) in (staged or {}).items():
+        os.replace(path, folder / name)
+        written[name] = info
     for published, frame in outputs.items():
-        path = folder / published.filename
-        known = (reuse or {}).get(published.filename)
-        if known is not None and previous is not None and _reuse_file(previous / path.name, path, known):
-            written[path.name] = {"rows": frame.height, "sha256": known["sha256"]}
-            continue
-        # One chunk: Parquet's row groups follow a frame's chunks, and a frame assembled from a cached day and a
-        # recomputed part is chunked unlike one from a full computation; the bytes must depend on values only.
-        frame.rechunk().write_parquet(path, statistics=True)
-        written[path.name] = {"rows": frame.height, "sha256": file_sha256(path)}
+        written[published.filename] = _write_output(folder / published.filename, frame, None, None)
     return written
+
+
+def _stage_link_outputs(spill: Path, linked: LinkResult, reuse: dict[str, dict[str, Any]], previous: Path | None,
+                        ) -> dict[str, tuple[Path, dict[str, Any]]]:
+    """Write the linkage's published files as soon as the linkage is done, into the run's spill folder (same disk
+    as the run folder; moved in at publishing): the wide person_links frame (evidence lists, names, methods for
+    every input row) then need not be held through the rules stage, where the run's memory peaks."""
+    outputs = {contract.PERSON_LINKS: linked.links, contract.LINK_REVIEW: linked.review,
+               contract.HOUSEHOLD_LINKS: crosswalk_table(linked.links)}
+    staged = {}
+    for published, frame in outputs.items():
+        path = spill / published.filename
+        staged[published.filename] = (path, _write_output(path, frame, reuse.get(published.filename), previous))
+    return staged
+
+
+# What the stages after the linkage read of person_links (the rules' facts, the coverage).
+LINK_KEYS = ("source", "row", "person_key", "household", "household_group", "id_status")
 
 
 def content_hash(files: dict[str, dict[str, Any]]) -> str:
@@ -208,11 +233,18 @@ def run_daily(
             elif run_cache:
                 run_cache.linkage = "reused"
             stage.rows = linked.links.height
+            previous_folder = store.run_dir(previous_date) if previous_date else None
+            staged = _stage_link_outputs(
+                spill, linked, _unchanged_files(previous_folder, previous_manifest,
+                                                run_cache.link_key() if run_cache else None), previous_folder)
+            linkage = link_summary(linked.links, linked.review)
+            links = linked.links.select(LINK_KEYS)
+            del linked
 
         with clock.stage("rules") as stage:
             policy = (parameters.source, rules.source)
             basis = run_cache.load_rules(policy) if run_cache else None
-            decided = decide(drop, linked.links, date, parameters, rules, basis=basis)
+            decided = decide(drop, links, date, parameters, rules, basis=basis)
             if run_cache and (basis is None or decided.groups_recomputed > RULES_RENEW_ABOVE * decided.groups):
                 run_cache.save_rules(policy, decided.basis(date))
             stage.rows = decided.facts.height
@@ -223,7 +255,7 @@ def run_daily(
             drop.frame_or_empty("counties"))
         diff = diff_lists(lists, previous, date)
         with clock.stage("coverage") as stage:
-            rates = coverage(drop, linked.links, lists.exit, lists.inclusion, date, coverage_config)
+            rates = coverage(drop, links, lists.exit, lists.inclusion, date, coverage_config)
             stage.rows = rates.height
 
         outputs: dict[contract.PublishedFile, pl.DataFrame] = {
@@ -235,20 +267,14 @@ def run_daily(
             contract.DECISIONS: decided.decisions,
             contract.HOUSEHOLD_FACTS: decided.facts,
             contract.PARAMETERS_IN_FORCE: decided.params,
-            contract.PERSON_LINKS: linked.links,
-            contract.LINK_REVIEW: linked.review,
-            contract.HOUSEHOLD_LINKS: crosswalk_table(linked.links),
             contract.REJECTED: drop.rejected,
             contract.INPUT_NOTES: drop.data_notes,
         }
 
         def write(folder: Path) -> None:
             with clock.stage("write") as stage:
-                files = _write_outputs(
-                    folder, outputs, previous=store.run_dir(previous_date) if previous_date else None,
-                    reuse=_unchanged_files(store.run_dir(previous_date) if previous_date else None,
-                                           previous_manifest, run_cache.link_key() if run_cache else None))
-                stage.rows = sum(frame.height for frame in outputs.values())
+                files = _write_outputs(folder, outputs, staged=staged)
+                stage.rows = sum(entry["rows"] for entry in files.values())
             timings.update(clock.timings)
             manifest["worklists"] = worklists.pending(drop.frame_or_empty("counties"))  # written after publishing
             manifest.update(
@@ -289,7 +315,7 @@ def run_daily(
                 **{contract.LIST_FILES[name].name: lists.get(name).height for name in contract.LISTS},
                 "by_rule": dict(decided.decisions.group_by("rule_id").len().sort("rule_id").iter_rows()),
             },
-            "linkage": link_summary(linked.links, linked.review),
+            "linkage": linkage,
         }
         if run_cache is not None:
             for stem, info in manifest["inputs"].items():
