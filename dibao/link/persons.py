@@ -300,6 +300,22 @@ def _best_first(review: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+def _assemble(recs: pl.DataFrame, keyed: pl.DataFrame, groups: pl.DataFrame) -> pl.DataFrame:
+    """person_links in record order: each record's own columns beside its key, method, score and evidence, and
+    its household's group. Every record has exactly one key (the stages partition the records), so the keys are
+    put in record order and set beside the records, not joined to them: a join carried every column of the
+    records through a hash join and a sort, the linkage's largest transient (≈ 4 GiB for a province)."""
+    keyed = keyed.sort("rid")
+    if keyed.height != recs.height or not keyed["rid"].equals(recs["rid"], check_names=False):
+        raise AssertionError("linkage: not exactly one person key per record")  # the stages partition the records
+    own = recs.rename({"name_norm": "name"})
+    group = own.select("household").join(groups, on="household", how="left", maintain_order="left")
+    columns = {**{c: own[c] for c in LINK_SCHEMA if c in own.columns},
+               **{c: keyed[c] for c in LINK_SCHEMA if c in keyed.columns and c != "rid"},
+               "household_group": group["household_group"]}
+    return pl.DataFrame([columns[c].alias(c) for c in LINK_SCHEMA]).cast(LINK_SCHEMA)  # type: ignore[arg-type]
+
+
 def link_persons(records: pl.DataFrame, settings: LinkSettings | None = None) -> LinkResult:
     """Give every record a ``person_key`` with its method, score and evidence; list what needs a person."""
     settings = settings or LinkSettings()
@@ -311,13 +327,8 @@ def link_persons(records: pl.DataFrame, settings: LinkSettings | None = None) ->
     matched, review_household = _stage_household(recs, linked, profiles, groups, settings)
     linked = pl.concat([linked, matched])
     internal = _internal_keys(recs, linked, groups)
-    links = (
-        recs.rename({"name_norm": "name"}).join(pl.concat([linked, internal]), on="rid", how="left")
-        .join(groups, on="household", how="left")
-        .sort("rid")
-        .select(list(LINK_SCHEMA))
-        .cast(LINK_SCHEMA)  # type: ignore[arg-type]
-    )
+    links = _assemble(recs, pl.concat([linked, internal]), groups)
+    del linked, internal
     review = (
         pl.concat([review_exact, review_repair, review_household], how="vertical_relaxed")
         .join(recs.select("rid", "source", "row"), on="rid")
