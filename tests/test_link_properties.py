@@ -25,6 +25,7 @@ from dibao.ingest import ingest_drop
 from dibao.link import link_persons, person_records
 from dibao.link.persons import LinkSettings, name_similarity
 from dibao.link.records import HOUSEHOLD_FIELD, RECORD_SCHEMA
+from dibao.link.repair import repair_candidates
 from dibao.normalise.ids import USABLE_STATUSES, IdStatus, expected_check_char, normalise_ids
 from dibao.normalise.names import normalise_names
 from dibao.rules import Decisions, ParameterSet, RuleSet, decide, load_parameters, load_rules
@@ -400,3 +401,24 @@ def test_a_900000_balance_with_a_17_digit_id_changes_no_family_assets(tmp_path: 
     _, facts = _with_extra(tmp_path, [["34040219580704123", "钱某", "某银行", "900000", "2026-11-01"]], [])
     assert facts["financial_assets"].to_list() == base["facts"]["financial_assets"].to_list()
     assert facts.equals(base["facts"])
+
+
+@settings(max_examples=30, deadline=None)
+@given(seeds=st.lists(st.integers(0, 10**6), min_size=1, max_size=40), batch=st.integers(1, 50),
+       data=st.data())
+def test_repair_candidates_are_the_same_whatever_the_batch(seeds: list[int], batch: int,
+                                                           data: st.DataObject) -> None:
+    """A province's bad IDs are expanded a batch at a time (bounded memory): every batch size gives the
+    candidates of one expansion, records in their order."""
+    known = [make_id(birth=f"19{50 + seed % 50}0{1 + seed % 9}1{seed % 10}", seq=f"{seed % 1000:03d}")
+             for seed in seeds]
+    bad_ids = []
+    for valid in known:
+        position = data.draw(st.integers(0, 16))
+        digit = str((int(valid[position]) + data.draw(st.integers(1, 9))) % 10)
+        bad_ids.append(valid[:position] + digit + valid[position + 1:])  # one typed digit wrong
+    bad = pl.DataFrame({"rid": pl.Series(range(len(bad_ids)), dtype=pl.UInt32), "id_clean": bad_ids})
+    whole = repair_candidates(bad, pl.Series(known), batch=10**9)
+    assert repair_candidates(bad, pl.Series(known), batch=batch).equals(whole)
+    for rid, valid in enumerate(known):  # each mistyped ID finds the ID it came from
+        assert whole.filter((pl.col("rid") == rid) & (pl.col("candidate") == valid)).height == 1

@@ -24,26 +24,34 @@ def _variant_table() -> pl.DataFrame:
 VARIANTS = _variant_table()
 
 
-def repair_candidates(bad: pl.DataFrame, known_ids: pl.Series) -> pl.DataFrame:
+# Bad records per batch of the cross join: each becomes ≈ 200 variant rows, and a province's 100,000 bad IDs made
+# one 20-million-row frame of text at once (1.5 GiB, the linkage's second largest transient).
+BATCH = 10_000
+
+
+def repair_candidates(bad: pl.DataFrame, known_ids: pl.Series, batch: int = BATCH) -> pl.DataFrame:
     """For each bad record (``rid``, ``id_clean`` of 18 characters) the known IDs one edit away.
 
-    Returns ``rid``, ``candidate`` and ``edit`` (digit_typo, check_digit or digit_swap).
+    Returns ``rid``, ``candidate`` and ``edit`` (digit_typo, check_digit or digit_swap), records in their order.
     """
+    empty = pl.DataFrame(schema={"rid": pl.UInt32, "candidate": pl.String, "edit": pl.String})
     if bad.is_empty():
-        return pl.DataFrame(schema={"rid": pl.UInt32, "candidate": pl.String, "edit": pl.String})
+        return empty
     s = pl.col("id_clean")
     pos = pl.col("pos")
     substituted = s.str.slice(0, pos) + pl.col("char") + s.str.slice(pos + 1)
     swapped = s.str.slice(0, pos) + s.str.slice(pos + 1, 1) + s.str.slice(pos, 1) + s.str.slice(pos + 2)
-    candidates = (
-        bad.select("rid", "id_clean")
-        .join(VARIANTS, how="cross")
-        .with_columns(
-            pl.when(pl.col("edit") == "digit_swap").then(swapped).otherwise(substituted).alias("candidate")
-        )
-        .filter(pl.col("candidate") != s)
-        .select("rid", "candidate", "edit")
-    )
     known = pl.DataFrame({"candidate": known_ids.unique()})
-    return candidates.join(known, on="candidate", how="semi").unique(["rid", "candidate"], keep="first",
-                                                                     maintain_order=True)
+    parts = []
+    for start in range(0, bad.height, batch):
+        candidates = (
+            bad.slice(start, batch).select("rid", "id_clean")
+            .join(VARIANTS, how="cross")
+            .with_columns(
+                pl.when(pl.col("edit") == "digit_swap").then(swapped).otherwise(substituted).alias("candidate")
+            )
+            .filter(pl.col("candidate") != s)
+            .select("rid", "candidate", "edit")
+        )
+        parts.append(candidates.join(known, on="candidate", how="semi", maintain_order="left"))
+    return pl.concat([empty, *parts]).unique(["rid", "candidate"], keep="first", maintain_order=True)
