@@ -57,6 +57,53 @@ def test_a_run_killed_at_any_moment_leaves_the_previous_run_and_the_next_succeed
     assert sorted(p.name for p in (store / "runs").iterdir()) == ["2026-11-19", "2026-11-20"]  # leftovers swept
 
 
+def _children(pid: int) -> set[int]:
+    """Processes whose parent is ``pid`` (Linux /proc)."""
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # ended while we looked
+        if int(fields[1]) == pid:
+            found.add(int(stat.parent.name))
+    return found
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_a_run_killed_while_writing_its_work_lists_leaves_no_worker_behind(big_drop: Path, tmp_path: Path) -> None:
+    """The work-list workers end with the run: killed outright (kill -9, the out-of-memory killer), a run left
+    them waiting on a pipe for ever, each holding an interpreter and part of a province's rows."""
+    victim = _dibao("run", "--inputs", str(big_drop), "--date", "2026-11-20", "--store", str(tmp_path / "store"))
+    workers: set[int] = set()
+    deadline = time.monotonic() + 240
+    while not workers and victim.poll() is None and time.monotonic() < deadline:
+        workers = {pid for pid in _children(victim.pid) if b"spawn_main" in _cmdline(pid)}
+        time.sleep(0.02)
+    assert workers, "the run ended before its work-list workers were seen"
+    victim.send_signal(signal.SIGKILL)
+    victim.wait(timeout=60)
+    deadline = time.monotonic() + 20
+    while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not [pid for pid in workers if _alive(pid)], "work-list workers outlived the killed run"
+
+
 def test_a_run_on_a_busy_store_refuses_or_waits(big_drop: Path, tmp_path: Path) -> None:
     store = tmp_path / "store"
     with RunStore(store).lock():  # another run holds the store

@@ -29,6 +29,7 @@ is always written. Every file is written under a hidden temp name and renamed wh
 
 from __future__ import annotations
 
+import ctypes
 import datetime as dt
 import hashlib
 import json
@@ -36,6 +37,8 @@ import multiprocessing
 import os
 import re
 import shutil
+import signal
+import sys
 import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -75,6 +78,7 @@ EXCEL_EPOCH = dt.date(1899, 12, 30)  # day 0 of Excel's serial dates (1900 syste
 FIXED_CREATED = dt.datetime(2000, 1, 1)  # a county/township workbook's 'created' property: never the run date
 PRINT_DATE = "&D"  # header/footer field: the date the sheet is printed
 
+_PR_SET_PDEATHSIG = 1  # prctl(2): the signal a process gets when its parent ends
 FORMAT = "4"  # bump when the same rows would be written differently: no earlier workbook is then reused
 WORKERS = 2  # worker processes writing workbooks
 MANIFEST_KEY = "worklists"
@@ -621,6 +625,16 @@ def _town_runs(towns: list[str]) -> dict[str, tuple[int, int]]:
     return runs
 
 
+def end_with_parent(parent: int) -> None:
+    """A work-list worker's first step: end when the run that started it ends. A run killed outright (kill -9,
+    the kernel's out-of-memory killer) left its workers waiting on their pipe for ever, each holding its
+    interpreter and part of a province's rows."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # the run was gone before the line above took effect
+        os._exit(1)
+
+
 def write_county(job: CountyJob, out: str) -> list[str]:
     """Write the job's workbooks that need writing (the worker's task). Each row's cell values are taken out of
     Polars once per county; the county workbook and its township workbooks write slices of them."""
@@ -728,7 +742,8 @@ def build(folder: Path, run_date: dt.date, exit_candidates: pl.DataFrame, inclus
     summary = province_summary(run_date, exit_candidates, inclusion_candidates, flags, diff, counties)
     if workers > 0 and todo:
         context = multiprocessing.get_context("spawn")  # a fresh interpreter: never a copy of the run's frames
-        with ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=context) as pool:
+        with ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=context,
+                                 initializer=end_with_parent, initargs=(os.getpid(),)) as pool:
             futures = [pool.submit(write_county, job, str(out)) for job in todo]
             _write_summary(out / PROVINCE_FILE, run_date, summary)
             try:
