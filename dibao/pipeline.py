@@ -114,8 +114,8 @@ def _reuse_file(source: Path, target: Path, expected: dict[str, Any]) -> bool:
     return True
 
 
-def _write_output(path: Path, frame: pl.DataFrame, known: dict[str, Any] | None, previous: Path | None,
-                  ) -> dict[str, Any]:
+def _write_output(path: Path, frame: pl.DataFrame, known: dict[str, Any] | None = None,
+                  previous: Path | None = None) -> dict[str, Any]:
     """Write one published file (or link the previous run's identical one); its manifest entry."""
     if known is not None and previous is not None and _reuse_file(previous / path.name, path, known):
         return {"rows": frame.height, "sha256": known["sha256"]}
@@ -134,7 +134,7 @@ def _write_outputs(folder: Path, outputs: dict[contract.PublishedFile, pl.DataFr
         os.replace(path, folder / name)
         written[name] = info
     for published, frame in outputs.items():
-        written[published.filename] = _write_output(folder / published.filename, frame, None, None)
+        written[published.filename] = _write_output(folder / published.filename, frame)
     return written
 
 
@@ -233,13 +233,15 @@ def run_daily(
             elif run_cache:
                 run_cache.linkage = "reused"
             stage.rows = linked.links.height
+        with clock.stage("write links") as stage:  # timed apart: the link stage stays the linkage alone
             previous_folder = store.run_dir(previous_date) if previous_date else None
             staged = _stage_link_outputs(
                 spill, linked, _unchanged_files(previous_folder, previous_manifest,
                                                 run_cache.link_key() if run_cache else None), previous_folder)
-            linkage = link_summary(linked.links, linked.review)
-            links = linked.links.select(LINK_KEYS)
-            del linked
+            stage.rows = sum(info["rows"] for _, info in staged.values())
+        linkage = link_summary(linked.links, linked.review)
+        links = linked.links.select(LINK_KEYS)
+        del linked
 
         with clock.stage("rules") as stage:
             policy = (parameters.source, rules.source)

@@ -34,9 +34,8 @@ def repair_candidates(bad: pl.DataFrame, known_ids: pl.Series, batch: int = BATC
 
     Returns ``rid``, ``candidate`` and ``edit`` (digit_typo, check_digit or digit_swap), records in their order.
     """
-    empty = pl.DataFrame(schema={"rid": pl.UInt32, "candidate": pl.String, "edit": pl.String})
     if bad.is_empty():
-        return empty
+        return pl.DataFrame(schema={"rid": pl.UInt32, "candidate": pl.String, "edit": pl.String})
     s = pl.col("id_clean")
     pos = pl.col("pos")
     substituted = s.str.slice(0, pos) + pl.col("char") + s.str.slice(pos + 1)
@@ -54,4 +53,4 @@ def repair_candidates(bad: pl.DataFrame, known_ids: pl.Series, batch: int = BATC
             .select("rid", "candidate", "edit")
         )
         parts.append(candidates.join(known, on="candidate", how="semi", maintain_order="left"))
-    return pl.concat([empty, *parts]).unique(["rid", "candidate"], keep="first", maintain_order=True)
+    return pl.concat(parts).unique(["rid", "candidate"], keep="first", maintain_order=True)
