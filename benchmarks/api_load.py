@@ -96,8 +96,9 @@ def _wrk(url: str, token: str, paths: list[str], concurrency: int, seconds: floa
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     return {"requests": requests, "errors": int(errors.group(1)) if errors else 0,
             "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),  # type: ignore[union-attr]
-            "p50_ms": ms(re.search(r"50%\s+(\S+)", out).group(1)),  # type: ignore[union-attr]
-            "p99_ms": ms(re.search(r"99%\s+(\S+)", out).group(1))}  # type: ignore[union-attr]
+            # the Latency Distribution lines ("     50%   15.20ms"), not a Stdev column that happens to end in 50%
+            "p50_ms": ms(re.search(r"^\s+50%\s+(\S+)$", out, re.MULTILINE).group(1)),  # type: ignore[union-attr]
+            "p99_ms": ms(re.search(r"^\s+99%\s+(\S+)$", out, re.MULTILINE).group(1))}  # type: ignore[union-attr]
 
 
 def _worker_memory(server_pid: int) -> list[dict[str, int]]:
