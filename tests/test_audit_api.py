@@ -196,6 +196,37 @@ def test_an_entry_that_cannot_be_written_fails_the_lookup_closed(
     assert [e["status"] for e in query_audit(settings.audit_dir)] == [200, 200]
 
 
+def test_a_lookup_is_not_answered_until_its_entry_is_on_disk(
+        served: tuple[TestClient, AuditSettings], tokens: dict[str, str], own_household: str,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Lookups run on the event loop and share the audit flush; the answer still waits for it: a flush that
+    fails refuses the lookup (503, nothing personal), in both forms, and the entry stays in the log."""
+    client, settings = served
+    cw = auth(tokens["cw"])
+    flushes: list[int] = []
+    real_fdatasync = os.fdatasync
+
+    def counted(fd: int) -> None:
+        flushes.append(fd)
+        real_fdatasync(fd)
+
+    def broken_disk(fd: int) -> None:
+        raise OSError(5, "Input/output error")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(os, "fdatasync", counted)
+        assert client.get(f"/households/{own_household}", headers=cw).status_code == 200
+        assert flushes, "answered without flushing its audit entry"
+    with monkeypatch.context() as patched:
+        patched.setattr(os, "fdatasync", broken_disk)
+        by_path = client.get(f"/households/{own_household}", headers=cw)
+        by_body = client.post("/households/lookup", json={"id": own_household}, headers=cw)
+    for response in (by_path, by_body):
+        assert problem(response, 503)["detail"] == AUDIT_UNAVAILABLE and own_household not in response.text
+    assert client.get(f"/households/{own_household}", headers=cw).status_code == 200  # the disk is back
+    assert [e["status"] for e in query_audit(settings.audit_dir)] == [200, 200, 200, 200]  # written, not flushed
+
+
 def test_the_server_reopens_a_removed_log_and_the_loss_shows(
         served: tuple[TestClient, AuditSettings], tokens: dict[str, str], own_household: str) -> None:
     client, settings = served

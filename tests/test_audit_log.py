@@ -251,6 +251,75 @@ def test_a_synced_entry_is_durable_before_append_returns_and_concurrent_entries_
     assert flushes[0] < 200 * 0.75, f"{flushes[0]} flushes for 200 entries: no grouping"
 
 
+def test_entries_awaited_on_an_event_loop_are_flushed_before_their_wait_ends_and_share_flushes(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The event-loop form of the group commit (``append(defer_to=…)``, then ``await durable``): the entry is in the
+    file at once; the wait ends only after an fdatasync that began once the entry was written; many lookups in
+    flight share flushes; entries nobody asked to sync are never waited for."""
+    import asyncio
+    import time
+
+    log = AuditLog(tmp_path / "audit")
+    flushed_through: list[int] = []  # the highest entry written when each flush began
+    real_fdatasync = os.fdatasync
+
+    def slow_fdatasync(fd: int) -> None:
+        began_with = log.head[0]
+        time.sleep(0.003)
+        real_fdatasync(fd)
+        flushed_through.append(began_with)
+
+    monkeypatch.setattr(os, "fdatasync", slow_fdatasync)
+
+    async def lookup(i: int) -> None:
+        await asyncio.sleep(0.001 * (i % 7))
+        tickets: list[int] = []
+        written = entry(log, i, sync=True, defer_to=tickets)
+        unsynced = entry(log, 1000 + i, defer_to=tickets)  # sync not asked: no ticket
+        seq = written["seq"]
+        assert isinstance(seq, int) and tickets == [seq] and unsynced["seq"] == seq + 1
+        line = json.dumps(written, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        assert line in (tmp_path / "audit" / ACTIVE).read_bytes()  # in the file before anyone waits
+        await log.durable(tickets[0])
+        assert max(flushed_through) >= seq, "wait ended before a flush covered the entry"
+
+    async def many() -> None:
+        await asyncio.gather(*(lookup(i) for i in range(60)))
+
+    asyncio.run(many())
+    log.close()
+    assert verify_chain(tmp_path / "audit")[0]
+    assert len(flushed_through) < 60 * 0.75, f"{len(flushed_through)} flushes for 60 awaited entries: no grouping"
+
+
+def test_a_failed_flush_fails_every_lookup_waiting_on_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import asyncio
+
+    log = AuditLog(tmp_path / "audit")
+
+    def broken_disk(fd: int) -> None:
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(os, "fdatasync", broken_disk)
+
+    async def lookup(i: int) -> str:
+        tickets: list[int] = []
+        entry(log, i, sync=True, defer_to=tickets)
+        try:
+            await log.durable(tickets[0])
+        except AuditWriteError as exc:
+            return f"refused: {exc}"
+        return "answered"
+
+    async def many() -> list[str]:
+        return await asyncio.gather(*(lookup(i) for i in range(5)))
+
+    outcomes = asyncio.run(many())
+    monkeypatch.undo()
+    log.close()
+    assert all(o.startswith("refused") and "not made durable" in o for o in outcomes), outcomes
+
+
 # --- numbers hashed --------------------------------------------------------------------------------------------
 
 

@@ -17,6 +17,10 @@ bytes (64 zeros before the first), so editing, removing or inserting an entry br
   the lock is let go, and one ``fdatasync`` makes every entry written before it durable, so concurrent requests
   wait for one disk flush together instead of one after another (an entry whose sync fails is in the file but
   the caller is told, and refuses the request).
+- or, for a caller on the event loop, write now and wait later: ``append(defer_to=tickets)`` adds the entry's
+  ticket to ``tickets`` and ``await durable(ticket)`` waits without blocking the loop. One syncer thread runs the
+  ``fdatasync`` for every ticket waiting and wakes each waiting loop once, so a burst of lookups costs one flush
+  and one wake-up, not a worker thread per request.
 
 When the active file was removed, the chain goes on from the newest head this process knows (its own last entry,
 or the newest rotated file's), so the entries that went with the file show up as a gap (``verify``).
@@ -24,6 +28,8 @@ or the newest rotated file's), so the entries that went with the file show up as
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
 import hashlib
 import json
@@ -78,10 +84,12 @@ class AuditLog:
         self._size = -1  # size of the open file after our last look at it; -1: look again
         self._prev, self._seq = GENESIS, 0
         self._repaired = 0  # bytes of a cut line removed, reported in the next entry
+        self._syncer = _Syncer(self)
         with self._lock, self._folder.held():
             self._ensure_open()  # fail at start-up, not at the first request, when the folder is not writable
 
     def close(self) -> None:
+        self._syncer.stop()  # its last flush settles every waiter first
         with self._lock, self._sync_lock:
             if self._fd >= 0:
                 os.close(self._fd)
@@ -178,8 +186,11 @@ class AuditLog:
     # --- appending -------------------------------------------------------------------------------------------
 
     def append(self, *, user: str | None, role: str | None, action: str, path: str, query: str, status: int | None,
-               count: int | None = None, sync: bool = False, **extra: Any) -> dict[str, Any]:
-        """Write one entry whole (or raise ``AuditWriteError`` and write nothing); returns it as written."""
+               count: int | None = None, sync: bool = False, defer_to: list[int] | None = None,
+               **extra: Any) -> dict[str, Any]:
+        """Write one entry whole (or raise ``AuditWriteError`` and write nothing); returns it as written.
+        With ``defer_to``, an entry to be synced is not waited for here: its ticket is added to the list, for
+        ``durable`` (a caller on the event loop)."""
         with self._lock, self._folder.held():
             try:
                 self._ensure_open()
@@ -206,8 +217,18 @@ class AuditLog:
             self._written += 1
             ticket = self._written
         if sync or self.fsync:
-            self._sync_through(ticket)
+            if defer_to is None:
+                self._sync_through(ticket)
+            else:
+                defer_to.append(ticket)
         return entry
+
+    async def durable(self, ticket: int) -> None:
+        """Wait, without blocking the event loop, until entry number ``ticket`` is on disk (``AuditWriteError``
+        when the flush fails)."""
+        if self._synced >= ticket:
+            return
+        await self._syncer.wait(ticket)
 
     def _sync_through(self, ticket: int) -> None:
         """Make entry number ``ticket`` durable: one ``fdatasync`` serves every entry written before it starts."""
@@ -241,3 +262,67 @@ class AuditLog:
         except OSError:
             log.exception("audit log %s: could not remove a partial entry", self.path)
             self._size = -1
+
+
+class _Syncer:
+    """The thread that flushes the log for waiters on event loops: it takes every ticket waiting, runs one
+    ``_sync_through`` for the highest, and settles each loop's futures with one ``call_soon_threadsafe``."""
+
+    def __init__(self, log: AuditLog) -> None:
+        self._log = log
+        self._wake = threading.Condition()
+        self._waiting: list[tuple[int, asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
+        self._thread: threading.Thread | None = None
+        self._stopping = False
+
+    async def wait(self, ticket: int) -> None:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        with self._wake:
+            if self._stopping:
+                raise AuditWriteError("audit log closed before the entry was made durable")
+            self._waiting.append((ticket, loop, future))
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="audit-syncer", daemon=True)
+                self._thread.start()
+            self._wake.notify()
+        await future
+
+    def stop(self) -> None:
+        with self._wake:
+            self._stopping = True
+            self._wake.notify()
+            thread = self._thread
+        if thread is not None:
+            thread.join(timeout=30)
+
+    def _run(self) -> None:
+        while True:
+            with self._wake:
+                while not self._waiting and not self._stopping:
+                    self._wake.wait()
+                batch, self._waiting = self._waiting, []
+                if not batch and self._stopping:
+                    return
+            error: AuditWriteError | None = None
+            try:
+                self._log._sync_through(max(ticket for ticket, _, _ in batch))
+            except AuditWriteError as exc:
+                error = exc
+            except OSError as exc:  # e.g. the descriptor closed under it: the entry's durability is unknown
+                error = AuditWriteError(exc.errno, f"audit entry written but not made durable: {exc}")
+            by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = {}
+            for _, loop, future in batch:
+                by_loop.setdefault(loop, []).append(future)
+            for loop, futures in by_loop.items():
+                with contextlib.suppress(RuntimeError):  # that loop is closed: nobody is waiting any more
+                    loop.call_soon_threadsafe(_settle, futures, error)
+
+
+def _settle(futures: list[asyncio.Future[None]], error: AuditWriteError | None) -> None:
+    for future in futures:
+        if not future.done():  # a cancelled request (the client went away) stays cancelled
+            if error is None:
+                future.set_result(None)
+            else:
+                future.set_exception(error)

@@ -8,18 +8,25 @@ requests without a valid token, so nobody can fill the disk by calling without o
   process); the rest are counted and written as one ``suppressed`` entry (``count`` = how many, ``since`` = the
   first one's time) with the next entry written. Every other request with a valid token is written.
 - ``fsync``: ``served`` syncs the entry of a request that is about to return personal data before it is sent.
+  A request served on the event loop (the household lookup) writes its entries inside ``deferring()`` and then
+  ``await durable(...)``: the same guarantee, with the disk flush shared and the loop never blocked by it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 
 from dibao.serve.audit.ids import IdHasher, cut
 from dibao.serve.audit.log import AuditLog
 from dibao.serve.audit.settings import AuditSettings
+
+# Tickets of entries written inside ``AuditRecorder.deferring()`` that must be on disk before the answer is sent.
+_DEFERRED: ContextVar[list[int] | None] = ContextVar("dibao_audit_deferred", default=None)
 
 
 class TokenBucket:
@@ -67,8 +74,24 @@ class AuditRecorder:
         self.log.append(user=None if user is None else cut(user, limit), role=role and cut(role, 32),
                         action=cut(action, 64), path=self.ids.scrub_path(path, limit),
                         query=self.ids.scrub_query(query, limit), status=status, count=count,
-                        sync=served and self.settings.fsync == "served")
+                        sync=served and self.settings.fsync == "served", defer_to=_DEFERRED.get())
         return True
+
+    @contextlib.contextmanager
+    def deferring(self) -> Iterator[list[int]]:
+        """Entries recorded inside are written at once but not flushed: their tickets are collected in the list
+        yielded, for ``durable`` before the answer leaves. For code running on the event loop."""
+        tickets: list[int] = []
+        token = _DEFERRED.set(tickets)
+        try:
+            yield tickets
+        finally:
+            _DEFERRED.reset(token)
+
+    async def durable(self, tickets: list[int]) -> None:
+        """Wait until every entry of ``tickets`` is on disk (``AuditWriteError`` when it cannot be)."""
+        if tickets:
+            await self.log.durable(max(tickets))
 
     def append(self, *, user: str | None, role: str | None, action: str, path: str, query: str, status: int,
                count: int | None = None) -> None:
