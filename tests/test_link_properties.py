@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 from dibao.ingest import ingest_drop
 from dibao.link import link_persons, person_records
-from dibao.link.persons import LinkSettings, name_similarity
+from dibao.link.persons import LinkSettings, name_similarity, person_profiles
 from dibao.link.records import HOUSEHOLD_FIELD, RECORD_SCHEMA
 from dibao.link.repair import repair_candidates
 from dibao.normalise.ids import USABLE_STATUSES, IdStatus, expected_check_char, normalise_ids
@@ -422,3 +422,19 @@ def test_repair_candidates_are_the_same_whatever_the_batch(seeds: list[int], bat
     assert repair_candidates(bad, pl.Series(known), batch=batch).equals(whole)
     for rid, valid in enumerate(known):  # each mistyped ID finds the ID it came from
         assert whole.filter((pl.col("rid") == rid) & (pl.col("candidate") == valid)).height == 1
+
+
+@PROPERTY
+@given(record_frames(), st.integers(2, 9))
+def test_profiles_are_the_same_in_any_number_of_parts(records: pl.DataFrame, parts: int) -> None:
+    """A province's profiles are grouped in parts by a hash of the person key (bounded memory): every person's
+    usual name, pinyin, counties, birth date and sex come out as from one group-by over all the records."""
+    exact = (records.filter(pl.col("id_status").is_in(USABLE)).rename({"id_norm": "person_key"})
+             .select("person_key", "name_norm", "name_pinyin", "county_code", "id_birth_date", "id_sex"))
+
+    def comparable(profiles: pl.DataFrame) -> pl.DataFrame:
+        return profiles.with_columns(pl.col("p_counties").list.sort()).sort("person_key")
+
+    whole = comparable(person_profiles(exact, parts=1))
+    assert comparable(person_profiles(exact, parts)).equals(whole)
+    assert whole["person_key"].n_unique() == whole.height == exact["person_key"].n_unique()
