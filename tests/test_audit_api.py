@@ -227,6 +227,41 @@ def test_a_lookup_is_not_answered_until_its_entry_is_on_disk(
     assert [e["status"] for e in query_audit(settings.audit_dir)] == [200, 200, 200, 200]  # written, not flushed
 
 
+def test_a_large_family_is_looked_up_in_a_worker_thread_and_answered_the_same(
+        served: tuple[TestClient, AuditSettings], tokens: dict[str, str], own_household: str,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A family past ``LOOP_LOOKUP_MAX_ROWS`` would hold the event loop: it goes to a thread, with the same answer
+    and the same audit guarantee (a failed flush still refuses it)."""
+    import threading
+
+    from dibao.serve.routers import households
+
+    client, _ = served
+    cw = auth(tokens["cw"])
+    on_loop = client.get(f"/households/{own_household}", headers=cw)
+    threads: list[str] = []
+    real_lookup = households.lookup_family
+
+    def noted(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        threads.append(threading.current_thread().name)
+        return real_lookup(*args, **kwargs)
+
+    def broken_disk(fd: int) -> None:
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(households, "lookup_family", noted)
+    with monkeypatch.context() as patched:
+        patched.setattr(households, "LOOP_LOOKUP_MAX_ROWS", 0)  # every family counts as large
+        in_thread = client.get(f"/households/{own_household}", headers=cw)
+        patched.setattr(os, "fdatasync", broken_disk)
+        refused = client.get(f"/households/{own_household}", headers=cw)
+    client.get(f"/households/{own_household}", headers=cw)  # a usual family: on the event loop's thread
+    assert in_thread.status_code == 200 and in_thread.json() == on_loop.json()
+    assert problem(refused, 503)["detail"] == AUDIT_UNAVAILABLE and own_household not in refused.text
+    loop_thread = threads[2]
+    assert len(threads) == 3 and loop_thread not in threads[:2], threads
+
+
 def test_the_server_reopens_a_removed_log_and_the_loss_shows(
         served: tuple[TestClient, AuditSettings], tokens: dict[str, str], own_household: str) -> None:
     client, settings = served

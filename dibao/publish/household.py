@@ -518,6 +518,12 @@ class FamilyIndex:
             return Resolution(parsed, "household_id", None, gids)
         return Resolution(parsed, "none", parsed.id_number, ())
 
+    def rows_of(self, gids: Sequence[int]) -> int:
+        """How many index rows (members, facts, decisions, history) the family of ``gids`` reads: its cost."""
+        return sum(int(offsets[g + 1] - offsets[g]) for g in gids
+                   for offsets in (self.member_offsets, self.fact_offsets, self.decision_offsets,
+                                   self.history_offsets))
+
     def counties_of(self, gid: int) -> frozenset[str]:
         """The counties of a group's households, read from its fact rows (no per-group objects kept in memory)."""
         start, end = int(self.fact_offsets[gid]), int(self.fact_offsets[gid + 1])

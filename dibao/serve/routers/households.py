@@ -7,6 +7,7 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Request
 from fastapi import Path as PathParam
+from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
 from dibao.serve import deps
@@ -60,16 +61,31 @@ def lookup_family(request: Request, id: str, who: Principal, audited_query: str 
                 "households": households}
 
 
+# A family that reads more index rows than this is looked up in a worker thread instead: on the event loop it would
+# hold up the worker's other requests for its whole duration (families of a province's run read at most ~70 rows, a
+# few milliseconds; a household number shared by thousands of rows in a faulty export would read far more).
+LOOP_LOOKUP_MAX_ROWS = 500
+
+
 async def answered(request: Request, id: str, who: Principal, audited_query: str | None = None) -> dict[str, Any]:
     """``lookup_family`` run on the event loop: the index is memory-mapped and a lookup takes a fraction of a
     millisecond, so a hop to a worker thread and back cost more than the lookup (it halved the throughput); the
     audit entry's disk flush, the only wait, is shared with the other lookups in flight and awaited
-    (``AuditRecorder.durable``) before the answer leaves."""
+    (``AuditRecorder.durable``) before the answer leaves. An unusually large family still goes to a thread."""
     recorder: AuditRecorder = request.app.state.audit
     with recorder.deferring() as tickets:
-        result = lookup_family(request, id, who, audited_query)
+        if _index_rows(request, id) > LOOP_LOOKUP_MAX_ROWS:
+            result = await run_in_threadpool(lookup_family, request, id, who, audited_query)
+        else:
+            result = lookup_family(request, id, who, audited_query)
     await recorder.durable(tickets)
     return result
+
+
+def _index_rows(request: Request, id: str) -> int:
+    """The index rows the lookup of ``id`` would read (0 before the first run: the lookup then answers 503)."""
+    snap = deps.holder(request).snapshot
+    return 0 if snap is None else snap.index.rows_of(snap.index.resolve(id).gids)
 
 
 @router.post("/households/lookup", response_model=HouseholdLookup, tags=["households"],
