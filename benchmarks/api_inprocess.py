@@ -21,7 +21,6 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-import polars as pl
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -94,7 +93,7 @@ def main() -> None:
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
     sys.path.insert(0, str(ROOT / "benchmarks"))
-    from api_load import UNTHROTTLED
+    from api_load import UNTHROTTLED, member_ids
 
     from dibao.publish.store import RunStore
     from dibao.serve.app import create_app
@@ -107,9 +106,7 @@ def main() -> None:
     revoke_token(tokens_file, "inprocess-benchmark")
     token = add_token(tokens_file, "inprocess-benchmark", "admin", [])
     try:
-        links = pl.read_parquet(run / "person_links.parquet", columns=["person_key", "household"])
-        ids = links.filter((pl.col("person_key").str.len_chars() == 18) & pl.col("household").is_not_null())[
-            "person_key"].unique().sort().sample(args.requests, seed=1).to_list()
+        ids = member_ids(run, args.requests)
         app = create_app(store, tokens_file, limits=limits_from(yaml.safe_load(UNTHROTTLED)))
         phases = {"GET /health": ["/health"] * args.requests,
                   "GET /households/{id}": [f"/households/{person}" for person in ids]}

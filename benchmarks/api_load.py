@@ -39,6 +39,14 @@ UNTHROTTLED = (f"per_address: {_PLENTY}\nfailed_auth: {{rate: 100000/s, burst: 1
                + "enumeration: {window_seconds: 60, not_found: 1000000000, distinct_ids: 1000000000}\n")
 
 
+def member_ids(run: Path, count: int) -> list[str]:
+    """``count`` ID numbers of household members of the published run folder ``run``, the same for every call
+    (bank-only persons are left out: their lookup answers 404)."""
+    links = pl.read_parquet(run / "person_links.parquet", columns=["person_key", "household"])
+    return links.filter((pl.col("person_key").str.len_chars() == 18) & pl.col("household").is_not_null())[
+        "person_key"].unique().sort().sample(count, seed=1).to_list()
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -155,19 +163,15 @@ def main() -> None:
     tokens_file = store / "tokens.yaml"
     revoke_token(tokens_file, "load-benchmark")
     token = add_token(tokens_file, "load-benchmark", "admin", [])
-    links = pl.read_parquet(run / "person_links.parquet", columns=["person_key", "household"])
-    ids = links.filter((pl.col("person_key").str.len_chars() == 18) & pl.col("household").is_not_null())[
-        "person_key"].unique().sort().sample(2000, seed=1)  # members of a household (bank-only persons: 404)
+    ids = member_ids(run, 2000)
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
-    plan = {
-        "url": url, "token": token,
-        "phases": {
-            "GET /health (trivial)": ["/health"],
-            "GET /households/{id}": [f"/households/{i}" for i in ids],
-            "GET /coverage": ["/coverage?level=county", "/coverage?level=province", "/coverage?level=city"],
-        },
+    phases: dict[str, list[str]] = {
+        "GET /health (trivial)": ["/health"],
+        "GET /households/{id}": [f"/households/{i}" for i in ids],
+        "GET /coverage": ["/coverage?level=county", "/coverage?level=province", "/coverage?level=city"],
     }
+    plan = {"url": url, "token": token, "phases": phases}
     plan_file = store / "load-plan.json"
     plan_file.write_text(json.dumps(plan))
     limits_file = store / "load-limits.yaml"
@@ -195,7 +199,7 @@ def main() -> None:
         if shutil.which("wrk") and not args.python_client:
             generator = "wrk (1 thread)"
             results = {name: _wrk(url, token, paths, args.concurrency, args.seconds, store)
-                       for name, paths in plan["phases"].items()}
+                       for name, paths in phases.items()}
         else:
             generator = "httpx asyncio client"
             out = subprocess.run([sys.executable, __file__, "--client", "--plan", str(plan_file),

@@ -10,12 +10,14 @@ from fastapi import Path as PathParam
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
+from dibao.publish.household import Resolution
 from dibao.serve import deps
 from dibao.serve.audit.recorder import AuditRecorder
 from dibao.serve.auth import Audited, reader
 from dibao.serve.masking import household_view
 from dibao.serve.models import HouseholdLookup
 from dibao.serve.problems import INVALID_ID_TITLE, NOT_FOUND_DETAIL, PERSONAL_ERRORS, ApiProblem, problem_doc
+from dibao.serve.snapshot import RunSnapshot
 from dibao.serve.tokens import Principal
 
 router = APIRouter()
@@ -39,14 +41,18 @@ class LookupRequest(BaseModel):
                     examples=["340421199304072971"])
 
 
-def lookup_family(request: Request, id: str, who: Principal, audited_query: str | None = None) -> dict[str, Any]:
+def lookup_family(request: Request, id: str, who: Principal, audited_query: str | None = None,
+                  resolved: tuple[RunSnapshot, Resolution] | None = None) -> dict[str, Any]:
     """What both forms answer — and the web page /ui/households (dibao/serve/pages/): the same scoping, masking,
     404 rule and 422, audited as ``action`` household. Blocks until the audit entry is on disk (for a worker
-    thread); on the event loop use ``answered``."""
+    thread); on the event loop use ``answered``. ``resolved``: ``id`` already resolved on that snapshot."""
     request.state.lookup_subject = id  # for the enumeration watch (dibao/serve/throttle.py); never stored
     with Audited(request, who, "household", audited_query) as audited:
-        snap = deps.snapshot(request)
-        found = snap.index.resolve(id)
+        if resolved is None:
+            snap = deps.snapshot(request)
+            found = snap.index.resolve(id)
+        else:
+            snap, found = resolved
         # A household outside the caller's counties is answered exactly like one nobody knows.
         gids = tuple(g for g in found.gids if who.is_admin or snap.index.counties_of(g) & who.counties)
         if not gids:
@@ -73,19 +79,15 @@ async def answered(request: Request, id: str, who: Principal, audited_query: str
     audit entry's disk flush, the only wait, is shared with the other lookups in flight and awaited
     (``AuditRecorder.durable``) before the answer leaves. An unusually large family still goes to a thread."""
     recorder: AuditRecorder = request.app.state.audit
+    snap = deps.holder(request).snapshot  # None before the first run: lookup_family answers 503
+    resolved = None if snap is None else (snap, snap.index.resolve(id))
     with recorder.deferring() as tickets:
-        if _index_rows(request, id) > LOOP_LOOKUP_MAX_ROWS:
-            result = await run_in_threadpool(lookup_family, request, id, who, audited_query)
+        if resolved is not None and resolved[0].index.rows_of(resolved[1].gids) > LOOP_LOOKUP_MAX_ROWS:
+            result = await run_in_threadpool(lookup_family, request, id, who, audited_query, resolved)
         else:
-            result = lookup_family(request, id, who, audited_query)
+            result = lookup_family(request, id, who, audited_query, resolved)
     await recorder.durable(tickets)
     return result
-
-
-def _index_rows(request: Request, id: str) -> int:
-    """The index rows the lookup of ``id`` would read (0 before the first run: the lookup then answers 503)."""
-    snap = deps.holder(request).snapshot
-    return 0 if snap is None else snap.index.rows_of(snap.index.resolve(id).gids)
 
 
 @router.post("/households/lookup", response_model=HouseholdLookup, tags=["households"],
