@@ -56,3 +56,10 @@ def register(con: duckdb.DuckDBPyConnection, name: str, frame: pl.DataFrame) -> 
     about 4 GiB for a province's drop); Arrow string views, which DuckDB reads as they are, cost nothing.
     """
     con.register(name, frame.to_arrow(compat_level=pl.CompatLevel.newest()))
+
+
+def register_file(con: duckdb.DuckDBPyConnection, name: str, path: Path) -> None:
+    """Make a Parquet file readable as view ``name``: DuckDB reads only the columns and row groups a query needs,
+    streaming, within its memory limit (a spilled input file is never loaded whole)."""
+    literal = str(path).replace("'", "''")
+    con.execute(f'CREATE OR REPLACE VIEW "{name}" AS SELECT * FROM read_parquet(\'{literal}\')')

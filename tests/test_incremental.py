@@ -207,7 +207,7 @@ def test_the_run_date_matters_only_through_birth_dates(drops: Drops) -> None:
     # An ID born after the run date (bad_date today) ends the span the day before it becomes a real birth date.
     roll = drop.files["dibao_roll"]
     row = roll.accepted.head(1).with_columns(pl.lit("11010120270305001X").alias("id_number"))
-    later = dataclasses.replace(roll, accepted=pl.concat([roll.accepted, row]))
+    later = dataclasses.replace(roll, in_memory=pl.concat([roll.accepted, row]))
     assert date_span(later, DAY1)[1] == dt.date(2027, 3, 4)
 
 

@@ -276,8 +276,10 @@ def test_person_records_treat_a_blank_household_number_as_no_household() -> None
         pl.Series("row", [1, 2], dtype=pl.UInt32), pl.Series("household_id", ["  ", "H1"]))
 
     class OneFile:
-        def frame(self, stem: str) -> pl.DataFrame | None:
-            return frame if stem == "registry" else None
+        files = {"registry": None}
+
+        def scan(self, stem: str) -> pl.LazyFrame:
+            return frame.lazy()
 
     records = person_records(OneFile())  # type: ignore[arg-type]
     assert records["household"].to_list() == [None, "registry:H1"]

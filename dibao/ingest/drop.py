@@ -15,8 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+import duckdb
 import polars as pl
 
+from dibao import duck
 from dibao.errors import DropFault, FileFault
 from dibao.headers import HeaderTable, load_header_table
 from dibao.ingest.households import empty_notes
@@ -44,6 +46,8 @@ class FileCache(Protocol):
 
     def save_file(self, ingested: IngestedFile, path: Path, encoding: str | None, run_date: dt.date) -> None: ...
 
+    def accepted_file(self, stem: str) -> Path | None: ...
+
 
 @dataclass
 class Drop:
@@ -56,6 +60,7 @@ class Drop:
     seconds: float = 0.0
 
     def frame(self, stem: str) -> pl.DataFrame | None:
+        """Accepted rows of a file, whole (read back when spilled: for small files; stages use ``scan``)."""
         f = self.files.get(stem)
         return f.accepted if f else None
 
@@ -63,6 +68,26 @@ class Drop:
         """Accepted rows of a file, or an empty frame of the same shape when the drop lacks it."""
         f = self.files.get(stem)
         return f.accepted if f else empty_accepted(FILE_SPECS[stem])
+
+    def scan(self, stem: str) -> pl.LazyFrame:
+        """Accepted rows of a file, lazily (empty, of the same shape, when the drop lacks it): a stage selects the
+        columns it reads, and only those are read from a spilled file."""
+        f = self.files.get(stem)
+        return f.scan() if f else empty_accepted(FILE_SPECS[stem]).lazy()
+
+    def spilled(self, stem: str) -> Path | None:
+        """The Parquet file holding a file's accepted rows, once spilled (else None: they are in memory)."""
+        f = self.files.get(stem)
+        return f.spilled if f else None
+
+    def register(self, con: duckdb.DuckDBPyConnection, stem: str, name: str | None = None) -> None:
+        """Make a file's accepted rows readable in DuckDB as ``name`` (default: the stem), from its spilled file
+        when there is one."""
+        path = self.spilled(stem)
+        if path is not None:
+            duck.register_file(con, name or stem, path)
+        else:
+            duck.register(con, name or stem, self.frame_or_empty(stem))
 
     @property
     def rejected(self) -> pl.DataFrame:
@@ -140,6 +165,7 @@ def ingest_drop(
     run_date: dt.date | None = None,
     cache: FileCache | None = None,
     keep_raw: bool = False,
+    spill_to: Path | None = None,
 ) -> Drop:
     """Read and validate a whole drop. Raises DropFault listing every file fault; nothing partial is returned.
 
@@ -147,7 +173,10 @@ def ingest_drop(
     ``cache``: validated files of earlier runs, by content; a hit is used as is, a miss is cached.
     ``keep_raw``: keep each file's text as read (``IngestedFile.raw.frame``), for a tool that edits the drop. By
     default it is let go as soon as that file is typed and cached: it is as large as the file, several times
-    over, and holding every file's until the last one is read made the text, not the typed rows, the peak."""
+    over, and holding every file's until the last one is read made the text, not the typed rows, the peak.
+    ``spill_to``: a folder; each file's accepted rows leave memory as soon as it is typed (``IngestedFile.spill``:
+    the cache's copy when there is one, else ``<stem>.parquet`` there). A province's typed rows are ~3 GiB that
+    the later stages read a few columns of at a time (``Drop.scan``)."""
     started = time.perf_counter()
     headers = headers or load_header_table()
     encodings = encodings or {}
@@ -157,6 +186,8 @@ def ingest_drop(
     paths, notes, faults = find_files(folder)
 
     day = run_date or dt.date.today()
+    if spill_to is not None:
+        spill_to.mkdir(parents=True, exist_ok=True)
 
     def one(stem: str) -> IngestedFile | FileFault:
         ingested = cache.load_file(stem, paths[stem], encodings.get(stem), day) if cache is not None else None
@@ -169,6 +200,9 @@ def ingest_drop(
                 cache.save_file(ingested, paths[stem], encodings.get(stem), day)
         if not keep_raw:
             ingested.release_raw()
+        if spill_to is not None:
+            existing = cache.accepted_file(stem) if cache is not None else None
+            ingested.spill(existing or spill_to / f"{stem}.parquet", written=existing is not None)
         return ingested
 
     files: dict[str, IngestedFile] = {}

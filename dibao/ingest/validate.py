@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import polars as pl
 
@@ -46,16 +47,53 @@ DUPLICATE_ROW = "duplicate_row"
 
 @dataclass
 class IngestedFile:
-    """One validated file: accepted rows (typed, with derived ID and name columns) and rejected rows."""
+    """One validated file: accepted rows (typed, with derived ID and name columns) and rejected rows.
+
+    The accepted rows are in memory until ``spill`` writes them to (or points them at) a Parquet file; after that
+    ``scan`` reads the columns a stage needs, and ``accepted`` reads the whole frame back (costly at province
+    scale: the run's stages use ``scan``)."""
 
     stem: str
     raw: RawTable
-    accepted: pl.DataFrame
+    in_memory: pl.DataFrame  # the accepted rows, until spilled (then an empty frame of the same schema)
     rejected: pl.DataFrame
     column_map: dict[str, str]  # canonical field → header as written
     notes: list[str] = field(default_factory=list)
     data_notes: pl.DataFrame = field(default_factory=empty_notes)  # household disagreements, several 户主
     released_rows: int | None = None  # rows read, once the text as read has been let go (``release_raw``)
+    spilled: Path | None = None  # the Parquet file holding the accepted rows, once spilled
+    spilled_rows: int = 0
+
+    @property
+    def accepted(self) -> pl.DataFrame:
+        return self.in_memory if self.spilled is None else pl.read_parquet(self.spilled)
+
+    def scan(self) -> pl.LazyFrame:
+        """The accepted rows, lazily: a stage that reads a few columns reads only those from a spilled file."""
+        return self.in_memory.lazy() if self.spilled is None else pl.scan_parquet(self.spilled)
+
+    @property
+    def rows_accepted(self) -> int:
+        return self.in_memory.height if self.spilled is None else self.spilled_rows
+
+    def spill(self, path: Path, *, written: bool = False) -> None:
+        """Keep the accepted rows in the Parquet file ``path`` rather than in memory: the typed rows of a
+        province's drop are ~3 GiB that the linkage and the facts need only a few columns of at a time.
+        ``written``: ``path`` already holds exactly these rows (the run cache's copy), so it is not written again."""
+        if self.spilled is not None:
+            return
+        if not written:
+            self.in_memory.write_parquet(path, compression="lz4", statistics=False)
+        self.spilled, self.spilled_rows = path, self.in_memory.height
+        self.in_memory = self.in_memory.clear()
+
+    @classmethod
+    def on_disk(cls, stem: str, raw: RawTable, path: Path, rows: int, rejected: pl.DataFrame,
+                column_map: dict[str, str], notes: list[str], data_notes: pl.DataFrame) -> IngestedFile:
+        """A file whose accepted rows are already in the Parquet file ``path`` (a run-cache hit): never loaded
+        whole."""
+        empty = pl.read_parquet(path, n_rows=0)
+        return cls(stem, raw, empty, rejected, column_map, notes, data_notes, spilled=path, spilled_rows=rows)
 
     @property
     def rows_read(self) -> int:

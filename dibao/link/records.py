@@ -21,9 +21,9 @@ def person_records(drop: Drop) -> pl.DataFrame:
     """One row per input record of every person-level file, with ``household`` = ``source:household number``."""
     frames = []
     for stem, spec in FILE_SPECS.items():
-        frame = drop.frame(stem)
-        if not spec.person_level or frame is None:
+        if not spec.person_level or stem not in drop.files:
             continue
+        frame = drop.scan(stem)
         household_field = HOUSEHOLD_FIELD.get(stem)
         # A blank household number is no household (null), never one shared ``registry:`` household. The number
         # is kept as written otherwise: the rules stage builds the same ``source:number`` keys from the files.
@@ -32,11 +32,11 @@ def person_records(drop: Drop) -> pl.DataFrame:
             .then(pl.lit(f"{stem}:") + pl.col(household_field))
             if household_field else pl.lit(None, dtype=pl.String)
         )
-        county = pl.col("county_code") if "county_code" in frame.columns else pl.lit(None, dtype=pl.String)
+        county = pl.col("county_code") if "county_code" in frame.collect_schema() else pl.lit(None, dtype=pl.String)
         frames.append(frame.select(
             pl.lit(stem).alias("source"), "row", "id_norm", "id_status", "id_birth_date", "id_sex",
             "name_norm", "name_pinyin", county.alias("county_code"), household.alias("household"),
         ))
     if not frames:
         return pl.DataFrame(schema=RECORD_SCHEMA)
-    return pl.concat(frames, how="vertical").cast(RECORD_SCHEMA)  # type: ignore[arg-type]
+    return pl.concat(frames, how="vertical").cast(RECORD_SCHEMA).collect()  # type: ignore[arg-type]

@@ -175,6 +175,17 @@ def _read_frame(folder: Path, name: str, meta: dict[str, Any]) -> pl.DataFrame:
     return _rechunk_as(frame, expected.get("chunks"))
 
 
+def _checked_file(folder: Path, name: str, meta: dict[str, Any]) -> Path:
+    """A cached frame's file, checked by SHA-256 and schema without loading its rows."""
+    path = folder / name
+    expected = meta["frames"][name]
+    if file_sha256(path) != expected["sha256"]:
+        raise ValueError(f"{name}: checksum differs")
+    if repr(pl.read_parquet(path, n_rows=0).schema) != expected["schema"]:
+        raise ValueError(f"{name}: schema differs")
+    return path
+
+
 @dataclass
 class RunCache:
     """The store's cache, as one run uses it. ``ingest_status`` / ``used`` record hits, misses and entries."""
@@ -183,6 +194,7 @@ class RunCache:
     headers: HeaderTable
     ingest_status: dict[str, str] = field(default_factory=dict)  # stem → hit | miss
     accepted_sha: dict[str, str] = field(default_factory=dict)  # stem → SHA-256 of its cached accepted frame
+    accepted_files: dict[str, Path] = field(default_factory=dict)  # stem → its cached accepted frame's file
     used: set[str] = field(default_factory=set)  # entry folders (relative to root) this run used or made
     linkage: str | None = None  # reused | computed
     rules_basis: str | None = None  # the date of the cached day the rules stage started from
@@ -236,15 +248,24 @@ class RunCache:
             header_line=raw_meta["header_line"], sheet=raw_meta["sheet"],
             header_columns=list(raw_meta["header_columns"]), first_column=raw_meta["first_column"],
             data_line=raw_meta["data_line"], row_lines=row_lines)
-        ingested = IngestedFile(
-            stem=stem, raw=raw, accepted=_read_frame(entry, "accepted.parquet", meta),
+        accepted = _checked_file(entry, "accepted.parquet", meta)  # checked, not loaded: the run scans it
+        ingested = IngestedFile.on_disk(
+            stem, raw, accepted, int(meta["rows_accepted"]),
             rejected=_read_frame(entry, "rejected_rows.parquet", meta), column_map=dict(meta["column_map"]),
             notes=list(meta["notes"]), data_notes=_read_frame(entry, "data_notes.parquet", meta))
-        if ingested.rows_read != meta["rows_read"] or ingested.accepted.height != meta["rows_accepted"]:
+        if ingested.rows_read != meta["rows_read"] or pl.scan_parquet(accepted).select(pl.len()).collect().item() \
+                != meta["rows_accepted"]:
             raise ValueError("row counts differ")
         with self._lock:
             self.accepted_sha[stem] = meta["frames"]["accepted.parquet"]["sha256"]
+            self.accepted_files[stem] = accepted
         return ingested
+
+    def accepted_file(self, stem: str) -> Path | None:
+        """The cache's Parquet copy of a file's accepted rows, checked this run (hit) or written by it (miss):
+        the run points its drop at it rather than writing the rows again (``ingest_drop(spill_to=…)``)."""
+        with self._lock:
+            return self.accepted_files.get(stem)
 
     def save_file(self, ingested: IngestedFile, path: Path, encoding: str | None, run_date: dt.date) -> None:
         """Cache a freshly ingested file (written aside, then renamed into place: a killed run leaves no half)."""
@@ -271,6 +292,7 @@ class RunCache:
             with self._lock:
                 self.ingest_status.setdefault(ingested.stem, "miss")
                 self.accepted_sha[ingested.stem] = written["accepted.parquet"]["sha256"]
+                self.accepted_files[ingested.stem] = entry / "accepted.parquet"
                 self.used.add(entry.relative_to(self.root).as_posix())
 
     def _write_entry(self, entry: Path, frames: dict[str, pl.DataFrame],

@@ -115,7 +115,7 @@ def coverage(drop: Drop, links: pl.DataFrame, exits: pl.DataFrame, inclusions: p
         duck.register(con, "exits", exits.select("county_code"))
         duck.register(con, "inclusions", inclusions.select("county_code"))
         for stem in ("dibao_roll", "registry", "monitoring"):
-            duck.register(con, stem, drop.frame_or_empty(stem))
+            drop.register(con, stem)
         table = con.sql(_SQL).pl()
     finally:
         con.close()

@@ -61,7 +61,7 @@ def shrinks(drop: Drop, previous_manifest: dict[str, Any] | None, max_shrink: fl
     for stem, before in sorted(previous_manifest.get("inputs", {}).items()):
         previous_rows = int(before.get("rows_accepted", 0))
         today = drop.files.get(stem)
-        shrink = Shrink(stem, previous_rows, today.accepted.height if today else 0)
+        shrink = Shrink(stem, previous_rows, today.rows_accepted if today else 0)
         if previous_rows and shrink.share_lost > max_shrink:
             found.append(shrink)
     return found

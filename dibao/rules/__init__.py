@@ -40,7 +40,7 @@ def decide(drop: Drop, links: pl.DataFrame, run_date: dt.date, parameters: Param
     (``dibao/rules/incremental.py``), with the same result."""
     counties = drop.frame_or_empty("counties")["county_code"].to_list()
     for stem in ("dibao_roll", "registry", "monitoring"):
-        counties += drop.frame_or_empty(stem)["county_code"].unique().to_list()
+        counties += drop.scan(stem).select(pl.col("county_code").unique()).collect()["county_code"].to_list()
     params = parameters.resolve(run_date, counties)
     evaluated = evaluate(drop, links, params, run_date, parameters, rules, basis)
     facts, decisions = evaluated.facts, evaluated.decisions

@@ -713,8 +713,8 @@ def facts_connection(drop: Drop, links: pl.DataFrame, params: pl.DataFrame, rule
                                                  "id_status"))
         duck.register(con, "params", params)
         for stem in ("registry", "monitoring", "dibao_roll", "bank_assets", "relatives"):
-            duck.register(con, stem, drop.frame_or_empty(stem))
-        duck.register(con, "dept_facts", _with_amounts(drop.frame_or_empty("dept_facts")))
+            drop.register(con, stem)
+        duck.register(con, "dept_facts", _with_amounts(drop.scan("dept_facts").collect()))
         duck.register(con, "asset_kind", kinds)
         duck.register(con, "asset_word", words)
         duck.register(con, "asset_exemption", exemptions)

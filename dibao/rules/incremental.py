@@ -149,8 +149,8 @@ def restrict(drop: Drop, links: pl.DataFrame, groups: pl.Series) -> tuple[Drop, 
             files[stem] = ingested
             continue
         rows = kept.filter(pl.col("source") == stem)["row"]
-        files[stem] = dataclasses.replace(ingested, accepted=ingested.accepted.filter(
-            pl.col("row").is_in(rows.implode())))
+        files[stem] = dataclasses.replace(ingested, in_memory=ingested.scan().filter(
+            pl.col("row").is_in(rows.implode())).collect(), spilled=None)
     return dataclasses.replace(drop, files=files), kept
 
 
