@@ -4,8 +4,9 @@
         --store /tmp/trace-store --step 300
 
 Prints, at the end, one line per new high (``--step`` MiB above the last one): seconds since the run started, RSS,
-and the innermost dibao frames of the main thread at that moment. The run is a fresh day 1 (no cache), so every
-stage runs. ``--profile``'s per-stage peaks say which stage; this says which line.
+and the innermost dibao frames of the main thread at that moment; and the RSS as each stage starts (what the
+stages before it left held). The run is a fresh day 1 (no cache), so every stage runs. ``--profile``'s per-stage
+peaks say which stage; this says which line.
 """
 
 from __future__ import annotations
@@ -61,11 +62,16 @@ def main() -> None:
     sampler = Sampler(args.step)
     sampler.start()
     started = time.perf_counter()
+    stages: list[tuple[float, float, list[str]]] = []  # RSS as each stage starts: what the stage before left held
+
+    def stage_started(name: str) -> None:
+        stages.append((time.perf_counter(), rss_mib(), [f"── {name} starts"]))
+
     try:
-        run_daily(args.drop, args.date, RunStore(args.store), cache=False)
+        run_daily(args.drop, args.date, RunStore(args.store), cache=False, progress=stage_started)
     finally:
         sampler.stopped.set()
-        for at, rss, stack in sampler.highs:
+        for at, rss, stack in sorted(sampler.highs + stages):
             print(f"{at - started:7.1f} s {rss:8.0f} MiB  {' > '.join(stack)}")
 
 
