@@ -29,7 +29,6 @@ is always written. Every file is written under a hidden temp name and renamed wh
 
 from __future__ import annotations
 
-import ctypes
 import datetime as dt
 import hashlib
 import json
@@ -37,8 +36,6 @@ import multiprocessing
 import os
 import re
 import shutil
-import signal
-import sys
 import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -53,6 +50,7 @@ from xlsxwriter.workbook import Workbook
 from xlsxwriter.worksheet import Worksheet
 
 from dibao.errors import DibaoError
+from dibao.processes import end_with_parent
 from dibao.publish.contract import (
     CHANGE_LABELS,
     DIFF,
@@ -78,7 +76,6 @@ EXCEL_EPOCH = dt.date(1899, 12, 30)  # day 0 of Excel's serial dates (1900 syste
 FIXED_CREATED = dt.datetime(2000, 1, 1)  # a county/township workbook's 'created' property: never the run date
 PRINT_DATE = "&D"  # header/footer field: the date the sheet is printed
 
-_PR_SET_PDEATHSIG = 1  # prctl(2): the signal a process gets when its parent ends
 FORMAT = "4"  # bump when the same rows would be written differently: no earlier workbook is then reused
 WORKERS = 2  # worker processes writing workbooks
 MANIFEST_KEY = "worklists"
@@ -623,16 +620,6 @@ def _town_runs(towns: list[str]) -> dict[str, tuple[int, int]]:
             runs[towns[start]] = (start, i)
             start = i
     return runs
-
-
-def end_with_parent(parent: int) -> None:
-    """A work-list worker's first step: end when the run that started it ends. A run killed outright (kill -9,
-    the kernel's out-of-memory killer) left its workers waiting on their pipe for ever, each holding its
-    interpreter and part of a province's rows."""
-    if sys.platform.startswith("linux"):
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() != parent:  # the run was gone before the line above took effect
-        os._exit(1)
 
 
 def write_county(job: CountyJob, out: str) -> list[str]:
