@@ -23,7 +23,8 @@ from dibao.errors import DibaoError
 from dibao.headers import HeaderTable, load_header_table
 from dibao.ingest import Drop, ingest_drop
 from dibao.ingest.validate import FIELD_CLEARED, ROW_REJECTED
-from dibao.link import LinkResult, crosswalk_table, link_persons, person_records
+from dibao.link import LinkResult, crosswalk_table
+from dibao.link.isolated import link_drop
 from dibao.profile import StageClock
 from dibao.publish import contract, worklists
 from dibao.publish.cache import RULES_RENEW_ABOVE, RunCache, file_sha256
@@ -230,7 +231,7 @@ def run_daily(
         with clock.stage("link") as stage:
             linked = run_cache.load_link() if run_cache else None
             if linked is None:
-                linked = link_persons(person_records(drop))
+                linked = link_drop(drop, spill / "link")  # a large drop: in a process of its own
                 if run_cache:
                     run_cache.save_link(linked)
             elif run_cache:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import ClassVar
 
 import polars as pl
 import pytest
@@ -276,10 +277,10 @@ def test_person_records_treat_a_blank_household_number_as_no_household() -> None
         pl.Series("row", [1, 2], dtype=pl.UInt32), pl.Series("household_id", ["  ", "H1"]))
 
     class OneFile:
-        files = {"registry": None}
+        files: ClassVar[dict[str, None]] = {"registry": None}
 
         def scan(self, stem: str) -> pl.LazyFrame:
             return frame.lazy()
 
-    records = person_records(OneFile())  # type: ignore[arg-type]
+    records = person_records(OneFile())
     assert records["household"].to_list() == [None, "registry:H1"]

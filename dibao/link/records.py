@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Protocol
+
 import polars as pl
 
-from dibao.ingest import Drop
 from dibao.schema import FILE_SPECS
 
 # The household number each person-level file carries (bank and department data have none).
@@ -17,7 +19,17 @@ RECORD_SCHEMA: dict[str, pl.DataType] = {
 }
 
 
-def person_records(drop: Drop) -> pl.DataFrame:
+class RecordInputs(Protocol):
+    """What ``person_records`` reads: which files there are, and each one's accepted rows lazily (a ``Drop``,
+    or the spilled files a linkage process is given)."""
+
+    @property
+    def files(self) -> Mapping[str, object]: ...
+
+    def scan(self, stem: str) -> pl.LazyFrame: ...
+
+
+def person_records(drop: RecordInputs) -> pl.DataFrame:
     """One row per input record of every person-level file, with ``household`` = ``source:household number``."""
     frames = []
     for stem, spec in FILE_SPECS.items():
