@@ -3,10 +3,10 @@
     flock /tmp/dibao-2m.lock .venv/bin/python benchmarks/memory_trace.py benchmarks/work/drop-2000000 \
         --store /tmp/trace-store --step 300
 
-Prints, at the end, one line per new high (``--step`` MiB above the last one): seconds since the run started, RSS,
-and the innermost dibao frames of the main thread at that moment; and the RSS as each stage starts (what the
-stages before it left held). The run is a fresh day 1 (no cache), so every stage runs. ``--profile``'s per-stage
-peaks say which stage; this says which line.
+Prints, at the end, one line per new high (``--step`` MiB above the last one): seconds since the run started, RSS
+(the run's and its child processes' together) and the innermost dibao frames of the main thread at that moment;
+and the RSS as each stage starts (what the stages before it left held). The run is a fresh day 1 (no cache), so
+every stage runs. ``--profile``'s per-stage peaks say which stage; this says which line.
 """
 
 from __future__ import annotations
@@ -24,9 +24,31 @@ from dibao.pipeline import run_daily
 from dibao.publish.store import RunStore
 
 
+def _rss_pages(pid: int | str) -> int:
+    try:
+        with open(f"/proc/{pid}/statm") as statm:
+            return int(statm.read().split()[1])
+    except (OSError, IndexError, ValueError):  # a child that just ended
+        return 0
+
+
+def _children(pid: int | str) -> list[str]:
+    try:
+        tasks = Path(f"/proc/{pid}/task").iterdir()
+        return [child for task in tasks for child in (task / "children").read_text().split()]
+    except OSError:
+        return []
+
+
 def rss_mib() -> float:
-    with open("/proc/self/statm") as statm:
-        return int(statm.read().split()[1]) * 4096 / 2**20
+    """The run's RSS with its child processes' (the linkage of a large drop, the work-list writers): what the
+    machine holds for the run at this moment."""
+    pages, pending = 0, ["self"]
+    while pending:
+        pid = pending.pop()
+        pages += _rss_pages(pid)
+        pending += _children(pid)
+    return pages * 4096 / 2**20
 
 
 class Sampler(threading.Thread):
