@@ -118,6 +118,30 @@ def test_a_cached_file_is_rebuilt_exactly(drops: Drops, tmp_path: Path) -> None:
         assert {n: getattr(c.raw, n) for n in raw_fields} == {n: getattr(f.raw, n) for n in raw_fields}
 
 
+def test_a_run_does_not_read_back_the_text_it_would_let_go(drops: Drops, tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """A hit without ``keep_raw`` loads neither the text as read nor its line numbers (at province scale that was
+    a second day's whole ingest peak), yet counts the rows read as the first day did."""
+    headers = load_header_table(policy_files.policy_path(policy_files.HEADERS, None))
+    full = ingest_drop(drops.day1, headers=headers, run_date=DAY1, cache=RunCache.for_store(tmp_path, headers))
+    read: list[str] = []
+    real_read_frame = cache_module._read_frame
+
+    def recording(folder: Path, name: str, meta: dict[str, Any]) -> pl.DataFrame:
+        read.append(name)
+        return real_read_frame(folder, name, meta)
+
+    monkeypatch.setattr(cache_module, "_read_frame", recording)
+    reader = RunCache.for_store(tmp_path, headers)
+    cached = ingest_drop(drops.day1, headers=headers, run_date=DAY1, cache=reader)
+    assert set(reader.ingest_status.values()) == {"hit"}
+    assert read and not {"raw.parquet", "row_lines.parquet"} & set(read)
+    for stem, f in full.files.items():
+        c = cached.files[stem]
+        assert (c.rows_read, c.raw.frame.height, c.raw.headers) == (f.rows_read, 0, f.raw.headers)
+        assert c.accepted.equals(f.accepted)
+
+
 def _entries(store: Path, kind: str = "ingest") -> set[str]:
     folder = store / "cache" / kind
     return {p.name for p in folder.iterdir() if not p.name.startswith(".")} if folder.is_dir() else set()

@@ -332,7 +332,8 @@ class _RecordingCache:
     def __init__(self) -> None:
         self.text_rows_at_save: dict[str, int] = {}
 
-    def load_file(self, stem: str, path: Path, encoding: str | None, run_date: dt.date) -> IngestedFile | None:
+    def load_file(self, stem: str, path: Path, encoding: str | None, run_date: dt.date, *,
+                  with_text: bool = True) -> IngestedFile | None:
         return None
 
     def save_file(self, ingested: IngestedFile, path: Path, encoding: str | None, run_date: dt.date) -> None:

@@ -42,7 +42,8 @@ SKIPPED_WITHOUT = {
 class FileCache(Protocol):
     """Where validated files are kept between runs (``dibao/publish/cache.py``): a hit skips reading the file."""
 
-    def load_file(self, stem: str, path: Path, encoding: str | None, run_date: dt.date) -> IngestedFile | None: ...
+    def load_file(self, stem: str, path: Path, encoding: str | None, run_date: dt.date, *,
+                  with_text: bool = True) -> IngestedFile | None: ...
 
     def save_file(self, ingested: IngestedFile, path: Path, encoding: str | None, run_date: dt.date) -> None: ...
 
@@ -190,7 +191,8 @@ def ingest_drop(
         spill_to.mkdir(parents=True, exist_ok=True)
 
     def one(stem: str) -> IngestedFile | FileFault:
-        ingested = cache.load_file(stem, paths[stem], encodings.get(stem), day) if cache is not None else None
+        ingested = cache.load_file(stem, paths[stem], encodings.get(stem), day, with_text=keep_raw) \
+            if cache is not None else None
         if ingested is None:
             try:
                 ingested = ingest_file(stem, paths[stem], headers, encodings.get(stem), day)

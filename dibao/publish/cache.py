@@ -212,8 +212,13 @@ class RunCache:
         key = _key(self.ingest_key(), stem, path.name, encoding or "-")
         return self.root / "ingest" / f"{stem}-{sha}-{key[:24]}"
 
-    def load_file(self, stem: str, path: Path, encoding: str | None, run_date: dt.date) -> IngestedFile | None:
-        """The cached ingest of ``path`` (read with the ``encoding`` override) on ``run_date``, or None (a miss)."""
+    def load_file(self, stem: str, path: Path, encoding: str | None, run_date: dt.date, *,
+                  with_text: bool = True) -> IngestedFile | None:
+        """The cached ingest of ``path`` (read with the ``encoding`` override) on ``run_date``, or None (a miss).
+
+        ``with_text=False``: the file's text as read is not loaded (only its row count is kept, as
+        ``IngestedFile.release_raw`` leaves it); a run lets it go at once, and at province scale reading every
+        file's text back was the whole of a second day's ingest peak."""
         try:
             sha = file_sha256(path)
         except OSError:  # reading it again will say what is wrong, as a file fault
@@ -222,7 +227,7 @@ class RunCache:
         result = None
         if (entry / "meta.json").is_file():
             try:
-                result = self._read_ingested(entry, stem, path, sha, run_date)
+                result = self._read_ingested(entry, stem, path, sha, run_date, with_text)
             except Exception:  # damaged or foreign: never trusted, recomputed
                 shutil.rmtree(entry, ignore_errors=True)
         with self._lock:
@@ -231,7 +236,8 @@ class RunCache:
                 self.used.add(entry.relative_to(self.root).as_posix())
         return result
 
-    def _read_ingested(self, entry: Path, stem: str, path: Path, sha: str, run_date: dt.date) -> IngestedFile | None:
+    def _read_ingested(self, entry: Path, stem: str, path: Path, sha: str, run_date: dt.date,
+                       with_text: bool) -> IngestedFile | None:
         meta = json.loads((entry / "meta.json").read_text(encoding="utf-8"))
         if meta.get("format") != FORMAT or meta.get("sha256") != sha or meta.get("stem") != stem:
             raise ValueError("entry is not for this file")
@@ -240,10 +246,12 @@ class RunCache:
             return None  # an ID's status would differ on this date: recompute (the entry is replaced)
         raw_meta = meta["raw"]
         row_lines = _read_frame(entry, "row_lines.parquet", meta).to_series() \
-            if "row_lines.parquet" in meta["frames"] else None
+            if with_text and "row_lines.parquet" in meta["frames"] else None
+        text = _read_frame(entry, "raw.parquet", meta) if with_text \
+            else pl.read_parquet(entry / "raw.parquet", n_rows=0)  # its columns only
         raw = RawTable(
             path=path, format=raw_meta["format"], encoding=raw_meta["encoding"], sha256=sha,
-            headers=list(raw_meta["headers"]), frame=_read_frame(entry, "raw.parquet", meta),
+            headers=list(raw_meta["headers"]), frame=text,
             numeric_columns=dict(raw_meta["numeric_columns"]), notes=list(raw_meta["notes"]),
             header_line=raw_meta["header_line"], sheet=raw_meta["sheet"],
             header_columns=list(raw_meta["header_columns"]), first_column=raw_meta["first_column"],
@@ -253,6 +261,8 @@ class RunCache:
             stem, raw, accepted, int(meta["rows_accepted"]),
             rejected=_read_frame(entry, "rejected_rows.parquet", meta), column_map=dict(meta["column_map"]),
             notes=list(meta["notes"]), data_notes=_read_frame(entry, "data_notes.parquet", meta))
+        if not with_text:
+            ingested.released_rows = int(meta["rows_read"])
         if ingested.rows_read != meta["rows_read"] or pl.scan_parquet(accepted).select(pl.len()).collect().item() \
                 != meta["rows_accepted"]:
             raise ValueError("row counts differ")
