@@ -24,6 +24,7 @@ import polars as pl
 from rapidfuzz import fuzz, process
 
 from dibao.link.households import household_groups
+from dibao.link.records import KEY_TEXT, blank_is_null
 from dibao.link.repair import repair_candidates
 from dibao.normalise.ids import USABLE_STATUSES, IdStatus
 from dibao.publish.contract import LINK_SCHEMA, REVIEW_SCHEMA
@@ -118,13 +119,14 @@ def _stage_exact(recs: pl.DataFrame, settings: LinkSettings) -> tuple[pl.DataFra
     usable = [s.value for s in USABLE_STATUSES]
     # The columns read here only, not the records whole: at a province's 10 million exact links a copy of every
     # column was the stage's largest frame.
-    exact = recs.select("rid", "id_norm", "id_status", "name_norm", "name_pinyin", "county_code", "id_birth_date",
-                        "id_sex").filter(pl.col("id_status").is_in(usable)).rename({"id_norm": "person_key"})
-    profiles = person_profiles(exact.drop("rid", "id_status"))
-    # Only the columns the check reads: the full records joined to the full profiles (counties as lists) would be
-    # the largest frame of the stage.
+    exact = recs.lazy().filter(pl.col("id_status").is_in(usable)).rename({"id_norm": "person_key"})
+    profiles = person_profiles(exact.select("person_key", "name_norm", "name_pinyin", "county_code",
+                                            "id_birth_date", "id_sex").collect())
+    # Only the columns the check reads, filtered again rather than kept from the profiles' frame (1.2 GiB at a
+    # province's 10 million exact links): the full records joined to the full profiles would be the stage's
+    # largest frame.
     checked = _with_similarity(
-        exact.select("rid", "person_key", "id_status", "name_norm", "name_pinyin")
+        exact.select("rid", "person_key", "id_status", "name_norm", "name_pinyin").collect()
         .join(profiles.select("person_key", "p_name", "p_pinyin"), on="person_key"), settings)
     links = checked.select(
         "rid", "person_key",
@@ -291,13 +293,11 @@ def _internal_keys(recs: pl.DataFrame, linked: pl.DataFrame, groups: pl.DataFram
     )
 
 
-# Columns that key a join, window or group below: an empty string there would be a shared value, not a gap.
-_KEY_TEXT = ("id_norm", "name_norm", "name_pinyin", "county_code", "household")
-
-
-def _blank_is_null(column: str) -> pl.Expr:
-    """``""`` → null, so that records with no name or household never agree with each other on it."""
-    return pl.when(pl.col(column).str.len_chars() > 0).then(pl.col(column)).alias(column)
+def _blanks_as_null(records: pl.DataFrame) -> pl.DataFrame:
+    """The records with blank key text as null; only the columns that hold a blank are rewritten (those of
+    ``person_records`` hold none, and rewriting them all copied 1.6 GiB of text at province scale)."""
+    blank = records.select(pl.col(c).str.len_chars().eq(0).any().alias(c) for c in KEY_TEXT).row(0, named=True)
+    return records.with_columns(blank_is_null(c) for c in KEY_TEXT if blank[c])
 
 
 def _best_first(review: pl.DataFrame) -> pl.DataFrame:
@@ -314,12 +314,16 @@ def _best_first(review: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _assemble(recs: pl.DataFrame, keyed: pl.DataFrame, groups: pl.DataFrame) -> pl.DataFrame:
+def _assemble(recs: pl.DataFrame, parts: list[pl.DataFrame], groups: pl.DataFrame) -> pl.DataFrame:
     """person_links in record order: each record's own columns beside its key, method, score and evidence, and
     its household's group. Every record has exactly one key (the stages partition the records), so the keys are
     put in record order and set beside the records, not joined to them: a join carried every column of the
-    records through a hash join and a sort, the linkage's largest transient (≈ 4 GiB for a province)."""
-    keyed = keyed.sort("rid")
+    records through a hash join and a sort, the linkage's largest transient (≈ 4 GiB for a province).
+
+    ``parts``: the stages' keyed records; the list is emptied once they are sorted, so that the caller holds no
+    second copy of 11 million evidence lists."""
+    keyed = pl.concat(parts).sort("rid")
+    parts.clear()
     if keyed.height != recs.height or not keyed["rid"].equals(recs["rid"], check_names=False):
         raise AssertionError("linkage: not exactly one person key per record")  # the stages partition the records
     own = recs.rename({"name_norm": "name"})
@@ -333,16 +337,21 @@ def _assemble(recs: pl.DataFrame, keyed: pl.DataFrame, groups: pl.DataFrame) -> 
 def link_persons(records: pl.DataFrame, settings: LinkSettings | None = None) -> LinkResult:
     """Give every record a ``person_key`` with its method, score and evidence; list what needs a person."""
     settings = settings or LinkSettings()
-    recs = records.with_columns(_blank_is_null(c) for c in _KEY_TEXT).with_row_index("rid")
+    recs = _blanks_as_null(records).with_row_index("rid")
     exact, review_exact, profiles = _stage_exact(recs, settings)
     repaired, review_repair = _stage_repair(recs, profiles, settings)
+    # Each frame is let go once the last stage reading it is done: at a province's 11 million records the
+    # stages' results and the profiles held together were 1.5 GiB of the linkage's peak.
     linked = pl.concat([exact, repaired])
+    del exact, repaired
     groups = household_groups(recs, linked)
     matched, review_household = _stage_household(recs, linked, profiles, groups, settings)
+    del profiles
     linked = pl.concat([linked, matched])
-    internal = _internal_keys(recs, linked, groups)
-    links = _assemble(recs, pl.concat([linked, internal]), groups)
-    del linked, internal
+    del matched
+    parts = [linked, _internal_keys(recs, linked, groups)]
+    del linked
+    links = _assemble(recs, parts, groups)
     review = (
         pl.concat([review_exact, review_repair, review_household], how="vertical_relaxed")
         .join(recs.select("rid", "source", "row"), on="rid")
