@@ -2,24 +2,30 @@
 what the machine has (DuckDB spills its joins and aggregates to disk instead).
 
 ``configure`` is called once by the daily run with a folder inside the store's temporary area; every stage opens
-its connection with ``connect``. The memory limit is ``DIBAO_DUCKDB_MEMORY`` (e.g. ``3GB``) if set, else a quarter
-of the machine's memory, at most 4 GiB; threads are the machine's cores.
+its connection with ``connect``. The memory limit is ``DIBAO_DUCKDB_MEMORY`` (e.g. ``2GB``) if set, else a quarter
+of the machine's memory, at most 3 GiB; threads are the machine's cores.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
 import polars as pl
 
-_MAX_DEFAULT = 4 * 1024**3
+# At 2 million households the rules' fact steps held DuckDB at its limit: 4 GiB put the run at 6.0 GiB, 3 GiB at
+# 5.1 GiB, in the same time (73.6 s and 75.3 s; benchmarks/README.md, "seventh session").
+_MAX_DEFAULT = 3 * 1024**3
 _settings: dict[str, str] = {}
 
 
 def default_memory_limit() -> str:
-    """A quarter of physical memory, at most 4 GiB (the rest is for Polars frames and the OS cache)."""
+    """A quarter of physical memory, at most 3 GiB (the rest is for Polars frames and the OS cache)."""
     configured = os.environ.get("DIBAO_DUCKDB_MEMORY")
     if configured:
         return configured
@@ -63,3 +69,29 @@ def register_file(con: duckdb.DuckDBPyConnection, name: str, path: Path) -> None
     streaming, within its memory limit (a spilled input file is never loaded whole)."""
     literal = str(path).replace("'", "''")
     con.execute(f'CREATE OR REPLACE VIEW "{name}" AS SELECT * FROM read_parquet(\'{literal}\')')
+
+
+@contextmanager
+def scratch_folder() -> Iterator[Path]:
+    """A folder for a stage's intermediate files, removed afterwards: inside the run's spill folder when
+    ``configure`` set one (the store's disk), else a temporary folder."""
+    spill = _settings.get("temp_directory")
+    folder = Path(tempfile.mkdtemp(prefix="scratch-", dir=spill if spill and Path(spill).is_dir() else None))
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def take_table(con: duckdb.DuckDBPyConnection, table: str) -> pl.DataFrame:
+    """Table ``table`` as a Polars frame, and the connection closed.
+
+    ``.pl()`` builds the frame while DuckDB still holds the table: both at once were the rules stage's peak at
+    province scale (+1.3 GiB for 2.2 million households' facts). The table goes through a Parquet file instead,
+    and DuckDB lets go of everything before the frame is read."""
+    with scratch_folder() as folder:
+        path = folder / f"{table}.parquet"
+        literal = str(path).replace("'", "''")
+        con.execute(f"COPY \"{table}\" TO '{literal}' (FORMAT parquet, COMPRESSION uncompressed)")
+        con.close()
+        return pl.read_parquet(path)

@@ -738,6 +738,6 @@ def household_facts(drop: Drop, links: pl.DataFrame, params: pl.DataFrame, run_d
     try:
         run_steps(con, build_steps(rules.catalog, rules.asset_kinds), INPUTS, step_parameters(drop, run_date),
                   keep=("household_facts",))
-        return con.sql("SELECT * FROM household_facts").pl()
+        return duck.take_table(con, "household_facts")
     finally:
         con.close()
