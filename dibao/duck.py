@@ -45,6 +45,22 @@ def configure(spill: Path | None, memory_limit: str | None = None) -> None:
         _settings["temp_directory"] = str(spill)
 
 
+@contextmanager
+def configured(spill: Path) -> Iterator[None]:
+    """``configure`` for the length of a run; afterwards the defaults again, so that nothing later (another run,
+    a test) spills to or writes scratch files in a folder the run has removed."""
+    configure(spill)
+    try:
+        yield
+    finally:
+        _settings.clear()
+
+
+def _sql_path(path: Path) -> str:
+    """``path`` as a single-quoted SQL string literal."""
+    return "'" + str(path).replace("'", "''") + "'"
+
+
 def connect() -> duckdb.DuckDBPyConnection:
     """An in-memory connection with the run's limits (defaults if ``configure`` was not called)."""
     con = duckdb.connect()
@@ -67,16 +83,14 @@ def register(con: duckdb.DuckDBPyConnection, name: str, frame: pl.DataFrame) -> 
 def register_file(con: duckdb.DuckDBPyConnection, name: str, path: Path) -> None:
     """Make a Parquet file readable as view ``name``: DuckDB reads only the columns and row groups a query needs,
     streaming, within its memory limit (a spilled input file is never loaded whole)."""
-    literal = str(path).replace("'", "''")
-    con.execute(f'CREATE OR REPLACE VIEW "{name}" AS SELECT * FROM read_parquet(\'{literal}\')')
+    con.execute(f'CREATE OR REPLACE VIEW "{name}" AS SELECT * FROM read_parquet({_sql_path(path)})')
 
 
 @contextmanager
 def scratch_folder() -> Iterator[Path]:
     """A folder for a stage's intermediate files, removed afterwards: inside the run's spill folder when
     ``configure`` set one (the store's disk), else a temporary folder."""
-    spill = _settings.get("temp_directory")
-    folder = Path(tempfile.mkdtemp(prefix="scratch-", dir=spill if spill and Path(spill).is_dir() else None))
+    folder = Path(tempfile.mkdtemp(prefix="scratch-", dir=_settings.get("temp_directory")))
     try:
         yield folder
     finally:
@@ -91,7 +105,6 @@ def take_table(con: duckdb.DuckDBPyConnection, table: str) -> pl.DataFrame:
     and DuckDB lets go of everything before the frame is read."""
     with scratch_folder() as folder:
         path = folder / f"{table}.parquet"
-        literal = str(path).replace("'", "''")
-        con.execute(f"COPY \"{table}\" TO '{literal}' (FORMAT parquet, COMPRESSION uncompressed)")
+        con.execute(f'COPY "{table}" TO {_sql_path(path)} (FORMAT parquet, COMPRESSION uncompressed)')
         con.close()
         return pl.read_parquet(path)

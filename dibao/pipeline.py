@@ -204,8 +204,7 @@ def run_daily(
     rules = rules or load_rules(parameters, policy_files.policy_path(policy_files.ELIGIBILITY, rules_dir))
     coverage_path = policy_files.policy_path(policy_files.COVERAGE, rules_dir)
     coverage_config = load_coverage_config(coverage_path)
-    with store.lock(wait_seconds=wait_seconds), store.spill_folder() as spill:
-        duck.configure(spill)
+    with store.lock(wait_seconds=wait_seconds), store.spill_folder() as spill, duck.configured(spill):
         latest = store.published_dates()[-1] if store.published_dates() else None
         if latest is not None and date < latest and not rebuild:
             raise DibaoError(
