@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
+import pytest
 from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 
@@ -422,6 +423,51 @@ def test_repair_candidates_are_the_same_whatever_the_batch(seeds: list[int], bat
     assert repair_candidates(bad, pl.Series(known), batch=batch).equals(whole)
     for rid, valid in enumerate(known):  # each mistyped ID finds the ID it came from
         assert whole.filter((pl.col("rid") == rid) & (pl.col("candidate") == valid)).height == 1
+
+
+def _known_one_edit_away(bad_id: str, known: set[str]) -> list[tuple[str, str]]:
+    """The definition, in text: every digit replaced by every digit, the check character by every digit or X,
+    every neighbour pair swapped; the variants that differ from the ID, are known and have an ID's shape (an X
+    swapped in among the digits is no ID), (candidate, edit) in order."""
+    variants = [("digit_typo", bad_id[:p] + c + bad_id[p + 1:]) for p in range(17) for c in "0123456789"]
+    variants += [("check_digit", bad_id[:17] + c) for c in "0123456789X"]
+    variants += [("digit_swap", bad_id[:p] + bad_id[p + 1] + bad_id[p] + bad_id[p + 2:]) for p in range(17)]
+    return [(variant, edit) for edit, variant in variants
+            if variant != bad_id and variant in known and variant[:17].isdigit()]
+
+
+_ID_TEXT = st.builds(lambda digits, check: digits + check,
+                     st.text("0123456789", min_size=17, max_size=17), st.sampled_from("0123456789X"))
+
+
+@settings(max_examples=60, deadline=None)
+@given(bad_ids=st.lists(_ID_TEXT, min_size=1, max_size=8), strangers=st.lists(_ID_TEXT, max_size=5),
+       data=st.data())
+def test_repair_candidates_are_exactly_the_known_ids_one_edit_away(bad_ids: list[str], strangers: list[str],
+                                                                   data: st.DataObject) -> None:
+    """The integer expansion finds what the text definition finds, in the same order: near neighbours of every
+    kind (a wrong digit, a wrong check character, two neighbours swapped, the check character swapped with the
+    last digit), IDs ending in X, IDs with repeated digits, and strangers."""
+    known = set(strangers)
+    for bad_id in bad_ids:
+        for _ in range(data.draw(st.integers(0, 4))):
+            position = data.draw(st.integers(0, 17))
+            if data.draw(st.booleans()) and position < 17:  # a swap with the next character
+                known.add(bad_id[:position] + bad_id[position + 1] + bad_id[position] + bad_id[position + 2:])
+            else:
+                alphabet = "0123456789X" if position == 17 else "0123456789"
+                known.add(bad_id[:position] + data.draw(st.sampled_from(alphabet)) + bad_id[position + 1:])
+    bad = pl.DataFrame({"rid": pl.Series(range(len(bad_ids)), dtype=pl.UInt32), "id_clean": bad_ids})
+    found = repair_candidates(bad, pl.Series(sorted(known), dtype=pl.String), batch=data.draw(st.integers(1, 9)))
+    expected = [(rid, candidate, edit) for rid, bad_id in enumerate(bad_ids)
+                for candidate, edit in _known_one_edit_away(bad_id, known)]
+    assert found.rows() == expected
+
+
+def test_repair_candidates_reject_an_id_of_another_shape() -> None:
+    bad = pl.DataFrame({"rid": pl.Series([0], dtype=pl.UInt32), "id_clean": ["34040219580704123"]})
+    with pytest.raises(ValueError, match="17 digits"):
+        repair_candidates(bad, pl.Series(["340402195807041234"]))
 
 
 @PROPERTY

@@ -25,7 +25,7 @@ from rapidfuzz import fuzz, process
 
 from dibao.link.households import household_groups
 from dibao.link.records import KEY_TEXT, blank_is_null
-from dibao.link.repair import repair_candidates
+from dibao.link.repair import ID_SHAPE, repair_candidates
 from dibao.normalise.ids import USABLE_STATUSES, IdStatus
 from dibao.publish.contract import LINK_SCHEMA, REVIEW_SCHEMA
 
@@ -155,7 +155,7 @@ def _county_agrees() -> pl.Expr:
 def _stage_repair(recs: pl.DataFrame, profiles: pl.DataFrame, settings: LinkSettings
                   ) -> tuple[pl.DataFrame, pl.DataFrame]:
     repairable = [IdStatus.BAD_CHECK_DIGIT.value, IdStatus.BAD_DATE.value]
-    bad = recs.filter(pl.col("id_status").is_in(repairable) & pl.col("id_norm").str.contains(r"^[0-9]{17}[0-9X]$"))
+    bad = recs.filter(pl.col("id_status").is_in(repairable) & pl.col("id_norm").str.contains(ID_SHAPE))
     candidates = repair_candidates(bad.select("rid", pl.col("id_norm").alias("id_clean")), profiles["person_key"])
     pairs = (
         candidates.join(bad.select("rid", "name_norm", "name_pinyin", "county_code"), on="rid")
@@ -274,7 +274,7 @@ def _internal_keys(recs: pl.DataFrame, linked: pl.DataFrame, groups: pl.DataFram
     group_key = pl.when(pl.col("__one").fill_null(False)).then(
         pl.lit("H:") + pl.col("household_group") + pl.lit(":") + pl.col("name_norm"))
     damaged = pl.when((pl.col("id_status") == IdStatus.BAD_CHECK_DIGIT.value) & pl.col("name_pinyin").is_not_null()
-                      & pl.col("id_norm").str.contains(r"^[0-9]{17}[0-9X]$")
+                      & pl.col("id_norm").str.contains(ID_SHAPE)
                       ).then(pl.col("id_norm").str.slice(0, 17) + pl.lit(":") + pl.col("name_pinyin"))
     row_key = pl.lit("R:") + pl.col("source") + pl.lit(":") + pl.col("row").cast(pl.String)
     keyed = rest.with_columns(group_key.alias("__h"), damaged.alias("__d"))
