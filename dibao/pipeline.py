@@ -30,6 +30,7 @@ from dibao.publish import contract, worklists
 from dibao.publish.cache import RULES_RENEW_ABOVE, RunCache, file_sha256
 from dibao.publish.coverage import coverage, load_coverage_config
 from dibao.publish.guards import DEFAULT_MAX_SHRINK, DropShrank, guard_summary, shrinks
+from dibao.publish.parquet import canonical_chunks
 from dibao.publish.state import Lists, carry_forward, diff_lists, publish_lists, summary_line
 from dibao.publish.store import RunStore
 from dibao.rules import ParameterSet, RuleSet, decide, load_parameters, load_rules
@@ -120,9 +121,8 @@ def _write_output(path: Path, frame: pl.DataFrame, known: dict[str, Any] | None 
     """Write one published file (or link the previous run's identical one); its manifest entry."""
     if known is not None and previous is not None and _reuse_file(previous / path.name, path, known):
         return {"rows": frame.height, "sha256": known["sha256"]}
-    # One chunk: Parquet's row groups follow a frame's chunks, and a frame assembled from a cached day and a
-    # recomputed part is chunked unlike one from a full computation; the bytes must depend on values only.
-    frame.rechunk().write_parquet(path, statistics=True)
+    # The bytes must depend on the values only, not on how the frame is chunked (``canonical_chunks``).
+    canonical_chunks(frame).write_parquet(path, statistics=True)
     return {"rows": frame.height, "sha256": file_sha256(path)}
 
 

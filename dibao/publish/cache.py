@@ -48,6 +48,7 @@ from dibao.ingest.table import RawTable
 from dibao.ingest.validate import IngestedFile
 from dibao.link import LinkResult
 from dibao.normalise.ids import normalise_ids
+from dibao.publish.parquet import canonical_chunks
 from dibao.rules import RulesBasis
 from dibao.schema import FILE_SPECS, FieldType
 
@@ -141,27 +142,12 @@ def _key(*parts: str) -> str:
 
 def _write_frame(folder: Path, name: str, frame: pl.DataFrame) -> dict[str, Any]:
     buffer = io.BytesIO()
-    frame.write_parquet(buffer, compression="lz4", statistics=False)
+    # Chunked as published files are (``canonical_chunks``): the cached linkage's evidence lists in one chunk took
+    # 10 s to write. How a frame read back is chunked does not matter: published bytes never depend on it.
+    canonical_chunks(frame).write_parquet(buffer, compression="lz4", statistics=False)
     data = buffer.getvalue()
     (folder / name).write_bytes(data)
-    return {"sha256": hashlib.sha256(data).hexdigest(), "schema": repr(frame.schema), "chunks": _chunks(frame)}
-
-
-def _chunks(frame: pl.DataFrame) -> list[int] | None:
-    """The frame's chunk lengths, when every column shares them (else None: it is kept as one chunk).
-
-    A Parquet file written from a frame depends on how the frame is chunked in memory, not only on its values;
-    a frame read back is chunked by row group, so its chunks are put back as they were."""
-    lengths = [frame.get_column(c).chunk_lengths() for c in frame.columns]
-    return lengths[0] if lengths and all(x == lengths[0] for x in lengths) else None
-
-
-def _rechunk_as(frame: pl.DataFrame, chunks: list[int] | None) -> pl.DataFrame:
-    frame = frame.rechunk()
-    if not chunks or len(chunks) == 1:
-        return frame
-    offsets = [sum(chunks[:i]) for i in range(len(chunks))]
-    return pl.concat([frame.slice(o, n) for o, n in zip(offsets, chunks, strict=True)], rechunk=False)
+    return {"sha256": hashlib.sha256(data).hexdigest(), "schema": repr(frame.schema)}
 
 
 def _read_frame(folder: Path, name: str, meta: dict[str, Any]) -> pl.DataFrame:
@@ -172,7 +158,7 @@ def _read_frame(folder: Path, name: str, meta: dict[str, Any]) -> pl.DataFrame:
     frame = pl.read_parquet(io.BytesIO(data))
     if repr(frame.schema) != expected["schema"]:
         raise ValueError(f"{name}: schema differs")
-    return _rechunk_as(frame, expected.get("chunks"))
+    return frame
 
 
 def _checked_file(folder: Path, name: str, meta: dict[str, Any]) -> Path:
