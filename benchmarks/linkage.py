@@ -93,7 +93,7 @@ def time_ours(drop: Any, repeat: int) -> tuple[float, pl.DataFrame, pl.DataFrame
 
 # Stage functions of dibao.link.persons, in the order link_persons calls them, and their labels.
 STAGES = {"_stage_exact": "exact + profiles", "_stage_repair": "repaired_id",
-          "household_groups": "household cross-walk", "_stage_household": "name_match",
+          "group_roots": "household cross-walk", "_stage_household": "name_match",
           "_internal_keys": "internal keys"}
 
 

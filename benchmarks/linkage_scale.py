@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / "benchmarks" / "work"
 
 STAGES = {"_stage_exact": "exact + profiles", "_stage_repair": "repaired_id",
-          "household_groups": "household cross-walk", "_stage_household": "name_match",
+          "group_roots": "household cross-walk", "_stage_household": "name_match",
           "_internal_keys": "internal keys"}
 
 

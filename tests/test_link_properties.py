@@ -475,12 +475,12 @@ def test_repair_candidates_reject_an_id_of_another_shape() -> None:
 def test_profiles_are_the_same_in_any_number_of_parts(records: pl.DataFrame, parts: int) -> None:
     """A province's profiles are grouped in parts by a hash of the person key (bounded memory): every person's
     usual name, pinyin, counties, birth date and sex come out as from one group-by over all the records."""
-    exact = (records.filter(pl.col("id_status").is_in(USABLE)).rename({"id_norm": "person_key"})
-             .select("person_key", "name_norm", "name_pinyin", "county_code", "id_birth_date", "id_sex"))
+    exact = (records.filter(pl.col("id_status").is_in(USABLE)).rename({"id_norm": "person"})
+             .select("person", "name_norm", "name_pinyin", "county_code", "id_birth_date", "id_sex"))
 
     def comparable(profiles: pl.DataFrame) -> pl.DataFrame:
-        return profiles.with_columns(pl.col("p_counties").list.sort()).sort("person_key")
+        return profiles.with_columns(pl.col("p_counties").list.sort()).sort("person")
 
     whole = comparable(person_profiles(exact, parts=1))
     assert comparable(person_profiles(exact, parts)).equals(whole)
-    assert whole["person_key"].n_unique() == whole.height == exact["person_key"].n_unique()
+    assert whole["person"].n_unique() == whole.height == exact["person"].n_unique()

@@ -46,36 +46,53 @@ def components(n: int, left: np.ndarray, right: np.ndarray) -> np.ndarray:
     return parent
 
 
+def household_numbers(households: pl.Series) -> tuple[pl.Series, pl.Series]:
+    """(the distinct households in sort order, each row's household number in that order, null for none)."""
+    names = households.drop_nulls().unique().sort().rename("household")
+    # A binary search of the sorted names: a join to them, keeping the rows' order, took twice as long.
+    numbers = pl.select(pl.when(households.is_not_null()).then(names.search_sorted(households))).to_series()
+    return names, numbers.cast(pl.UInt32).rename("hid")
+
+
+def group_roots(n: int, hid: pl.Series, person: pl.Series) -> np.ndarray:
+    """Per household number ``0..n-1``, the smallest number of its connected component. ``hid`` and ``person``:
+    the linked records' household numbers and person keys, side by side; a null in either connects nothing."""
+    edges = (
+        pl.DataFrame([hid.alias("hid"), person.alias("person")]).drop_nulls()
+        .select("hid", pl.col("hid").min().over("person").alias("root"))
+        .filter(pl.col("hid") != pl.col("root"))
+    )
+    return components(n, edges.get_column("hid").to_numpy(), edges.get_column("root").to_numpy())
+
+
 def household_groups(records: pl.DataFrame, links: pl.DataFrame) -> pl.DataFrame:
     """``household`` → ``household_group`` (the smallest household label of its connected component).
 
     ``records``: rid, household (``source:number``, null for bank/department rows); ``links``: rid, person_key.
     Every household of ``records`` is returned, linked to others or not, sorted by household. A link with no
-    ``person_key`` connects nothing.
+    ``person_key`` connects nothing. (``link_persons`` does the same on its own numbers.)
     """
-    names = records.get_column("household").drop_nulls().unique().sort()
-    dictionary = pl.DataFrame([names, pl.Series("hid", np.arange(names.len(), dtype=np.int64))])
-    edges = (
-        links.select("rid", "person_key").drop_nulls("person_key")
-        .join(records.select("rid", "household").drop_nulls("household").join(dictionary, on="household")
-              .select("rid", "hid"), on="rid")
-        .select("hid", pl.col("hid").min().over("person_key").alias("root"))
-        .filter(pl.col("hid") != pl.col("root"))
-    )
-    root = components(names.len(), edges.get_column("hid").to_numpy(), edges.get_column("root").to_numpy())
+    names, numbers = household_numbers(records.get_column("household"))
+    linked = links.select("rid", "person_key").join(
+        records.select("rid").with_columns(numbers.alias("hid")), on="rid")
+    root = group_roots(names.len(), linked.get_column("hid"), linked.get_column("person_key"))
     return pl.DataFrame([names, names.gather(root).alias("household_group")])
 
 
 def crosswalk_table(links: pl.DataFrame) -> pl.DataFrame:
     """Per household of each source: its group, member records and how many were linked by ID."""
     return (
+        # A household (``source:number``) is one source's household and in one group: grouped by it alone, not
+        # by the three text columns it determines (11.5 million records of a province: 4.2 → 2.9 s).
         links.drop_nulls("household")
-        # ``household`` is ``source:number``; strip the prefix rather than split at the first colon, so numbers
-        # that contain a colon (``A:1``, ``A:2``) stay two households.
-        .with_columns(pl.col("household").str.strip_prefix(pl.col("source") + pl.lit(":")).alias("household_id"))
-        .group_by("household_group", "source", "household_id")
-        .agg(pl.len().alias("member_records"),
+        .group_by("household")
+        .agg(pl.col("household_group").first(), pl.col("source").first(), pl.len().alias("member_records"),
              pl.col("method").is_in(["exact", "upgraded_15", "repaired_id"]).sum().alias("linked_by_id"),
              pl.col("person_key").n_unique().alias("persons"))
+        # Strip the prefix rather than split at the first colon, so numbers that contain a colon (``A:1``,
+        # ``A:2``) stay two households.
+        .select("household_group", "source",
+                pl.col("household").str.strip_prefix(pl.col("source") + pl.lit(":")).alias("household_id"),
+                "member_records", "linked_by_id", "persons")
         .sort("household_group", "source", "household_id")
     )

@@ -5,8 +5,8 @@ which digit is wrong. We generate every single-digit substitution and every adja
 ID (198 variants), keep the variants that are IDs we actually know from some file, and let the caller decide
 with the name and household context.
 
-The variants are made as integers, not text: an 18-character ID is one int64 (its 17 digits × 11 + the check
-character, X = 10), so a wrong digit is one addition and "is it a known ID" an integer join. A province has
+The variants are made as integers, not text: an 18-character ID is one int64 (``id_codes``: its 17 digits × 11 +
+the check character, X = 10), so a wrong digit is one addition and "is it a known ID" an integer join. A province has
 ≈ 150,000 bad IDs and 5.5 million known ones; the text version built 30 million strings and hashed the known IDs
 again for every batch of 10,000 (17 s of a 90 s linkage).
 """
@@ -16,8 +16,8 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-ID_SHAPE = r"^[0-9]{17}[0-9X]$"  # the only IDs repaired, and the only ones a repair can produce
-_CHECK_X = 10  # the check character X as a number
+from dibao.normalise.ids import CHECK_X, ID_SHAPE, id_codes, id_text
+
 _WEIGHT = np.array([11 * 10 ** (16 - position) for position in range(17)], dtype=np.int64)  # digit p's weight
 
 # The edits in the order their variants are listed for each bad ID: every digit 0–16 replaced by every other
@@ -28,20 +28,6 @@ _EDIT_LABEL = pl.Series(EDITS, dtype=pl.String)
 # Bad records per batch: each becomes 198 int64 variants (a batch of 100,000 is 150 MiB). Each batch hashes the
 # known IDs once (0.7 s for a province's 5.5 million), so the batches are few and large.
 BATCH = 100_000
-
-
-def id_codes(ids: pl.Expr) -> pl.Expr:
-    """IDs of ``ID_SHAPE`` as int64: the first 17 digits × 11 + the check character (X = 10)."""
-    check = ids.str.slice(17, 1)
-    return (ids.str.slice(0, 17).cast(pl.Int64) * 11
-            + pl.when(check == "X").then(pl.lit(_CHECK_X, dtype=pl.Int64)).otherwise(check.cast(pl.Int64)))
-
-
-def id_text(codes: pl.Expr) -> pl.Expr:
-    """The ID an ``id_codes`` value stands for."""
-    check = codes % 11
-    return ((codes // 11).cast(pl.String).str.zfill(17)
-            + pl.when(check == _CHECK_X).then(pl.lit("X")).otherwise(check.cast(pl.String)))
 
 
 def _variants(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -57,35 +43,38 @@ def _variants(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     variants = np.concatenate([substituted.reshape(len(codes), -1), rechecked, swapped_digits,
                                swapped_check[:, None]], axis=1)
     real = variants != codes[:, None]
-    real[:, -1] &= check != _CHECK_X
+    real[:, -1] &= check != CHECK_X
     return variants, real
 
 
-def repair_candidates(bad: pl.DataFrame, known_ids: pl.Series, batch: int = BATCH) -> pl.DataFrame:
-    """For each bad record (``rid``, ``id_clean`` of ``ID_SHAPE``) the known IDs one edit away.
+def repair_codes(bad: pl.DataFrame, known: pl.Series, batch: int = BATCH) -> pl.DataFrame:
+    """For each bad record (``rid``, ``code``: the ``id_codes`` of its ID) the known codes one edit away.
 
-    Returns ``rid``, ``candidate`` and ``edit`` (digit_typo, check_digit or digit_swap): records in their order,
-    each record's candidates in ``EDITS`` order."""
-    empty = pl.DataFrame(schema={"rid": pl.UInt32, "candidate": pl.String, "edit": pl.String})
-    if bad.is_empty():
-        return empty
-    if not bad.select(pl.col("id_clean").str.contains(ID_SHAPE).all()).item():
-        raise ValueError("repair_candidates: every bad ID must have 17 digits and a check character")
-    known = (known_ids.to_frame("id").filter(pl.col("id").str.contains(ID_SHAPE))
-             .select(id_codes(pl.col("id")).alias("code")))
-    codes = bad.select(id_codes(pl.col("id_clean"))).to_series().to_numpy()
+    Returns ``rid``, ``candidate`` (a code) and ``edit`` (digit_typo, check_digit or digit_swap): records in their
+    order, each record's candidates in ``EDITS`` order; a variant is one edit, so none repeats."""
+    known_codes = known.drop_nulls().to_frame("code")
+    codes = bad["code"].to_numpy()
     rids = bad["rid"].to_numpy()
-    found_rids, found_codes, found_edits = [], [], []
+    found_rids, found_codes, found_edits = [np.empty(0, np.uint32)], [np.empty(0, np.int64)], [np.empty(0, np.int64)]
     for start in range(0, len(codes), batch):
         variants, real = _variants(codes[start:start + batch])
         at = np.flatnonzero(real)  # row-major: records in order, each one's edits in order
         hits = (pl.DataFrame({"at": at, "code": variants.ravel()[at]})
-                .join(known, on="code", how="semi", maintain_order="left"))
+                .join(known_codes, on="code", how="semi", maintain_order="left"))
         row, edit = np.divmod(hits["at"].to_numpy(), len(EDITS))
         found_rids.append(rids[start + row])
         found_codes.append(hits["code"].to_numpy())
         found_edits.append(edit)
-    found = pl.DataFrame({"rid": pl.Series(np.concatenate(found_rids), dtype=pl.UInt32),
-                          "code": pl.Series(np.concatenate(found_codes), dtype=pl.Int64),
-                          "edit": _EDIT_LABEL.gather(np.concatenate(found_edits))})
-    return found.select("rid", id_text(pl.col("code")).alias("candidate"), "edit")  # one edit per variant: no repeats
+    return pl.DataFrame({"rid": pl.Series(np.concatenate(found_rids), dtype=pl.UInt32),
+                         "candidate": pl.Series(np.concatenate(found_codes), dtype=pl.Int64),
+                         "edit": _EDIT_LABEL.gather(np.concatenate(found_edits))})
+
+
+def repair_candidates(bad: pl.DataFrame, known_ids: pl.Series, batch: int = BATCH) -> pl.DataFrame:
+    """``repair_codes`` in text: for each bad record (``rid``, ``id_clean`` of ``ID_SHAPE``) the known IDs one
+    edit away, as ``rid``, ``candidate``, ``edit``. Known IDs of another shape are never candidates."""
+    if not bad.select(pl.col("id_clean").str.contains(ID_SHAPE).all()).item():
+        raise ValueError("repair_candidates: every bad ID must have 17 digits and a check character")
+    found = repair_codes(bad.select("rid", id_codes(pl.col("id_clean")).alias("code")),
+                         known_ids.to_frame("id").select(id_codes(pl.col("id"))).to_series(), batch)
+    return found.select("rid", id_text(pl.col("candidate")).alias("candidate"), "edit")

@@ -334,3 +334,27 @@ def may_be_old_id(text: str) -> bool:
     """15 digits once cleaned: an old ID that ``check_id`` upgrades to 18 digits."""
     cleaned = clean_id_text(text)
     return cleaned is not None and len(cleaned) == 15 and cleaned.isdigit()
+
+
+# ---- IDs as integers -----------------------------------------------------------------------------------------
+# The linkage joins, groups and sorts persons by ID millions of times. An 18-character ID is one int64 (its 17
+# digits × 11 + the check character, X = 10): the codes sort as the IDs do (digits, then 0–9 before X), and an
+# integer join or group-by is several times quicker and smaller than one on text.
+
+ID_SHAPE = r"^[0-9]{17}[0-9X]$"  # the IDs with a code: every usable one, and every ID a repair can produce
+CHECK_X = 10  # the check character X as a number
+
+
+def id_codes(ids: pl.Expr) -> pl.Expr:
+    """IDs of ``ID_SHAPE`` as int64 codes; null for any other text."""
+    check = ids.str.slice(17, 1)
+    code = (ids.str.slice(0, 17).cast(pl.Int64, strict=False) * 11
+            + pl.when(check == "X").then(pl.lit(CHECK_X, dtype=pl.Int64)).otherwise(check.cast(pl.Int64, strict=False)))
+    return pl.when(ids.str.contains(ID_SHAPE)).then(code)
+
+
+def id_text(codes: pl.Expr) -> pl.Expr:
+    """The ID an ``id_codes`` value stands for."""
+    check = codes % 11
+    return ((codes // 11).cast(pl.String).str.zfill(17)
+            + pl.when(check == CHECK_X).then(pl.lit("X")).otherwise(check.cast(pl.String)))
