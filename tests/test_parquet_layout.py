@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import io
+import itertools
 
 import polars as pl
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dibao.publish.parquet import canonical_chunks
+from dibao.publish.parquet import canonical_chunks, quick_to_write
 
 _EVIDENCE = st.lists(st.sampled_from(["id", "name", "household", "name_pinyin", "county"]), max_size=4)
 
@@ -21,8 +22,7 @@ def _bytes(frame: pl.DataFrame) -> bytes:
 
 def _chunked(frame: pl.DataFrame, cuts: list[int]) -> pl.DataFrame:
     bounds = sorted({0, frame.height, *(cut % (frame.height + 1) for cut in cuts)})
-    return pl.concat([frame.slice(start, end - start) for start, end in zip(bounds, bounds[1:], strict=False)],
-                     rechunk=False)
+    return pl.concat([frame.slice(start, end - start) for start, end in itertools.pairwise(bounds)], rechunk=False)
 
 
 @settings(max_examples=40, deadline=None)
@@ -57,3 +57,12 @@ def test_a_flat_frame_is_one_chunk_and_a_long_list_frame_is_in_row_sized_chunks(
     assert canonical_chunks(flat, rows=1).n_chunks() == 1
     lists = pl.DataFrame({"a": [[1], [2], [3], [4], [5]]})
     assert canonical_chunks(lists, rows=2).get_column("a").chunk_lengths() == [2, 2, 1]
+
+
+def test_the_cache_copies_only_a_list_column_in_a_long_chunk() -> None:
+    flat = pl.concat([pl.DataFrame({"a": [1, 2, 3]}), pl.DataFrame({"a": [4]})], rechunk=False)
+    assert quick_to_write(flat, rows=1).get_column("a").chunk_lengths() == [3, 1]  # as it was: not copied
+    lists = pl.DataFrame({"a": [[1], [2], [3]], "b": [1, 2, 3]})
+    assert quick_to_write(lists, rows=3) is lists
+    assert quick_to_write(lists, rows=2).get_column("a").chunk_lengths() == [2, 1]
+    assert quick_to_write(lists, rows=2).equals(lists)

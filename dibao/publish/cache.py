@@ -48,7 +48,7 @@ from dibao.ingest.table import RawTable
 from dibao.ingest.validate import IngestedFile
 from dibao.link import LinkResult
 from dibao.normalise.ids import normalise_ids
-from dibao.publish.parquet import canonical_chunks
+from dibao.publish.parquet import quick_to_write
 from dibao.rules import RulesBasis
 from dibao.schema import FILE_SPECS, FieldType
 
@@ -142,9 +142,9 @@ def _key(*parts: str) -> str:
 
 def _write_frame(folder: Path, name: str, frame: pl.DataFrame) -> dict[str, Any]:
     buffer = io.BytesIO()
-    # Chunked as published files are (``canonical_chunks``): the cached linkage's evidence lists in one chunk took
-    # 10 s to write. How a frame read back is chunked does not matter: published bytes never depend on it.
-    canonical_chunks(frame).write_parquet(buffer, compression="lz4", statistics=False)
+    # The cached linkage's evidence lists in one chunk took 10 s to write (``quick_to_write``). How a frame read
+    # back is chunked does not matter: published bytes never depend on it (``canonical_chunks``).
+    quick_to_write(frame).write_parquet(buffer, compression="lz4", statistics=False)
     data = buffer.getvalue()
     (folder / name).write_bytes(data)
     return {"sha256": hashlib.sha256(data).hexdigest(), "schema": repr(frame.schema)}

@@ -16,11 +16,28 @@ import polars as pl
 LIST_CHUNK_ROWS = 262_144
 
 
+def _nested(frame: pl.DataFrame) -> list[str]:
+    return [name for name, dtype in frame.schema.items() if isinstance(dtype, pl.List | pl.Array | pl.Struct)]
+
+
+def _in_row_chunks(frame: pl.DataFrame, rows: int) -> pl.DataFrame:
+    return pl.concat([frame.gather(np.arange(start, min(start + rows, frame.height)))
+                      for start in range(0, frame.height, rows)], rechunk=False)
+
+
 def canonical_chunks(frame: pl.DataFrame, rows: int = LIST_CHUNK_ROWS) -> pl.DataFrame:
     """``frame`` in the layout its Parquet bytes are written from: one chunk, or, with a list column and more
     than ``rows`` rows, chunks of ``rows`` rows each (copies, not slices of one chunk)."""
-    nested = any(isinstance(dtype, pl.List | pl.Array | pl.Struct) for dtype in frame.dtypes)
-    if not nested or frame.height <= rows:
+    if not _nested(frame) or frame.height <= rows:
         return frame.rechunk()
-    return pl.concat([frame.gather(np.arange(start, min(start + rows, frame.height)))
-                      for start in range(0, frame.height, rows)], rechunk=False)
+    return _in_row_chunks(frame, rows)
+
+
+def quick_to_write(frame: pl.DataFrame, rows: int = LIST_CHUNK_ROWS) -> pl.DataFrame:
+    """``frame`` as it is, unless a list column has a chunk of more than ``rows`` rows: then in row-sized chunks.
+    For files whose bytes need not be reproducible (the run cache): a flat frame is not copied into one chunk
+    (a province's accepted roll, 1 GiB, copied as it was cached, was the ingest's peak)."""
+    longest = max((length for name in _nested(frame) for length in frame.get_column(name).chunk_lengths()), default=0)
+    if longest <= rows:
+        return frame
+    return _in_row_chunks(frame, rows)
