@@ -59,10 +59,12 @@ def test_a_flat_frame_is_one_chunk_and_a_long_list_frame_is_in_row_sized_chunks(
     assert canonical_chunks(lists, rows=2).get_column("a").chunk_lengths() == [2, 2, 1]
 
 
-def test_the_cache_copies_only_a_list_column_in_a_long_chunk() -> None:
+def test_the_cache_copies_only_a_full_list_column_in_a_long_chunk() -> None:
     flat = pl.concat([pl.DataFrame({"a": [1, 2, 3]}), pl.DataFrame({"a": [4]})], rechunk=False)
     assert quick_to_write(flat, rows=1).get_column("a").chunk_lengths() == [3, 1]  # as it was: not copied
     lists = pl.DataFrame({"a": [[1], [2], [3]], "b": [1, 2, 3]})
     assert quick_to_write(lists, rows=3) is lists
     assert quick_to_write(lists, rows=2).get_column("a").chunk_lengths() == [2, 1]
     assert quick_to_write(lists, rows=2).equals(lists)
+    nearly_empty = pl.DataFrame({"a": [[], [], [1]], "b": [1, 2, 3]})  # one value: cheap to slice, left as it is
+    assert quick_to_write(nearly_empty, rows=2) is nearly_empty
