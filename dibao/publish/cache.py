@@ -157,7 +157,7 @@ def _read_frame(folder: Path, name: str, meta: dict[str, Any]) -> pl.DataFrame:
         raise ValueError(f"{name}: checksum differs")
     # In one chunk, as the frame was made: the rules from a cached day gather rows of the cached facts, and a
     # frame in row-group chunks was copied into one at that point, where a day's memory peaks (+0.4 GiB at 2M).
-    frame = pl.read_parquet(io.BytesIO(data), rechunk=True)
+    frame = pl.read_parquet(io.BytesIO(data)).rechunk()
     if repr(frame.schema) != expected["schema"]:
         raise ValueError(f"{name}: schema differs")
     return frame
