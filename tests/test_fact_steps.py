@@ -11,6 +11,8 @@ import duckdb
 import polars as pl
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from dibao.ingest import ingest_drop
 from dibao.link import link_persons, person_records
@@ -103,3 +105,15 @@ def test_without_keep_every_table_stays_for_later_steps() -> None:
     run_steps(con, (Step("a", ("source",), "SELECT x FROM source"),), ("source",), {})
     run_steps(con, (Step("b", ("a",), "SELECT x FROM a"),), ("source", "a"), {})
     assert con.execute("SELECT count(*) FROM a").fetchone() == (1,)
+
+
+@settings(max_examples=200, deadline=None)
+@given(birth=st.dates(dt.date(1900, 1, 1), dt.date(2026, 12, 31)),
+       run=st.dates(dt.date(1990, 1, 1), dt.date(2040, 12, 31)))
+def test_a_persons_age_is_the_years_completed_on_the_run_date(birth: dt.date, run: dt.date) -> None:
+    """Birthdays on 29 February count as passed on 1 March of a common year, as a person's age does in law."""
+    step = next(s for s in build_steps() if s.name == "person_age")
+    con = duckdb.connect()
+    con.execute("CREATE TABLE person AS SELECT 'p' AS person_key, ?::DATE AS birth_date", [birth])
+    age = con.execute(step.sql, {"run_date": run}).fetchone()[2]
+    assert age == run.year - birth.year - ((run.month, run.day) < (birth.month, birth.day))

@@ -212,17 +212,18 @@ STEPS: tuple[Step, ...] = (
     Step('person',
          ('links',),
          sql=r"""
-SELECT DISTINCT person_key,
+SELECT person_key,
        CASE WHEN regexp_full_match(person_key, '\d{17}[\dX]')
             THEN try_strptime(substr(person_key, 7, 8), '%Y%m%d')::DATE END AS birth_date
-FROM links
+FROM (SELECT DISTINCT person_key FROM links)
 """),
     Step('person_age',
          ('person',),
          sql=r"""
 SELECT person_key, birth_date,
        date_diff('year', birth_date, $run_date)
-         - CASE WHEN strftime($run_date, '%m%d') < strftime(birth_date, '%m%d') THEN 1 ELSE 0 END AS age
+         - CASE WHEN month($run_date) * 100 + day($run_date) < month(birth_date) * 100 + day(birth_date)
+                THEN 1 ELSE 0 END AS age
 FROM person
 """),
     Step('dept',
