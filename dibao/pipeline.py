@@ -331,7 +331,8 @@ def run_daily(
                                  "link_key": run_cache.link_key(),
                                  "rules": {"from": run_cache.rules_basis or "computed",
                                            "groups_recomputed": decided.groups_recomputed,
-                                           "groups": decided.groups}}
+                                           "groups": decided.groups},
+                                 "discarded": dict(sorted(run_cache.discarded.items()))}
         progress("publish")
         folder = store.publish(date, write, replace=replace or rebuild)
         if run_cache is not None:

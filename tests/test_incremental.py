@@ -203,6 +203,10 @@ def test_a_damaged_cache_entry_is_ignored_and_recomputed(drops: Drops, full_runs
     # A damaged rules entry is recomputed in full; an intact one serves whenever the inputs are the same.
     assert second.manifest["cache"]["rules"]["from"] == ("computed" if damage == "rules" else DAYS[0].isoformat())
     assert second.manifest["content_sha256"] == full_runs[1]
+    # The manifest names the entry that was set aside, and why: damage, not a silent miss.
+    kind = {"link": "link/", "rules": "rules/"}.get(damage, "ingest/registry-")
+    reasons = [why for entry, why in second.manifest["cache"]["discarded"].items() if entry.startswith(kind)]
+    assert len(reasons) == 1 and ("checksum differs" in reasons[0] or damage == "meta"), reasons
     # The damaged entry was replaced by a sound one: the next day hits again.
     third = _run(store, drops.day1, DAYS[2])
     assert third.manifest["cache"]["inputs"]["registry"] == "hit"

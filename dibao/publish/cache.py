@@ -186,11 +186,20 @@ class RunCache:
     used: set[str] = field(default_factory=set)  # entry folders (relative to root) this run used or made
     linkage: str | None = None  # reused | computed
     rules_basis: str | None = None  # the date of the cached day the rules stage started from
+    # Entries found unreadable and removed this run (relative folder → why). Damage is expected (a full disk, a
+    # copied store); an error of ours would look the same, a silent miss, so the manifest says which and why.
+    discarded: dict[str, str] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
     def for_store(cls, store_root: Path, headers: HeaderTable) -> RunCache:
         return cls(store_root / CACHE_DIR, headers)
+
+    def _discard(self, entry: Path, reason: Exception) -> None:
+        """Remove an entry that could not be read, and note why."""
+        shutil.rmtree(entry, ignore_errors=True)
+        with self._lock:
+            self.discarded[entry.relative_to(self.root).as_posix()] = f"{type(reason).__name__}: {reason}"[:300]
 
     # ---- ingest -------------------------------------------------------------------------------------------
     def ingest_key(self) -> str:
@@ -216,8 +225,8 @@ class RunCache:
         if (entry / "meta.json").is_file():
             try:
                 result = self._read_ingested(entry, stem, path, sha, run_date, with_text)
-            except Exception:  # damaged or foreign: never trusted, recomputed
-                shutil.rmtree(entry, ignore_errors=True)
+            except Exception as exc:  # damaged or foreign: never trusted, recomputed
+                self._discard(entry, exc)
         with self._lock:
             self.ingest_status[stem] = "hit" if result is not None else "miss"
             if result is not None:
@@ -331,8 +340,8 @@ class RunCache:
                 raise ValueError("entry is not for these records")
             result = LinkResult(_read_frame(entry, "links.parquet", meta), _read_frame(entry, "review.parquet", meta),
                                 _read_frame(entry, "households.parquet", meta))
-        except Exception:  # damaged: never trusted, relinked
-            shutil.rmtree(entry, ignore_errors=True)
+        except Exception as exc:  # damaged: never trusted, relinked
+            self._discard(entry, exc)
             return None
         self.used.add(entry.relative_to(self.root).as_posix())
         return result
@@ -376,8 +385,8 @@ class RunCache:
                                _read_frame(entry, "day_params.parquet", meta),
                                _read_frame(entry, "day_facts.parquet", meta),
                                _read_frame(entry, "day_decisions.parquet", meta))
-        except Exception:  # damaged: never trusted, recomputed
-            shutil.rmtree(entry, ignore_errors=True)
+        except Exception as exc:  # damaged: never trusted, recomputed
+            self._discard(entry, exc)
             return None
         self.used.add(entry.relative_to(self.root).as_posix())
         self.rules_basis = basis.run_date.isoformat()
