@@ -77,7 +77,9 @@ def test_days_reuse_the_cache_and_publish_what_a_full_run_publishes(drops: Drops
     stems = set(results[0].manifest["inputs"])
     groups = caches[0]["rules"]["groups"]
     assert caches[0] == {"inputs": dict.fromkeys(sorted(stems), "miss"), "linkage": "computed",
-                         "rules": {"from": "computed", "groups_recomputed": groups, "groups": groups}}
+                         "rules": {"from": "computed", "groups_recomputed": groups, "groups": groups},
+                         "discarded": {}}
+    assert all(cache["discarded"] == {} for cache in caches)  # nothing damaged: nothing set aside
     assert caches[1]["inputs"] == dict.fromkeys(sorted(stems), "hit") and caches[1]["linkage"] == "reused"
     # Same inputs, the next day: the rules stage starts from day 1 and recomputes the few households the date
     # changes (birthdays, 服刑 end dates); the day counts of the others are brought up to date in place.
