@@ -187,14 +187,14 @@ def _stage_repair(recs: pl.DataFrame, profiles: pl.DataFrame, settings: LinkSett
     return links, review
 
 
-def _stage_household(recs: pl.DataFrame, linked: pl.DataFrame, profiles: pl.DataFrame, groups: pl.DataFrame,
+def _stage_household(recs: pl.DataFrame, linked: pl.DataFrame, profiles: pl.DataFrame, group_of: pl.Series,
                      settings: LinkSettings) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Match records without a usable ID to the persons of their own cross-walked household.
 
     A person already listed (by ID) in the record's own source household is no candidate: that is another member.
     """
     keyed = _with_person_and_group(
-        recs.select("rid", "hid", "name_norm", "name_pinyin", "id_birth_date", "id_sex"), linked, groups)
+        recs.select("rid", "hid", "name_norm", "name_pinyin", "id_birth_date", "id_sex"), linked, group_of)
     pending = keyed.filter(pl.col("person").is_null() & pl.col("hid").is_not_null()).drop("person")
     # Only the groups with a record to match are read (a few per cent of a province's households).
     members = (
@@ -242,11 +242,11 @@ def _stage_household(recs: pl.DataFrame, linked: pl.DataFrame, profiles: pl.Data
     return links, review
 
 
-def _with_person_and_group(recs: pl.DataFrame, linked: pl.DataFrame, groups: pl.DataFrame) -> pl.DataFrame:
+def _with_person_and_group(recs: pl.DataFrame, linked: pl.DataFrame, group_of: pl.Series) -> pl.DataFrame:
     """``recs`` with each record's linked ``person`` (null: not linked) and its household's group ``ghid``, set
     by record number rather than joined (records are numbered by ``rid`` in order, households by ``hid``)."""
     person = pl.repeat(None, recs.height, dtype=pl.Int64, eager=True).scatter(linked["rid"], linked["person"])
-    return recs.with_columns(person.alias("person"), groups["ghid"].gather(recs["hid"]).alias("ghid"))
+    return recs.with_columns(person.alias("person"), group_of.gather(recs["hid"]).alias("ghid"))
 
 
 def _identifying_names(keyed: pl.DataFrame, wanted: pl.Series) -> pl.DataFrame:
@@ -267,7 +267,7 @@ def _identifying_names(keyed: pl.DataFrame, wanted: pl.Series) -> pl.DataFrame:
     )
 
 
-def _internal_keys(recs: pl.DataFrame, linked: pl.DataFrame, groups: pl.DataFrame, households: pl.Series
+def _internal_keys(recs: pl.DataFrame, linked: pl.DataFrame, group_of: pl.Series, households: pl.Series
                    ) -> pl.DataFrame:
     """Keys for records nobody could link; a key is shared only through a stated piece of evidence.
 
@@ -283,7 +283,7 @@ def _internal_keys(recs: pl.DataFrame, linked: pl.DataFrame, groups: pl.DataFram
     which once gave every unusable bank or department ID the run's smallest household key (a stranger's death and
     balance landed on a living family).
     """
-    keyed = _with_person_and_group(recs, linked, groups)
+    keyed = _with_person_and_group(recs, linked, group_of)
     rest = keyed.filter(pl.col("person").is_null())
     rest = rest.join(_identifying_names(keyed, rest["ghid"].drop_nulls().unique()), on=["ghid", "name_norm"],
                      how="left")
@@ -332,7 +332,7 @@ def _best_first(review: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _assemble(recs: pl.DataFrame, parts: list[pl.DataFrame], internal: pl.DataFrame, groups: pl.DataFrame,
+def _assemble(recs: pl.DataFrame, parts: list[pl.DataFrame], internal: pl.DataFrame, group_of: pl.Series,
               households: pl.Series) -> pl.DataFrame:
     """person_links in record order: each record's own columns beside its key, method, score and evidence, and
     its household's group. Every record has exactly one key (the stages partition the records), so the keys are
@@ -355,11 +355,10 @@ def _assemble(recs: pl.DataFrame, parts: list[pl.DataFrame], internal: pl.DataFr
     if keyed.height != recs.height or not keyed["rid"].equals(recs["rid"], check_names=False):
         raise AssertionError("linkage: not exactly one person key per record")  # the stages partition the records
     own = recs.rename({"name_norm": "name"})
-    group = households.gather(own.select("hid").join(groups, on="hid", how="left", maintain_order="left")["ghid"])
     columns = {**{c: own[c] for c in LINK_SCHEMA if c in own.columns},
                **{c: keyed[c] for c in LINK_SCHEMA if c in keyed.columns and c != "rid"},
                "person_key": own["id_norm"].clone().scatter(keys["rid"], keys["person_key"]),
-               "household_group": group}
+               "household_group": households.gather(group_of.gather(own["hid"]))}
     return pl.DataFrame([columns[c].alias(c) for c in LINK_SCHEMA]).cast(LINK_SCHEMA)  # type: ignore[arg-type]
 
 
@@ -387,16 +386,15 @@ def link_persons(records: pl.DataFrame, settings: LinkSettings | None = None) ->
     linked = pl.concat([exact, repaired])
     del exact, repaired
     root = group_roots(households.len(), recs["hid"].gather(linked["rid"]), linked["person"])
-    groups = pl.DataFrame({"hid": pl.Series(np.arange(households.len()), dtype=pl.UInt32),
-                           "ghid": pl.Series(root, dtype=pl.UInt32)})
-    matched, review_household = _stage_household(recs, linked, profiles, groups, settings)
+    group_of = pl.Series("ghid", root, dtype=pl.UInt32)  # per household number, its group's number
+    matched, review_household = _stage_household(recs, linked, profiles, group_of, settings)
     del profiles
     linked = pl.concat([linked, matched])
     del matched
-    internal = _internal_keys(recs, linked, groups, households)
+    internal = _internal_keys(recs, linked, group_of, households)
     parts = [linked]
     del linked
-    links = _assemble(recs, parts, internal, groups, households)
+    links = _assemble(recs, parts, internal, group_of, households)
     del internal
     review = (
         pl.concat([review_exact, review_repair, review_household], how="vertical_relaxed")
