@@ -114,6 +114,6 @@ def test_a_persons_age_is_the_years_completed_on_the_run_date(birth: dt.date, ru
     """Birthdays on 29 February count as passed on 1 March of a common year, as a person's age does in law."""
     step = next(s for s in build_steps() if s.name == "person_age")
     con = duckdb.connect()
-    con.execute("CREATE TABLE person AS SELECT 'p' AS person_key, ?::DATE AS birth_date", [birth])
+    con.execute("CREATE TABLE person AS SELECT 1 AS person_number, ?::DATE AS birth_date", [birth])
     age = con.execute(step.sql, {"run_date": run}).fetchone()[2]
     assert age == run.year - birth.year - ((run.month, run.day) < (birth.month, birth.day))

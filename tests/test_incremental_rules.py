@@ -60,7 +60,7 @@ def test_a_date_reading_step_not_keyed_by_person_is_refused(linked: Linked, monk
     odd = Step("person_age", ("person",), "SELECT birth_date, $run_date AS today FROM person")
     monkeypatch.setattr("dibao.rules.incremental.build_steps",
                         lambda *_: tuple(odd if s.name == "person_age" else s for s in steps))
-    with pytest.raises(ValueError, match="not keyed by person_key"):
+    with pytest.raises(ValueError, match="not keyed by person_number"):
         persons_dated_differently(linked.drop, linked.links, _params(linked, DAY1), linked.rules, DAY1,
                                   DAY1 + dt.timedelta(days=1))
 

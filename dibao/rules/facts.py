@@ -58,6 +58,7 @@ from dibao import duck
 from dibao.errors import ConfigError
 from dibao.ingest import Drop
 from dibao.ingest.parse import parse_money
+from dibao.normalise.ids import id_codes
 from dibao.rules.catalog import CATALOG, Catalog
 from dibao.rules.compile import ASSET_FACTS, AssetKind, RuleSet
 from dibao.rules.income import (
@@ -152,16 +153,17 @@ def _place_step() -> Step:
     """Where each household lives and who heads it, for the work lists (the 户主 row, else the first listed):
     the same query over each person-level file with a household number."""
     parts = [
-        f"""SELECT '{stem}:' || h.{key} AS household, m.town, m.village, h.head_name, h.head_id
+        f"""SELECT n.household_number, m.town, m.village, h.head_name, h.head_id
 FROM (SELECT {key},
              arg_min(name, (relation IS DISTINCT FROM '户主')::INTEGER * 100000000 + "row") AS head_name,
              arg_min(id_norm, (relation IS DISTINCT FROM '户主')::INTEGER * 100000000 + "row") AS head_id
       FROM {stem} GROUP BY {key}) h
-LEFT JOIN {stem}_mode m ON m.{key} = h.{key}"""
+LEFT JOIN {stem}_mode m ON m.{key} = h.{key}
+JOIN household_key n ON n.household = '{stem}:' || h.{key}"""
         for stem, key in (("dibao_roll", "dibao_household_id"), ("registry", "household_id"),
                           ("monitoring", "household_id"))]
-    return Step("place", ("dibao_roll", "dibao_roll_mode", "monitoring", "monitoring_mode", "registry",
-                          "registry_mode"), "\nUNION ALL\n".join(parts),
+    return Step("place", ("dibao_roll", "dibao_roll_mode", "household_key", "monitoring", "monitoring_mode",
+                          "registry", "registry_mode"), "\nUNION ALL\n".join(parts),
                 why="where each household lives and who heads it")
 
 
@@ -174,10 +176,10 @@ def _income_hh_step() -> Step:
     money = ",\n             ".join(f"max(CAST({f} AS DECIMAL(18, 2))) AS {f}" for f in _INCOME_FIELDS)
     money += ",\n             " + unreadable
     cols = ", ".join(f"r.{f}" for f in _INCOME_FIELDS)
-    return Step('income_hh', ('monitoring', 'monitoring_mode', 'registry', 'registry_mode'),
+    return Step('income_hh', ('household_key', 'monitoring', 'monitoring_mode', 'registry', 'registry_mode'),
                 why='Registry and monitoring households with their (household-total) income figures.',
                 sql=f"""
-SELECT 'registry:' || r.household_id AS household, 'registry' AS src, r.household_id, m.county_code,
+SELECT n.household_number, n.household, 'registry' AS src, r.household_id, m.county_code,
        {cols}, r.size, r.income_assessed_date, r.unreadable,
        NULL::VARCHAR AS monitoring_category, NULL::DATE AS identified_date, NULL::BOOLEAN AS risk_eliminated,
        NULL::DATE AS risk_eliminated_date
@@ -185,8 +187,9 @@ FROM (SELECT household_id, {money}, coalesce(max(household_size), count(*)) AS s
              max(income_assessed_date) AS income_assessed_date
       FROM registry GROUP BY household_id) r
 LEFT JOIN registry_mode m ON m.household_id = r.household_id
+JOIN household_key n ON n.household = 'registry:' || r.household_id
 UNION ALL
-SELECT 'monitoring:' || r.household_id, 'monitoring', r.household_id, m.county_code,
+SELECT n.household_number, n.household, 'monitoring', r.household_id, m.county_code,
        {cols}, r.size, r.income_assessed_date, r.unreadable,
        m.monitoring_category, r.identified_date, r.risk_eliminated, r.risk_eliminated_date
 FROM (SELECT household_id, {money}, count(*) AS size, max(income_assessed_date) AS income_assessed_date,
@@ -194,6 +197,7 @@ FROM (SELECT household_id, {money}, count(*) AS size, max(income_assessed_date) 
              max(risk_eliminated_date) AS risk_eliminated_date
       FROM monitoring GROUP BY household_id) r
 LEFT JOIN monitoring_mode m ON m.household_id = r.household_id
+JOIN household_key n ON n.household = 'monitoring:' || r.household_id
 """)
 
 
@@ -209,18 +213,26 @@ _NULL_INCOME = ", ".join(f"NULL::DECIMAL(18, 2) AS {f}" for f in _INCOME_FIELDS)
 
 # ``{department}``, ``{assets}`` and ``{columns}`` are filled from the catalog and the rules (``build_steps``).
 STEPS: tuple[Step, ...] = (
+    Step('household_key',
+         ('links',),
+         why='The key (source:household number) of each numbered household.',
+         sql=r"""
+SELECT household_number, any_value(household) AS household FROM links WHERE household_number IS NOT NULL
+GROUP BY household_number
+"""),
     Step('person',
          ('links',),
+         why='Each person once, with the birth date their ID states.',
          sql=r"""
-SELECT person_key,
+SELECT person_number,
        CASE WHEN regexp_full_match(person_key, '\d{17}[\dX]')
             THEN try_strptime(substr(person_key, 7, 8), '%Y%m%d')::DATE END AS birth_date
-FROM (SELECT DISTINCT person_key FROM links)
+FROM (SELECT person_number, any_value(person_key) AS person_key FROM links GROUP BY person_number)
 """),
     Step('person_age',
          ('person',),
          sql=r"""
-SELECT person_key, birth_date,
+SELECT person_number, birth_date,
        date_diff('year', birth_date, $run_date)
          - CASE WHEN month($run_date) * 100 + day($run_date) < month(birth_date) * 100 + day(birth_date)
                 THEN 1 ELSE 0 END AS age
@@ -229,7 +241,7 @@ FROM person
     Step('dept',
          ('dept_facts', 'links'),
          sql=r"""
-SELECT l.person_key, f."row" AS dept_row, f.item, trim(f.value) AS value, nullif(trim(f.kind), '') AS kind,
+SELECT l.person_number, f."row" AS dept_row, f.item, trim(f.value) AS value, nullif(trim(f.kind), '') AS kind,
        f.as_of, f.amount
 FROM dept_facts f JOIN links l ON l.source = 'dept_facts' AND l."row" = f."row"
 """),
@@ -240,7 +252,7 @@ FROM dept_facts f JOIN links l ON l.source = 'dept_facts' AND l."row" = f."row"
              'a 服刑/强制隔离戒毒/失踪 record takes the person out of the family (its 数值, where a date, is when '
              'that ends).',
          sql=f"""
-SELECT person_key,
+SELECT person_number,
   {', '.join(_grade(k) for k in DISABILITY_KINDS)},
   max(CASE WHEN item = '死亡' THEN coalesce(try_cast(value AS DATE), as_of) END) AS death_date,
   arg_max(amount, (as_of, amount)) FILTER (WHERE item = '工资收入' AND as_of IS NOT NULL) AS wage_monthly,
@@ -253,7 +265,7 @@ FROM (SELECT *,
         END AS grade,
         {_DKIND} AS dkind
       FROM dept)
-GROUP BY person_key
+GROUP BY person_number
 """),
     Step('person_asset',
          ('asset_kind', 'asset_word', 'dept'),
@@ -261,7 +273,7 @@ GROUP BY person_key
              'words the record\'s 类型 or 数值 contains, else the kind\'s default (null: unclassified).',
          sql=r"""
 WITH rec AS (
-  SELECT d.person_key, d.dept_row, k.fact, k.default_class,
+  SELECT d.person_number, d.dept_row, k.fact, k.default_class,
          CASE WHEN k.by_value AND try_cast(d.value AS INTEGER) BETWEEN 0 AND k.max_units
               THEN try_cast(d.value AS INTEGER) ELSE 1 END AS units,
          concat_ws(' ', d.kind, d.value) AS words
@@ -271,23 +283,22 @@ WITH rec AS (
   FROM rec r JOIN asset_word w ON w.fact = r.fact AND contains(r.words, w.word)
   GROUP BY r.dept_row, r.fact
 )
-SELECT r.person_key, r.fact, coalesce(h.class, r.default_class) AS class, sum(r.units) AS units
+SELECT r.person_number, r.fact, coalesce(h.class, r.default_class) AS class, sum(r.units) AS units
 FROM rec r LEFT JOIN hit h ON h.dept_row = r.dept_row AND h.fact = r.fact
-GROUP BY r.person_key, r.fact, coalesce(h.class, r.default_class)
+GROUP BY r.person_number, r.fact, coalesce(h.class, r.default_class)
 """),
     Step('person_bank',
          ('bank_assets', 'links'),
          sql=r"""
-SELECT l.person_key, sum(CAST(b.balance AS DECIMAL(18, 2))) AS balance
+SELECT l.person_number, sum(CAST(b.balance AS DECIMAL(18, 2))) AS balance
 FROM bank_assets b JOIN links l ON l.source = 'bank_assets' AND l."row" = b."row"
-GROUP BY l.person_key
+GROUP BY l.person_number
 """),
     Step('roll_row',
          ('dibao_roll', 'links'),
          why='Who each roll household lists, and whether the roll covers them (是否保障对象; blank: covered).',
          sql=r"""
-SELECT 'dibao_roll:' || r.dibao_household_id AS household, l.person_key,
-       bool_or(coalesce(r.member_covered, TRUE)) AS covered
+SELECT l.household_number, l.person_number, bool_or(coalesce(r.member_covered, TRUE)) AS covered
 FROM dibao_roll r JOIN links l ON l.source = 'dibao_roll' AND l."row" = r."row"
 GROUP BY 1, 2
 """),
@@ -295,17 +306,17 @@ GROUP BY 1, 2
          ('dibao_roll', 'links'),
          why='Per person covered on the roll: in how many roll households, and whether by both 低保 and 特困.',
          sql=r"""
-SELECT l.person_key,
+SELECT l.person_number,
        count(DISTINCT r.dibao_household_id) AS roll_households,
        bool_or(r.assistance_type = '低保') AND bool_or(r.assistance_type = '特困供养') AS dibao_and_destitute
 FROM dibao_roll r JOIN links l ON l.source = 'dibao_roll' AND l."row" = r."row"
 WHERE coalesce(r.member_covered, TRUE)
-GROUP BY l.person_key
+GROUP BY l.person_number
 """),
     Step('unfiled_relative',
          ('relatives',),
          sql=r"""
-SELECT DISTINCT relative_id_norm AS person_key FROM relatives
+SELECT DISTINCT relative_person_number AS person_number FROM relatives
 WHERE NOT filed AND relative_id_status IN ('valid', 'upgraded', 'unknown_region')
 """),
     Step('unknown_region_person',
@@ -313,29 +324,30 @@ WHERE NOT filed AND relative_id_status IN ('valid', 'upgraded', 'unknown_region'
          why='Persons whose ID has an area code no edition of GB/T 2260 has (a fabricated number is what '
              'audits look for).',
          sql=r"""
-SELECT DISTINCT person_key FROM links WHERE id_status = 'unknown_region'
+SELECT DISTINCT person_number FROM links WHERE id_status = 'unknown_region'
 """),
     Step('cleared',
-         ('dibao_roll', 'monitoring', 'registry'),
+         ('dibao_roll', 'links', 'monitoring', 'registry'),
          why='Fields cleared at ingest because their value could not be read (the row, the person, stayed).',
          sql=r"""
-SELECT 'dibao_roll:' || dibao_household_id AS household, unnest(cleared_fields) AS field
-FROM dibao_roll WHERE cleared_fields IS NOT NULL
-UNION ALL
-SELECT 'registry:' || household_id, unnest(cleared_fields) FROM registry WHERE cleared_fields IS NOT NULL
-UNION ALL
-SELECT 'monitoring:' || household_id, unnest(cleared_fields) FROM monitoring WHERE cleared_fields IS NOT NULL
+SELECT l.household_number, unnest(f.cleared_fields) AS field FROM (
+  SELECT 'dibao_roll' AS source, "row", cleared_fields FROM dibao_roll WHERE cleared_fields IS NOT NULL
+  UNION ALL
+  SELECT 'registry', "row", cleared_fields FROM registry WHERE cleared_fields IS NOT NULL
+  UNION ALL
+  SELECT 'monitoring', "row", cleared_fields FROM monitoring WHERE cleared_fields IS NOT NULL
+) f JOIN links l ON l.source = f.source AND l."row" = f."row"
 """),
     Step('member',
          ('links',),
          sql=r"""
-SELECT DISTINCT household, household_group, person_key, source FROM links WHERE household IS NOT NULL
+SELECT DISTINCT household_number, person_number, source FROM links WHERE household_number IS NOT NULL
 """),
     _income_hh_step(),
     Step('roll_hh',
-         ('dibao_roll', 'dibao_roll_mode'),
+         ('dibao_roll', 'dibao_roll_mode', 'household_key'),
          sql=r"""
-SELECT 'dibao_roll:' || r.dibao_household_id AS household, r.dibao_household_id AS subject_id,
+SELECT n.household_number, n.household, r.dibao_household_id AS subject_id,
        m.county_code, m.area, m.assistance_type, coalesce(r.coverage_mode, '整户保') AS coverage_mode,
        CASE WHEN m.assistance_type = '特困供养' THEN coalesce(r.support_mode, '分散供养') END AS support_mode,
        r.monthly_benefit, r.assessed_income, coalesce(r.covered_persons, r.covered_listed) AS covered_persons,
@@ -348,6 +360,7 @@ FROM (SELECT dibao_household_id, max(CAST(monthly_benefit AS DECIMAL(18, 2))) AS
              max(last_review_date) AS last_review_date, min(enrolled_date) AS enrolled_date
       FROM dibao_roll GROUP BY dibao_household_id) r
 LEFT JOIN dibao_roll_mode m ON m.dibao_household_id = r.dibao_household_id
+JOIN household_key n ON n.household = 'dibao_roll:' || r.dibao_household_id
 """),
     _place_step(),
     Step('best_income',
@@ -355,24 +368,24 @@ LEFT JOIN dibao_roll_mode m ON m.dibao_household_id = r.dibao_household_id
          why='Which registry/monitoring household each household shares most members with (its income '
              'household).',
          sql=r"""
-SELECT household, income_household FROM (
-  SELECT a.household, b.household AS income_household,
-         row_number() OVER (PARTITION BY a.household
-                            ORDER BY count(*) DESC, (b.source = 'monitoring') DESC, b.household) AS rn
-  FROM member a JOIN member b ON a.person_key = b.person_key AND b.source IN ('registry', 'monitoring')
-  WHERE a.household <> b.household OR a.source IN ('registry', 'monitoring')
-  GROUP BY a.household, b.household, b.source
+SELECT household_number, income_household FROM (
+  SELECT a.household_number, b.household_number AS income_household,
+         row_number() OVER (PARTITION BY a.household_number
+                            ORDER BY count(*) DESC, (b.source = 'monitoring') DESC, b.household_number) AS rn
+  FROM member a JOIN member b ON a.person_number = b.person_number AND b.source IN ('registry', 'monitoring')
+  WHERE a.household_number <> b.household_number OR a.source IN ('registry', 'monitoring')
+  GROUP BY a.household_number, b.household_number, b.source
 ) WHERE rn = 1
 """),
     Step('best_monitoring',
          ('member',),
          why='The monitored household of each registry household (monitoring attributes), by shared members.',
          sql=r"""
-SELECT household, monitoring_household FROM (
-  SELECT a.household, b.household AS monitoring_household,
-         row_number() OVER (PARTITION BY a.household ORDER BY count(*) DESC, b.household) AS rn
-  FROM member a JOIN member b ON a.person_key = b.person_key AND b.source = 'monitoring'
-  GROUP BY a.household, b.household
+SELECT household_number, monitoring_household FROM (
+  SELECT a.household_number, b.household_number AS monitoring_household,
+         row_number() OVER (PARTITION BY a.household_number ORDER BY count(*) DESC, b.household_number) AS rn
+  FROM member a JOIN member b ON a.person_number = b.person_number AND b.source = 'monitoring'
+  GROUP BY a.household_number, b.household_number
 ) WHERE rn = 1
 """),
     Step('roll_overlap',
@@ -381,20 +394,24 @@ SELECT household, monitoring_household FROM (
              '(counted: not excluded; unlisted: also alive) and members only the roll lists.',
          sql=r"""
 WITH pairs AS (
-  SELECT r.household, bi.income_household FROM roll_hh r JOIN best_income bi ON bi.household = r.household
+  SELECT r.household_number, bi.income_household
+  FROM roll_hh r JOIN best_income bi ON bi.household_number = r.household_number
 ), roll_set AS (
-  SELECT DISTINCT p.household, rr.person_key FROM pairs p JOIN roll_row rr ON rr.household = p.household
+  SELECT DISTINCT p.household_number, rr.person_number
+  FROM pairs p JOIN roll_row rr ON rr.household_number = p.household_number
 ), income_set AS (
-  SELECT DISTINCT p.household, m.person_key FROM pairs p JOIN member m ON m.household = p.income_household
+  SELECT DISTINCT p.household_number, m.person_number
+  FROM pairs p JOIN member m ON m.household_number = p.income_household
 )
-SELECT coalesce(a.household, b.household) AS household,
-       count(*) FILTER (WHERE a.person_key IS NULL AND NOT coalesce(pd.excluded, FALSE)) AS income_only,
-       count(*) FILTER (WHERE a.person_key IS NULL AND NOT coalesce(pd.excluded, FALSE)
+SELECT coalesce(a.household_number, b.household_number) AS household_number,
+       count(*) FILTER (WHERE a.person_number IS NULL AND NOT coalesce(pd.excluded, FALSE)) AS income_only,
+       count(*) FILTER (WHERE a.person_number IS NULL AND NOT coalesce(pd.excluded, FALSE)
                         AND pd.death_date IS NULL) AS unlisted_alive,
-       count(*) FILTER (WHERE b.person_key IS NULL AND NOT coalesce(pd.excluded, FALSE)) AS roll_only
-FROM roll_set a FULL JOIN income_set b ON a.household = b.household AND a.person_key = b.person_key
-LEFT JOIN person_dept pd ON pd.person_key = coalesce(a.person_key, b.person_key)
-GROUP BY coalesce(a.household, b.household)
+       count(*) FILTER (WHERE b.person_number IS NULL AND NOT coalesce(pd.excluded, FALSE)) AS roll_only
+FROM roll_set a FULL JOIN income_set b
+  ON a.household_number = b.household_number AND a.person_number = b.person_number
+LEFT JOIN person_dept pd ON pd.person_number = coalesce(a.person_number, b.person_number)
+GROUP BY coalesce(a.household_number, b.household_number)
 """),
     Step('subject',
          ('best_income', 'best_monitoring', 'income_hh', 'member', 'roll_hh', 'roll_overlap'),
@@ -408,15 +425,16 @@ WITH roll AS (
                                 OR (coalesce(ov.income_only, 0) = 0
                                     AND r.support_mode IS DISTINCT FROM '集中供养')) AS use_income
   FROM roll_hh r
-  LEFT JOIN best_income bi ON bi.household = r.household
-  LEFT JOIN income_hh i ON i.household = bi.income_household
-  LEFT JOIN roll_overlap ov ON ov.household = r.household
+  LEFT JOIN best_income bi ON bi.household_number = r.household_number
+  LEFT JOIN income_hh i ON i.household_number = bi.income_household
+  LEFT JOIN roll_overlap ov ON ov.household_number = r.household_number
 ), roll_family AS (
   SELECT *, CASE WHEN coverage_mode = '单人保' AND listed = covered_listed AND use_income
                  THEN 'income_household' ELSE 'roll' END AS family_basis
   FROM roll
 )
-SELECT 'roll' AS subject_type, r.subject_id, 'dibao_roll' AS source, r.household, r.county_code, r.area,
+SELECT 'roll' AS subject_type, r.subject_id, 'dibao_roll' AS source, r.household_number, r.household,
+       r.county_code, r.area,
        TRUE AS covered, r.assistance_type, r.coverage_mode, r.support_mode, r.monthly_benefit, r.assessed_income,
        r.covered_persons, r.last_review_date, r.enrolled_date, NULL::BIGINT AS declared_size,
        CASE WHEN r.use_income THEN r.best_household END AS income_household,
@@ -430,25 +448,26 @@ SELECT 'roll' AS subject_type, r.subject_id, 'dibao_roll' AS source, r.household
        CASE WHEN r.family_basis = 'roll' AND r.assistance_type IS DISTINCT FROM '特困供养'
             THEN r.unlisted_alive END AS unlisted_registry_members,
        m.monitoring_category, m.identified_date, m.risk_eliminated, m.risk_eliminated_date,
-       m.household IS NOT NULL AS monitored
+       m.household_number IS NOT NULL AS monitored
 FROM roll_family r
-LEFT JOIN income_hh i ON i.household = r.best_household
-LEFT JOIN income_hh m ON m.household = CASE WHEN i.src = 'monitoring' THEN i.household END
+LEFT JOIN income_hh i ON i.household_number = r.best_household
+LEFT JOIN income_hh m ON m.household_number = CASE WHEN i.src = 'monitoring' THEN i.household_number END
 UNION ALL
-SELECT 'household', i.household_id, i.src, i.household, i.county_code, NULL,
+SELECT 'household', i.household_id, i.src, i.household_number, i.household, i.county_code, NULL,
        NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, i.size,
-       i.household, CASE WHEN NOT i.unreadable THEN i.src END, {_INCOME_COLS}, i.size, i.income_assessed_date,
-       i.household,
+       i.household_number, CASE WHEN NOT i.unreadable THEN i.src END, {_INCOME_COLS}, i.size,
+       i.income_assessed_date, i.household_number,
        'household', TRUE, NULL,
        coalesce(m.monitoring_category, i.monitoring_category), coalesce(m.identified_date, i.identified_date),
        coalesce(m.risk_eliminated, i.risk_eliminated), coalesce(m.risk_eliminated_date, i.risk_eliminated_date),
-       (m.household IS NOT NULL OR i.src = 'monitoring')
+       (m.household_number IS NOT NULL OR i.src = 'monitoring')
 FROM income_hh i
-LEFT JOIN best_monitoring bm ON bm.household = i.household AND i.src = 'registry'
-LEFT JOIN income_hh m ON m.household = bm.monitoring_household
+LEFT JOIN best_monitoring bm ON bm.household_number = i.household_number AND i.src = 'registry'
+LEFT JOIN income_hh m ON m.household_number = bm.monitoring_household
 WHERE i.src = 'registry'
-   OR i.household NOT IN (SELECT a.household FROM member a JOIN member b ON a.person_key = b.person_key
-                          WHERE a.source = 'monitoring' AND b.source = 'registry')
+   OR i.household_number NOT IN (
+     SELECT a.household_number FROM member a JOIN member b ON a.person_number = b.person_number
+     WHERE a.source = 'monitoring' AND b.source = 'registry')
 """),
     Step('family',
          ('member', 'person_dept', 'roll_row', 'subject'),
@@ -457,17 +476,21 @@ WHERE i.src = 'registry'
              'registry/monitoring family\'s members. ``excluded``: serving a sentence, in compulsory drug '
              'rehabilitation or missing (counted apart, in nothing else).',
          sql=r"""
-SELECT f.household, f.person_key, bool_or(f.covered) AS covered, coalesce(any_value(pd.excluded), FALSE) AS excluded
+SELECT f.household_number, f.person_number, bool_or(f.covered) AS covered,
+       coalesce(any_value(pd.excluded), FALSE) AS excluded
 FROM (
-  SELECT s.household, rr.person_key, rr.covered FROM subject s JOIN roll_row rr ON rr.household = s.household
+  SELECT s.household_number, rr.person_number, rr.covered
+  FROM subject s JOIN roll_row rr ON rr.household_number = s.household_number
   UNION ALL
-  SELECT s.household, m.person_key, FALSE FROM subject s JOIN member m ON m.household = s.income_household
+  SELECT s.household_number, m.person_number, FALSE
+  FROM subject s JOIN member m ON m.household_number = s.income_household
   WHERE s.family_basis = 'income_household'
   UNION ALL
-  SELECT s.household, m.person_key, FALSE FROM subject s JOIN member m ON m.household = s.household
+  SELECT s.household_number, m.person_number, FALSE
+  FROM subject s JOIN member m ON m.household_number = s.household_number
   WHERE s.subject_type = 'household'
-) f LEFT JOIN person_dept pd ON pd.person_key = f.person_key
-GROUP BY f.household, f.person_key
+) f LEFT JOIN person_dept pd ON pd.person_number = f.person_number
+GROUP BY f.household_number, f.person_number
 """),
     Step('params_exact',
          ('params',),
@@ -478,28 +501,28 @@ GROUP BY f.household, f.person_key
              'working members (working age, able) — disabled or seriously ill ones take the higher '
              'employment-cost share.',
          sql=f"""
-SELECT s.household,
+SELECT s.household_number,
   count(*) FILTER (WHERE coalesce(pd.excluded, FALSE)) AS income_excluded,
   count(*) FILTER (WHERE NOT coalesce(pd.excluded, FALSE) AND {_ALIVE} AND {_WORKING_AGE}
                    AND NOT {_NO_CAPACITY}) AS workers,
   count(*) FILTER (WHERE NOT coalesce(pd.excluded, FALSE) AND {_ALIVE} AND {_WORKING_AGE}
                    AND NOT {_NO_CAPACITY} AND {_DISABLED_OR_ILL}) AS disabled_workers
 FROM subject s
-JOIN member m ON m.household = s.income_household
+JOIN member m ON m.household_number = s.income_household
 JOIN params_exact p ON p.county_code = s.county_code AND p.area = coalesce(s.area, '农村')
-LEFT JOIN person_age pa ON pa.person_key = m.person_key
-LEFT JOIN person_dept pd ON pd.person_key = m.person_key
-GROUP BY s.household
+LEFT JOIN person_age pa ON pa.person_number = m.person_number
+LEFT JOIN person_dept pd ON pd.person_number = m.person_number
+GROUP BY s.household_number
 """),
     Step('member_agg',
          ('family', 'params_exact', 'person_age', 'person_bank', 'person_dept', 'roll_person', 'subject',
           'unfiled_relative', 'unknown_region_person'),
          why='Family aggregates. ``covered`` members are those this roll household covers.',
          sql=f"""
-SELECT fm.household,
+SELECT fm.household_number,
   count(*) FILTER (WHERE fm.excluded) AS excluded_members,
   count(*) FILTER (WHERE NOT fm.excluded) AS family_size,
-  count(*) FILTER (WHERE NOT fm.excluded AND rp.person_key IS NOT NULL) AS roll_members,
+  count(*) FILTER (WHERE NOT fm.excluded AND rp.person_number IS NOT NULL) AS roll_members,
   coalesce(sum(pb.balance) FILTER (WHERE NOT fm.excluded), 0) AS financial_assets,
   count(*) FILTER (WHERE NOT fm.excluded AND pd.death_date IS NOT NULL) AS deceased_members,
   max(pd.death_date) FILTER (WHERE NOT fm.excluded) AS last_death_date,
@@ -509,7 +532,7 @@ SELECT fm.household,
     AS uncovered_members,
   min(pd.death_date) FILTER (WHERE fm.covered) AS covered_death_date,
   count(*) FILTER (WHERE NOT fm.excluded AND {_ALIVE} AND {_NO_CAPACITY}) AS no_work_capacity_members,
-  count(*) FILTER (WHERE NOT fm.excluded AND {_ALIVE} AND {_NO_CAPACITY} AND rp.person_key IS NULL)
+  count(*) FILTER (WHERE NOT fm.excluded AND {_ALIVE} AND {_NO_CAPACITY} AND rp.person_number IS NULL)
     AS uncovered_no_work_capacity_members,
   count(*) FILTER (WHERE NOT fm.excluded AND {_ALIVE} AND {_SEVERE}) AS severe_condition_members,
   count(*) FILTER (WHERE fm.covered AND NOT fm.excluded AND {_ALIVE} AND {_SEVERE})
@@ -526,44 +549,44 @@ SELECT fm.household,
   count(*) FILTER (WHERE NOT fm.excluded AND rp.roll_households > 1 AND (fm.covered OR s.subject_type = 'household'))
     AS duplicate_enrolled_members,
   count(*) FILTER (WHERE NOT fm.excluded AND rp.dibao_and_destitute) AS dibao_and_destitute_members,
-  count(*) FILTER (WHERE NOT fm.excluded AND ur.person_key IS NOT NULL) AS unfiled_relative_members,
-  count(*) FILTER (WHERE NOT fm.excluded AND urp.person_key IS NOT NULL) AS unknown_region_members,
+  count(*) FILTER (WHERE NOT fm.excluded AND ur.person_number IS NOT NULL) AS unfiled_relative_members,
+  count(*) FILTER (WHERE NOT fm.excluded AND urp.person_number IS NOT NULL) AS unknown_region_members,
   sum(pd.wage_monthly) FILTER (WHERE NOT fm.excluded) AS dept_wage_monthly{{members}}
 FROM family fm
-JOIN subject s ON s.household = fm.household
+JOIN subject s ON s.household_number = fm.household_number
 JOIN params_exact p ON p.county_code = s.county_code AND p.area = coalesce(s.area, '农村')
-LEFT JOIN person_age pa ON pa.person_key = fm.person_key
-LEFT JOIN person_dept pd ON pd.person_key = fm.person_key
-LEFT JOIN person_bank pb ON pb.person_key = fm.person_key
-LEFT JOIN roll_person rp ON rp.person_key = fm.person_key
-LEFT JOIN unfiled_relative ur ON ur.person_key = fm.person_key
-LEFT JOIN unknown_region_person urp ON urp.person_key = fm.person_key
-GROUP BY fm.household
+LEFT JOIN person_age pa ON pa.person_number = fm.person_number
+LEFT JOIN person_dept pd ON pd.person_number = fm.person_number
+LEFT JOIN person_bank pb ON pb.person_number = fm.person_number
+LEFT JOIN roll_person rp ON rp.person_number = fm.person_number
+LEFT JOIN unfiled_relative ur ON ur.person_number = fm.person_number
+LEFT JOIN unknown_region_person urp ON urp.person_number = fm.person_number
+GROUP BY fm.household_number
 """),
     Step('asset_agg',
          ('asset_exemption', 'family', 'person_asset', 'subject'),
          why='Vehicles and homes of the family by class: counted, exempt on the run date (a flag parameter per '
              'class, per county and area), or of no known class.',
          sql=r"""
-SELECT fm.household{assets}
+SELECT fm.household_number{assets}
 FROM family fm
-JOIN subject s ON s.household = fm.household
-JOIN person_asset pa ON pa.person_key = fm.person_key
+JOIN subject s ON s.household_number = fm.household_number
+JOIN person_asset pa ON pa.person_number = fm.person_number
 LEFT JOIN asset_exemption e ON e.county_code = s.county_code AND e.area = coalesce(s.area, '农村')
                            AND e.fact = pa.fact AND e.class = pa.class
 WHERE NOT fm.excluded
-GROUP BY fm.household
+GROUP BY fm.household_number
 """),
     Step('missing',
          ('cleared', 'subject'),
          why='What could not be read for a subject: its own rows and those of the registry/monitoring household '
              'whose figures it would use (also when they were set aside because a figure could not be read).',
          sql=r"""
-SELECT household, string_agg(DISTINCT field, ',' ORDER BY field) AS missing_fields FROM (
-  SELECT s.household, c.field FROM subject s JOIN cleared c ON c.household = s.household
+SELECT household_number, string_agg(DISTINCT field, ',' ORDER BY field) AS missing_fields FROM (
+  SELECT s.household_number, c.field FROM subject s JOIN cleared c ON c.household_number = s.household_number
   UNION ALL
-  SELECT s.household, c.field FROM subject s JOIN cleared c ON c.household = s.figures_household
-) GROUP BY household
+  SELECT s.household_number, c.field FROM subject s JOIN cleared c ON c.household_number = s.figures_household
+) GROUP BY household_number
 """),
     Step('household_facts',
          ('asset_agg', 'income_stats', 'member_agg', 'missing', 'params_exact', 'place', 'subject'),
@@ -571,7 +594,7 @@ SELECT household, string_agg(DISTINCT field, ',' ORDER BY field) AS missing_fiel
              '(see the docstring).',
          sql=r"""
 WITH base AS (
-  SELECT s.*, a.* EXCLUDE (household), x.* EXCLUDE (household), w.* EXCLUDE (household),
+  SELECT s.*, a.* EXCLUDE (household_number), x.* EXCLUDE (household_number), w.* EXCLUDE (household_number),
          p.* EXCLUDE (county_code, area),
          greatest(CASE WHEN s.subject_type = 'household'
                        THEN coalesce(s.declared_size - coalesce(w.income_excluded, 0), a.family_size)
@@ -592,9 +615,9 @@ WITH base AS (
               WHEN coalesce(a.able_to_work_members, 0) > 0 THEN p.review_months_unstable
               ELSE p.review_months_stable END AS review_months
   FROM subject s
-  LEFT JOIN member_agg a ON a.household = s.household
-  LEFT JOIN asset_agg x ON x.household = s.household
-  LEFT JOIN income_stats w ON w.household = s.household
+  LEFT JOIN member_agg a ON a.household_number = s.household_number
+  LEFT JOIN asset_agg x ON x.household_number = s.household_number
+  LEFT JOIN income_stats w ON w.household_number = s.household_number
   JOIN params_exact p ON p.county_code = s.county_code AND p.area = coalesce(s.area, '农村')
 ), scaled AS (
   SELECT *,
@@ -609,8 +632,8 @@ WITH base AS (
   SELECT *, gross_scaled - deduction_exact * wd AS net_scaled FROM scaled
 )
 SELECT {columns}
-FROM exact LEFT JOIN place pl ON pl.household = exact.household
-LEFT JOIN missing mi ON mi.household = exact.household
+FROM exact LEFT JOIN place pl ON pl.household_number = exact.household_number
+LEFT JOIN missing mi ON mi.household_number = exact.household_number
 ORDER BY subject_type, subject_id, source
 """),
 )
@@ -700,6 +723,28 @@ def _asset_tables(asset_kinds: tuple[AssetKind, ...], params: pl.DataFrame
     return kinds, words, exemptions
 
 
+def numbered_links(links: pl.DataFrame) -> pl.DataFrame:
+    """The links the steps read, each person and household numbered: the steps join and group on integers.
+
+    At 2 million households the fact steps joined 11 million rows on 18-character IDs and 25-character household
+    keys, whose hash tables outgrew DuckDB's memory and spilled. ``person_number`` is an ID's code (``id_codes``:
+    one number per ID, the same for a relative's ID in the relatives file) or, for a key that is not an ID, minus
+    its rank among those keys; ``household_number`` is the household key's rank in byte order, so that ordering by
+    the number orders by the key (the ties of ``best_income``)."""
+    return links.select("source", "row", "person_key", "household", "id_status",
+                        pl.col("household").rank("dense").alias("household_number")
+                        ).with_columns(_person_numbers(links.get_column("person_key")))
+
+
+def _person_numbers(keys: pl.Series) -> pl.Series:
+    """``person_number`` of ``numbered_links``: the keys that are not IDs (few) are ranked apart, which spares
+    sorting all of them."""
+    codes = keys.to_frame("key").select(id_codes(pl.col("key"))).to_series()
+    other = codes.is_null()
+    other_rank = keys.filter(other).rank("dense").cast(pl.Int64)
+    return codes.scatter(other.arg_true(), -other_rank).alias("person_number")
+
+
 def facts_connection(drop: Drop, links: pl.DataFrame, params: pl.DataFrame, rules: RuleSet
                      ) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection holding the inputs of the fact steps (``INPUTS``) and the SQL macros they use."""
@@ -710,11 +755,12 @@ def facts_connection(drop: Drop, links: pl.DataFrame, params: pl.DataFrame, rule
     kinds, words, exemptions = _asset_tables(rules.asset_kinds, params)
     con = duck.connect()
     try:
-        duck.register(con, "links", links.select("source", "row", "person_key", "household", "household_group",
-                                                 "id_status"))
+        duck.register(con, "links", numbered_links(links))
         duck.register(con, "params", params)
-        for stem in ("registry", "monitoring", "dibao_roll", "bank_assets", "relatives"):
+        for stem in ("registry", "monitoring", "dibao_roll", "bank_assets"):
             drop.register(con, stem)
+        duck.register(con, "relatives", drop.scan("relatives").with_columns(
+            id_codes(pl.col("relative_id_norm")).alias("relative_person_number")).collect())
         duck.register(con, "dept_facts", _with_amounts(drop.scan("dept_facts").collect()))
         duck.register(con, "asset_kind", kinds)
         duck.register(con, "asset_word", words)

@@ -107,9 +107,9 @@ def persons_dated_differently(drop: Drop, links: pl.DataFrame, params: pl.DataFr
             run_steps(con, dated, ready, step_parameters(drop, day))
             for step in dated:
                 columns = [c[0] for c in con.execute(f"DESCRIBE {step.name}").fetchall()]
-                if "person_key" not in columns:
-                    raise ValueError(f"facts step {step.name!r} reads the run date but is not keyed by person_key: "
-                                     "the incremental rules stage cannot tell whom the date changes")
+                if "person_number" not in columns:
+                    raise ValueError(f"facts step {step.name!r} reads the run date but is not keyed by "
+                                     "person_number: the incremental rules stage cannot tell whom the date changes")
                 kept = f"{step.name}__{index}"
                 con.execute(f"ALTER TABLE {step.name} RENAME TO {kept}")
                 tables[step.name].append(kept)
@@ -118,10 +118,11 @@ def persons_dated_differently(drop: Drop, links: pl.DataFrame, params: pl.DataFr
         # against each other, which can only name more persons (recomputed: the same result), never fewer. One
         # hash join per table: two EXCEPT ALLs over every column of every person were most of a day 2's rules.
         differing = " UNION ".join(
-            f"SELECT coalesce(a.person_key, b.person_key) AS person_key FROM {a} a "
-            f"FULL JOIN {b} b ON a.person_key = b.person_key WHERE a IS DISTINCT FROM b"
+            f"SELECT coalesce(a.person_number, b.person_number) AS person_number FROM {a} a "
+            f"FULL JOIN {b} b ON a.person_number = b.person_number WHERE a IS DISTINCT FROM b"
             for a, b in tables.values())
-        return con.sql(f"SELECT DISTINCT person_key FROM ({differing}) ORDER BY 1").pl()["person_key"]
+        return con.sql(f"SELECT DISTINCT l.person_key FROM ({differing}) d "
+                       "JOIN links l ON l.person_number = d.person_number ORDER BY 1").pl()["person_key"]
     finally:
         con.close()
 
