@@ -16,9 +16,10 @@ from hypothesis import strategies as st
 
 from dibao.ingest import ingest_drop
 from dibao.link import link_persons, person_records
+from dibao.normalise.ids import id_codes
 from dibao.rules import decide, load_parameters, load_rules
 from dibao.rules.catalog import CATALOG, FACTS, Fact
-from dibao.rules.facts import INPUTS, build_steps
+from dibao.rules.facts import INPUTS, build_steps, numbered_links
 from dibao.rules.steps import Step, last_readers, referenced_tables, run_steps
 from dibao.schema import FILE_SPECS
 from tests.conftest import roll_rows, write_csv
@@ -117,3 +118,32 @@ def test_a_persons_age_is_the_years_completed_on_the_run_date(birth: dt.date, ru
     con.execute("CREATE TABLE person AS SELECT 1 AS person_number, ?::DATE AS birth_date", [birth])
     age = con.execute(step.sql, {"run_date": run}).fetchone()[2]
     assert age == run.year - birth.year - ((run.month, run.day) < (birth.month, birth.day))
+
+
+_ID = st.builds(lambda digits, check: digits + check, st.text("0123456789", min_size=17, max_size=17),
+                st.sampled_from("0123456789X"))
+_OTHER_KEY = st.text("HR:registry0123456789赵钱孙", min_size=1, max_size=12)
+_HOUSEHOLD = st.none() | st.sampled_from(["dibao_roll:DB1", "dibao_roll:DB10", "monitoring:M2", "registry:1",
+                                          "registry:12", "registry:2"])
+
+
+@settings(max_examples=200, deadline=None)
+@given(rows=st.lists(st.tuples(_ID | _OTHER_KEY, _HOUSEHOLD), min_size=1, max_size=40))
+def test_numbered_persons_and_households_stand_for_their_keys_one_to_one(rows: list[tuple[str, str | None]]
+                                                                         ) -> None:
+    """Two rows share a number exactly when they share a key; an ID's number is its code, the same one a
+    relative's ID gets; households are numbered in the keys' byte order (the ties of best_income)."""
+    links = pl.DataFrame({"source": ["registry"] * len(rows), "row": list(range(1, len(rows) + 1)),
+                          "person_key": [key for key, _ in rows], "household": [hh for _, hh in rows],
+                          "id_status": ["valid"] * len(rows)}, schema_overrides={"row": pl.UInt32})
+    numbered = numbered_links(links)
+    for key, number in (("person_key", "person_number"), ("household", "household_number")):
+        pairs = numbered.select(key, number).drop_nulls().unique()
+        assert pairs[key].n_unique() == pairs[number].n_unique() == pairs.height
+    assert numbered.filter(pl.col("household").is_null())["household_number"].null_count() == \
+        numbered["household"].null_count()
+    households = numbered.select("household", "household_number").drop_nulls().unique().sort("household")
+    assert households["household_number"].is_sorted()
+    ids = numbered.filter(pl.col("person_key").str.contains(r"^[0-9]{17}[0-9X]$"))
+    assert ids["person_number"].to_list() == ids.select(id_codes(pl.col("person_key"))).to_series().to_list()
+    assert (numbered.filter(~pl.col("person_key").str.contains(r"^[0-9]{17}[0-9X]$"))["person_number"] < 0).all()
