@@ -7,7 +7,7 @@ import datetime as dt
 import json
 import re
 from collections.abc import Callable
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Decimal, localcontext
 from pathlib import Path
 
 import duckdb
@@ -157,6 +157,29 @@ def test_the_rounding_rule_in_sql(expr: str, expected: str) -> None:
         assert con.sql(f"SELECT {expr}").fetchall() == [(Decimal(expected),)]
     finally:
         con.close()
+
+
+@settings(max_examples=300, deadline=None)
+@given(units=st.integers(-(10**20), 10**20) | st.integers(-(10**16), 10**16) | st.integers(-(10**9), 10**9),
+       divisor=st.integers(1, 10**10) | st.integers(1, 40))
+def test_fen_and_fen_div_round_half_up_exactly_on_either_path(units: int, divisor: int) -> None:
+    """The 64-bit fast path (a household's amounts) and the 128-bit path (anything larger) round alike: half-up,
+    ties away from zero, as exact decimal arithmetic would."""
+    from dibao.rules.facts import _MACROS
+
+    amount = Decimal(units).scaleb(-8)  # ≤ 8 decimals, up to 10^12 yuan
+    with localcontext() as exact:
+        exact.prec = 80
+        expected_div = (amount / divisor).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+        expected = amount.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    con = duckdb.connect()
+    try:
+        con.execute(_MACROS)
+        got = con.execute("SELECT fen($x::DECIMAL(38, 8)), fen_div($x::DECIMAL(38, 8), $d::BIGINT)",
+                          {"x": str(amount), "d": divisor}).fetchone()
+    finally:
+        con.close()
+    assert got == (expected, expected_div)
 
 
 def test_a_household_tie_on_assistance_type_goes_to_the_head(drop: Build) -> None:

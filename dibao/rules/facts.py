@@ -96,11 +96,20 @@ _INCOME_FIELDS = tuple(f.name for f in FILE_SPECS["registry"].fields
 
 # Rounding, once, half-up (ties away from zero) to the fen: fen() for a sum or product, fen_div() for x / d
 # (d a positive whole number) in integers, since DuckDB would divide DECIMALs as DOUBLEs. x has ≤ 8 decimals.
+# Each has a fast path for the amounts a household has, in 64-bit decimals (DECIMAL(18) and narrower), and the
+# same rounding in 128-bit ones for any larger amount: the 128-bit divisions alone were half of the last step's
+# time at province scale (13 money facts over 2.2 million households: 5 s). fen_div's fast path:
+# round-half-up(|x|·100 / d) = ⌊(200·|x| + d) / 2d⌋ = ⌊(⌊200·|x|⌋ + d) / 2d⌋, d a whole number.
 _MACROS = """
-CREATE TEMP MACRO fen(x) AS round(CAST(x AS DECIMAL(38, 8)), 2);
-CREATE TEMP MACRO fen_div(x, d) AS
-  CAST(sign(x) * ((2 * abs(CAST(CAST(x AS DECIMAL(38, 8)) * 100000000 AS HUGEINT)) + CAST(d AS HUGEINT) * 1000000)
-                  // (2 * CAST(d AS HUGEINT) * 1000000)) AS DECIMAL(38, 0)) * 0.01;
+CREATE TEMP MACRO fen(x) AS CASE
+  WHEN abs(x) < 1000000000 THEN round(CAST(x AS DECIMAL(18, 8)), 2)
+  ELSE round(CAST(x AS DECIMAL(38, 8)), 2) END;
+CREATE TEMP MACRO fen_div(x, d) AS CASE
+  WHEN abs(x) < 10000000 AND d < 1000000000
+  THEN CAST(sign(x) * ((floor(abs(CAST(x AS DECIMAL(15, 8)) * CAST(200 AS DECIMAL(3, 0))))::BIGINT + d) // (2 * d))
+            AS DECIMAL(15, 0)) * 0.01
+  ELSE CAST(sign(x) * ((2 * abs(CAST(CAST(x AS DECIMAL(38, 8)) * 100000000 AS HUGEINT)) + CAST(d AS HUGEINT) * 1000000)
+                       // (2 * CAST(d AS HUGEINT) * 1000000)) AS DECIMAL(38, 0)) * 0.01 END;
 """
 
 # Per person (``pd``) with the subject's parameters (``p``): 无劳动能力 by disability (43号 第五条(三)), severe
