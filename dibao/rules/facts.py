@@ -58,6 +58,7 @@ from dibao import duck
 from dibao.errors import ConfigError
 from dibao.ingest import Drop
 from dibao.ingest.parse import parse_money
+from dibao.link.households import household_numbers
 from dibao.normalise.ids import id_codes
 from dibao.rules.catalog import CATALOG, Catalog
 from dibao.rules.compile import ASSET_FACTS, AssetKind, RuleSet
@@ -738,11 +739,11 @@ def numbered_links(links: pl.DataFrame) -> pl.DataFrame:
     At 2 million households the fact steps joined 11 million rows on 18-character IDs and 25-character household
     keys, whose hash tables outgrew DuckDB's memory and spilled. ``person_number`` is an ID's code (``id_codes``:
     one number per ID, the same for a relative's ID in the relatives file) or, for a key that is not an ID, minus
-    its rank among those keys; ``household_number`` is the household key's rank in byte order, so that ordering by
-    the number orders by the key (the ties of ``best_income``)."""
-    return links.select("source", "row", "person_key", "household", "id_status",
-                        pl.col("household").rank("dense").alias("household_number")
-                        ).with_columns(_person_numbers(links.get_column("person_key")))
+    its rank among those keys; ``household_number`` is the linkage's (``household_numbers``: the key's rank in byte
+    order), so that ordering by the number orders by the key (the ties of ``best_income``)."""
+    _, households = household_numbers(links.get_column("household"))
+    return links.select("source", "row", "person_key", "household", "id_status").with_columns(
+        households.alias("household_number"), _person_numbers(links.get_column("person_key")))
 
 
 def _person_numbers(keys: pl.Series) -> pl.Series:
