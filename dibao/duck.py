@@ -3,7 +3,7 @@ what the machine has (DuckDB spills its joins and aggregates to disk instead).
 
 ``configure`` is called once by the daily run with a folder inside the store's temporary area; every stage opens
 its connection with ``connect``. The memory limit is ``DIBAO_DUCKDB_MEMORY`` (e.g. ``2GB``) if set, else a quarter
-of the machine's memory, at most 3 GiB; threads are the machine's cores.
+of the machine's memory, at most 2.5 GiB; threads are the machine's cores.
 """
 
 from __future__ import annotations
@@ -18,14 +18,16 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-# At 2 million households the rules' fact steps held DuckDB at its limit: 4 GiB put the run at 6.0 GiB, 3 GiB at
-# 5.1 GiB, in the same time (73.6 s and 75.3 s; benchmarks/README.md, "seventh session").
-_MAX_DEFAULT = 3 * 1024**3
+# At 2 million households the rules' fact steps hold DuckDB at its limit: 4 GiB put the run at 6.0 GiB, 3 GiB at
+# 5.1 GiB, in the same time (73.6 s and 75.3 s; benchmarks/README.md, "seventh session"). On numbered keys (ninth
+# session) the steps fit in 3 GiB without spilling and the rules stage peaked at 6.24 GiB; at 2.5 GiB 5.72 GiB, in
+# the same time (46.2 s and 46.5 s, one run each, back to back; 2 GiB: 5.29 GiB, 49.8 s).
+_MAX_DEFAULT = 2560 * 1024**2
 _settings: dict[str, str] = {}
 
 
 def default_memory_limit() -> str:
-    """A quarter of physical memory, at most 3 GiB (the rest is for Polars frames and the OS cache)."""
+    """A quarter of physical memory, at most 2.5 GiB (the rest is for Polars frames and the OS cache)."""
     configured = os.environ.get("DIBAO_DUCKDB_MEMORY")
     if configured:
         return configured
