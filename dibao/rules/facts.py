@@ -18,6 +18,9 @@ The family that counts (共同生活的家庭成员, 民发〔2021〕57号 第�
 - balances, vehicles, homes, businesses, deaths and disabilities count for family members only. Registry members
   missing from a roll family are counted (``unlisted_registry_members``, a flag), never added to it.
 
+Inside the steps a person is a number and so is a household (``numbered_links``): every join and grouping is on
+integers, and a household's text key (``source:number``) is only carried to the published ``household_key``.
+
 Income: a roll household's current income comes from the registry or monitoring household it shares most members
 with (the roll's own figure is from the last review and goes stale). When that household is not the family (a
 larger registry 户, an adult child who lives apart) its per-capita figure is used and ``income_basis`` says
