@@ -15,7 +15,8 @@ Layout under ``RUN/worklists/``::
 
 Each county/township workbook has the sheets 应退尽退, 应保尽保, 其他核查, 今日变化, always all four, in that order.
 An empty list keeps its header row and gets one merged row "今日无", so a printed empty sheet says so rather than
-looking like a printing fault. Rows are built with Polars; the Python loop only writes cells.
+looking like a printing fault. Rows are built with Polars and rendered as the sheet's XML by Polars too
+(``dibao.publish.sheet_rows``): xlsxwriter writes everything else of the workbook.
 
 The work lists are off the daily run's critical path: the Parquet run is published first (its manifest says
 ``"worklists": {"status": "pending"}``), then ``complete`` writes the workbooks in worker processes and records
@@ -63,8 +64,9 @@ from dibao.publish.contract import (
     MANIFEST_FILE,
     WORKLISTS_DIR,
 )
-from dibao.publish.formulas import FORMULA_STARTS, TEXT_MARK, neutralise
+from dibao.publish.formulas import neutralise
 from dibao.publish.print_layout import FONT_POINTS, MAX_LINES, line_count, row_lines, row_points, split_cell
+from dibao.publish.sheet_rows import RenderedRowsWorksheet, RowsColumn, row_height, written_text
 
 PROVINCE_FILE = "全省汇总.xlsx"
 PROVINCE_SHEET = "全省汇总"
@@ -76,7 +78,7 @@ EXCEL_EPOCH = dt.date(1899, 12, 30)  # day 0 of Excel's serial dates (1900 syste
 FIXED_CREATED = dt.datetime(2000, 1, 1)  # a county/township workbook's 'created' property: never the run date
 PRINT_DATE = "&D"  # header/footer field: the date the sheet is printed
 
-FORMAT = "4"  # bump when the same rows would be written differently: no earlier workbook is then reused
+FORMAT = "5"  # bump when the same rows would be written differently: no earlier workbook is then reused
 WORKERS = 2  # worker processes writing workbooks
 MANIFEST_KEY = "worklists"
 READY, PENDING = "ready", "pending"
@@ -311,24 +313,6 @@ class _Formats:
         self.total_int = workbook.add_format({**base, "bold": True, "num_format": "0"})
 
 
-def _write_column(sheet: Worksheet, col: int, kind: Kind, fmt: Format, values: Sequence[Any]) -> None:
-    """Write one column's non-empty cells, from row 2 down.
-
-    IDs and text go through write_string, never as numbers (Excel would turn an 18-digit ID into 3.40402E+17).
-    Dates arrive as Excel serial day numbers (see ``_printed``) and get a yyyy-mm-dd format: real dates that sort
-    and filter. Empty cells are not written at all; the printed grid draws their boxes. Both keep the ~600,000
-    cells of a province's daily lists within seconds.
-    """
-    if kind in ("int", "date"):
-        for row, number in enumerate(values, start=1):
-            if number is not None:
-                sheet.write_number(row, col, number, fmt)
-        return
-    for row, text in enumerate(values, start=1):
-        if text:  # None and "" stay empty cells; text a spreadsheet would run as a formula gets an apostrophe
-            sheet.write_string(row, col, neutralise(text), fmt)
-
-
 def _escape(text: str) -> str:
     """Header/footer text: '&' is a control character there."""
     return text.replace("&", "&&")
@@ -361,16 +345,11 @@ def text_widths(columns: Sequence[Column]) -> dict[str, float]:
     return {column.header: column.width for column in columns if column.kind in TEXT_KINDS}
 
 
-_FORMULA_START = "^[" + re.escape("".join(FORMULA_STARTS)) + "]"
-
-
 def measured_lines(frame: pl.DataFrame, columns: Sequence[Column]) -> list[int]:
     """Each row's lines of text as written: text a spreadsheet would run as a formula is measured with the
     apostrophe ``neutralise`` puts in front of it."""
     widths = text_widths(columns)
-    as_written = frame.select([
-        pl.when(pl.col(name).str.contains(_FORMULA_START)).then(pl.lit(TEXT_MARK) + pl.col(name))
-        .otherwise(pl.col(name)).alias(name) for name in widths])
+    as_written = frame.select([written_text(pl.col(name)).alias(name) for name in widths])
     return row_lines(as_written, widths).tolist()
 
 
@@ -401,21 +380,31 @@ def _continued(columns: Sequence[Column], values: Sequence[Sequence[Any]], lines
     return out, out_lines
 
 
+def _continued_rows(columns: Sequence[Column], rows: pl.DataFrame, lines: Sequence[int]
+                    ) -> tuple[pl.DataFrame, list[int]]:
+    """``_continued`` on a frame of the printed columns."""
+    values, out_lines = _continued(columns, [series.to_list() for series in rows.iter_columns()], lines)
+    return pl.DataFrame([pl.Series(name, cells, dtype=rows.schema[name])
+                         for name, cells in zip(rows.columns, values, strict=True)]), out_lines
+
+
 def _write_sheet(workbook: Workbook, formats: _Formats, name: str, columns: Sequence[Column],
-                 values: Sequence[Sequence[Any]], lines: Sequence[int], place: str, stamp: str
-                 ) -> tuple[Worksheet, int]:
-    """Header in row 1, then the rows (one sequence of cell values per column, and each row's lines of text,
-    ``measured_lines``); an empty list gets one merged row '今日无'. Each row is as tall as its text (xlsxwriter cannot
-    autofit, and spreadsheets do not grow rows when they open a file). Returns the sheet and its last row."""
-    sheet = workbook.add_worksheet(name)
+                 rows: pl.DataFrame, lines: Sequence[int], place: str, stamp: str) -> tuple[Worksheet, int]:
+    """Header in row 1, then the rows (``rows``: the printed columns in order, 序号 first; and each row's lines of
+    text, ``measured_lines``); an empty list gets one merged row '今日无'. Each row is as tall as its text (xlsxwriter
+    cannot autofit, and spreadsheets do not grow rows when they open a file). IDs and text are written as text,
+    never as numbers (Excel would turn an 18-digit ID into 3.40402E+17); dates arrive as Excel serial day numbers
+    (``_printed``) and get a yyyy-mm-dd format: real dates that sort and filter. Returns the sheet and its last
+    row."""
+    sheet = workbook.add_worksheet(name, worksheet_class=RenderedRowsWorksheet)
     sheet.write_row(0, 0, [c.header for c in columns], formats.header)
     sheet.set_row(0, row_points(max(line_count(c.header, c.width) for c in columns)))
     if any(count > MAX_LINES for count in lines):
-        values, lines = _continued(columns, values, lines)
-    for col, (column, cells) in enumerate(zip(columns, values, strict=True)):
-        _write_column(sheet, col, column.kind, formats.cell[column.kind], cells)
-    for row, count in enumerate(lines, start=1):
-        sheet.set_row(row, row_points(count))
+        rows, lines = _continued_rows(columns, rows, lines)
+    heights = {count: row_height(row_points(count)) for count in set(lines)}
+    sheet.put_rows(rows, [RowsColumn(name, column.kind in ("int", "date"), formats.cell[column.kind])
+                          for name, column in zip(rows.columns, columns, strict=True)],
+                   pl.Series([heights[count] for count in lines], dtype=pl.String), 1)
     if not lines:
         sheet.merge_range(1, 0, 1, len(columns) - 1, EMPTY_TEXT, formats.empty)
         sheet.set_row(1, row_points(1))
@@ -469,17 +458,22 @@ def _finish(temp: Path, path: Path) -> None:
     os.replace(temp, path)
 
 
-Cells = tuple[list[list[Any]], list[int]]  # one list of cell values per column after 序号, and each row's lines
+Rows = tuple[pl.DataFrame, list[int]]  # the printed columns after 序号, and each row's lines
 
 
-def _write_book(path: Path, place: str, sheets: dict[str, Cells]) -> None:
+def _numbered(rows: pl.DataFrame) -> pl.DataFrame:
+    """序号 in front: the rows numbered from 1 in each workbook."""
+    return rows.select(pl.int_range(1, rows.height + 1, dtype=pl.Int64).alias(COLUMNS[SHEET_EXIT][0].header),
+                       pl.all())
+
+
+def _write_book(path: Path, place: str, sheets: dict[str, Rows]) -> None:
     """A county or township workbook: its four sheets, written to a temp name and renamed when complete."""
     temp = _temp(path)
     workbook, formats = _new_workbook(temp, FIXED_CREATED, f"{place} 低保核查工作清单")
     for sheet in SHEETS:
-        cells, lines = sheets[sheet]
-        _write_sheet(workbook, formats, sheet, COLUMNS[sheet], [list(range(1, len(lines) + 1)), *cells], lines,
-                     place, PRINT_DATE)
+        rows, lines = sheets[sheet]
+        _write_sheet(workbook, formats, sheet, COLUMNS[sheet], _numbered(rows), lines, place, PRINT_DATE)
     workbook.close()
     _finish(temp, path)
 
@@ -493,9 +487,7 @@ def write_list_workbook(path: Path, name: str, items: pl.DataFrame, place: str, 
     printed = _printed(rows, sheet).drop(_KEYS)
     workbook, formats = _new_workbook(path, FIXED_CREATED, f"{place} 低保核查工作清单")
     lines = measured_lines(printed, COLUMNS[sheet])
-    _write_sheet(workbook, formats, sheet, COLUMNS[sheet],
-                 [list(range(1, printed.height + 1)), *[s.to_list() for s in printed.iter_columns()]], lines,
-                 place, stamp)
+    _write_sheet(workbook, formats, sheet, COLUMNS[sheet], _numbered(printed), lines, place, stamp)
     workbook.close()
 
 
@@ -504,9 +496,8 @@ def _write_summary(path: Path, run_date: dt.date, summary: pl.DataFrame) -> None
     workbook, formats = _new_workbook(temp, dt.datetime.combine(run_date, dt.time()),
                                       f"低保核查全省汇总 {run_date.isoformat()}")
     lines = measured_lines(summary, SUMMARY_COLUMNS)
-    sheet, last_row = _write_sheet(workbook, formats, PROVINCE_SHEET, SUMMARY_COLUMNS,
-                                   [s.to_list() for s in summary.iter_columns()], lines, PROVINCE_SHEET,
-                                   run_date.isoformat())
+    sheet, last_row = _write_sheet(workbook, formats, PROVINCE_SHEET, SUMMARY_COLUMNS, summary, lines,
+                                   PROVINCE_SHEET, run_date.isoformat())
     total_row = last_row + 1  # below the data (or below the row '今日无')
     sheet.set_row(total_row, row_points(1))
     sheet.write_string(total_row, 0, "合计", formats.total_text)
@@ -623,23 +614,22 @@ def _town_runs(towns: list[str]) -> dict[str, tuple[int, int]]:
 
 
 def write_county(job: CountyJob, out: str) -> list[str]:
-    """Write the job's workbooks that need writing (the worker's task). Each row's cell values are taken out of
-    Polars once per county; the county workbook and its township workbooks write slices of them."""
-    columns = {sheet: [list(cells) for cells in part.drop("__town").iter_columns()]
-               for sheet, part in job.parts.items()}
+    """Write the job's workbooks that need writing (the worker's task). Row heights are measured once per county;
+    the county workbook and its township workbooks write slices of the county's rows."""
+    frames = {sheet: part.drop("__town") for sheet, part in job.parts.items()}
     lines = {sheet: measured_lines(part, COLUMNS[sheet]) for sheet, part in job.parts.items()}
     runs = {sheet: _town_runs(part["__town"].to_list()) for sheet, part in job.parts.items()}
     written = []
     for book in job.books:
         if book.path not in job.write:
             continue
-        sheets: dict[str, Cells] = {}
+        sheets: dict[str, Rows] = {}
         for sheet in SHEETS:
             if book.town is None:
-                sheets[sheet] = (columns[sheet], lines[sheet])
+                sheets[sheet] = (frames[sheet], lines[sheet])
             else:
                 start, end = runs[sheet].get(book.town, (0, 0))
-                sheets[sheet] = ([cells[start:end] for cells in columns[sheet]], lines[sheet][start:end])
+                sheets[sheet] = (frames[sheet].slice(start, end - start), lines[sheet][start:end])
         _write_book(Path(out) / book.path, book.place, sheets)
         written.append(book.path)
     return written

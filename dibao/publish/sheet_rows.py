@@ -1,0 +1,142 @@
+"""A work-list sheet's data rows as SpreadsheetML, made column by column in Polars.
+
+xlsxwriter keeps every cell as a Python object and writes its XML one cell at a time: about 10 µs a cell, and a
+province's daily lists are some 17 million cells (each row goes into a county and a township workbook, and into
+今日变化 on a day it changed) — over a minute on two cores. Here the rows of a sheet are rendered in one pass of
+Polars string expressions and handed to xlsxwriter, which still writes everything else of the workbook (styles,
+column formats, the header row, print set-up, autofilter, header and footer).
+
+The cells are what xlsxwriter itself writes in its ``constant_memory`` mode: numbers as ``<v>`` values, text as
+inline strings (``t="inlineStr"``, the form Excel, LibreOffice, openpyxl and calamine all read), control characters
+escaped as ``_xHHHH_``, XML's ``& < >`` escaped, leading or trailing blanks kept with ``xml:space="preserve"``.
+Empty cells are not written (the column format and the printed grid cover them). Each row carries its height.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import polars as pl
+from xlsxwriter.format import Format
+from xlsxwriter.utility import xl_col_to_name
+from xlsxwriter.worksheet import Worksheet
+
+from dibao.publish.formulas import FORMULA_STARTS, TEXT_MARK
+
+_FORMULA_START = "^[" + re.escape("".join(FORMULA_STARTS)) + "]"
+_CONTROL = r"[\x00-\x08\x0b-\x1f]"  # the characters Excel writes as _xHHHH_ (tab, line feed, return stay)
+_CONTROL_CODES = [*range(0x00, 0x09), *range(0x0B, 0x20)]
+_MAX_TEXT = 32767 // 2  # a text of at most this many characters is within Excel's 32,767 UTF-16 units
+
+
+@dataclass(frozen=True)
+class RowsColumn:
+    """One column of the rendered rows: its values' name in the frame, whether they are numbers, and the cell
+    format every non-empty cell gets."""
+
+    name: str
+    numeric: bool
+    cell_format: Format
+
+
+def written_text(column: pl.Expr) -> pl.Expr:
+    """A text value as it is written: an apostrophe in front of text a spreadsheet would run as a formula
+    (``dibao.publish.formulas.neutralise``)."""
+    return pl.when(column.str.contains(_FORMULA_START)).then(pl.lit(TEXT_MARK) + column).otherwise(column)
+
+
+def _escaped(column: pl.Expr, has_control: bool) -> pl.Expr:
+    """XML text content, with Excel's escapes: ``_xHHHH_`` written literally gets its underscore escaped
+    (``_x005F``), then control characters become ``_xHHHH_``, then ``& < >``."""
+    text = column.str.replace_all(r"(_x[0-9a-fA-F]{4}_)", "_x005F$1")
+    if has_control:  # rare: one pass per control character, only for a column holding any
+        for code in _CONTROL_CODES:
+            text = text.str.replace_all(chr(code), f"_x{code:04X}_", literal=True)
+    text = text.str.replace_all("\ufffe", "_xFFFE_", literal=True).str.replace_all("\uffff", "_xFFFF_", literal=True)
+    return (text.str.replace_all("&", "&amp;", literal=True).str.replace_all("<", "&lt;", literal=True)
+            .str.replace_all(">", "&gt;", literal=True))
+
+
+def _cell(column: RowsColumn, letter: str, row_number: pl.Expr, has_control: bool) -> pl.Expr:
+    value = pl.col(column.name) if column.numeric else pl.col(column.name).cast(pl.String)
+    start = pl.concat_str([pl.lit(f'<c r="{letter}'), row_number,
+                           pl.lit(f'" s="{column.cell_format._get_xf_index()}"')])
+    if column.numeric:
+        return pl.when(value.is_not_null()).then(pl.concat_str([start, pl.lit("><v>"), value.cast(pl.String),
+                                                                pl.lit("</v></c>")])).otherwise(pl.lit(""))
+    text = written_text(value)
+    preserve = pl.when(text.str.contains(r"^\s|\s$")).then(pl.lit(' xml:space="preserve"')).otherwise(pl.lit(""))
+    return (pl.when(value.is_not_null() & (value != ""))
+            .then(pl.concat_str([start, pl.lit(' t="inlineStr"><is><t'), preserve, pl.lit(">"),
+                                 _escaped(text, has_control), pl.lit("</t></is></c>")]))
+            .otherwise(pl.lit("")))
+
+
+def row_height(points: float) -> str:
+    """A row's height as xlsxwriter writes it (``set_row``: whole pixels, then points)."""
+    return f"{round(points * 4.0 / 3.0) * 0.75:.16g}"
+
+
+def render_rows(frame: pl.DataFrame, columns: Sequence[RowsColumn], heights: pl.Series, first_row: int) -> str:
+    """The ``<row>`` elements of ``frame``'s rows, the first at 0-based sheet row ``first_row``; ``heights`` is
+    each row's height as written (``row_height``)."""
+    if frame.height == 0:
+        return ""
+    texts = [column.name for column in columns if not column.numeric]
+    checks = frame.select(
+        *[pl.col(name).cast(pl.String).str.len_chars().max().alias(f"long:{name}") for name in texts],
+        *[pl.col(name).cast(pl.String).str.contains(_CONTROL).any().alias(f"control:{name}") for name in texts],
+    ).row(0, named=True) if texts else {}
+    too_long = [name for name in texts if (checks[f"long:{name}"] or 0) > _MAX_TEXT]
+    if too_long:  # the rows are cut into continuation rows long before this (print_layout.MAX_LINES)
+        raise AssertionError(f"text longer than a spreadsheet cell holds in {too_long}")
+    control = {name: bool(checks[f"control:{name}"]) for name in texts}
+    row_number = pl.int_range(first_row + 1, first_row + 1 + frame.height, dtype=pl.Int64).cast(pl.String)
+    cells = [_cell(column, xl_col_to_name(index), row_number, control.get(column.name, False))
+             for index, column in enumerate(columns)]
+    rows = pl.concat_str([pl.lit('<row r="'), row_number, pl.lit('" ht="'), pl.lit(heights),
+                          pl.lit('" customHeight="1">'), *cells, pl.lit("</row>")])
+    return str(frame.select(rows.str.join("")).item())
+
+
+class RenderedRowsWorksheet(Worksheet):
+    """A worksheet whose data rows come as one block of rendered XML (``render_rows``); xlsxwriter writes the rows
+    before and after the block from its own cells (the header row above, a total row below)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._rows: tuple[pl.DataFrame, list[RowsColumn], pl.Series, int, int] | None = None
+
+    def put_rows(self, frame: pl.DataFrame, columns: Sequence[RowsColumn], heights: pl.Series, first_row: int
+                 ) -> int:
+        """Write ``frame``'s rows from sheet row ``first_row`` (0-based); returns the last row written. Each
+        column's cell formats are given; nothing else may be written into these rows."""
+        if frame.height == 0:
+            return first_row - 1
+        last_row = first_row + frame.height - 1
+        if self._check_dimensions(last_row, len(columns) - 1) or self._check_dimensions(first_row, 0):
+            raise ValueError(f"rows {first_row + 1}–{last_row + 1} do not fit in a worksheet (at most "
+                             f"{self.xls_rowmax:,} rows, {self.xls_colmax:,} columns)")
+        self._rows = (frame, list(columns), heights, first_row, last_row)
+        return last_row
+
+    def _write_sheet_data(self) -> None:
+        if self._rows is None:
+            super()._write_sheet_data()
+            return
+        frame, columns, heights, first, last = self._rows
+        xml = render_rows(frame, columns, heights, first)  # the formats get their indices here, as in xlsxwriter
+        low: int | None = self.dim_rowmin  # type: ignore[has-type]
+        high: int | None = self.dim_rowmax  # type: ignore[has-type]
+        self._xml_start_tag("sheetData")
+        if low is not None and low < first:
+            self.dim_rowmax = first - 1
+            self._write_rows()
+        self.fh.write(xml)
+        if high is not None and high > last:
+            self.dim_rowmin, self.dim_rowmax = last + 1, high
+            self._write_rows()
+        self.dim_rowmin, self.dim_rowmax = low, high  # type: ignore[assignment]
+        self._xml_end_tag("sheetData")
