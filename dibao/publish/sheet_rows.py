@@ -14,6 +14,7 @@ Empty cells are not written (the column format and the printed grid cover them).
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -47,31 +48,64 @@ def written_text(column: pl.Expr) -> pl.Expr:
     return pl.when(column.str.contains(_FORMULA_START)).then(pl.lit(TEXT_MARK) + column).otherwise(column)
 
 
-def _escaped(column: pl.Expr, has_control: bool) -> pl.Expr:
-    """XML text content, with Excel's escapes: ``_xHHHH_`` written literally gets its underscore escaped
-    (``_x005F``), then control characters become ``_xHHHH_``, then ``& < >``."""
-    text = column.str.replace_all(r"(_x[0-9a-fA-F]{4}_)", "_x005F$1")
-    if has_control:  # rare: one pass per control character, only for a column holding any
+# What a text column may need beyond plain copying, each looked for once per sheet: a cell is rendered with only
+# the passes some value of its column needs.
+_NEEDS: dict[str, str] = {
+    "formula": _FORMULA_START,  # an apostrophe in front
+    "excel_escape": r"_x[0-9a-fA-F]{4}_",  # Excel's escape written literally: its underscore escaped
+    "control": _CONTROL,  # control characters as _xHHHH_
+    "noncharacter": "[\ufffe\uffff]",
+    "markup": "[&<>]",  # XML's escapes
+    "blanks": r"^\s|\s$",  # xml:space="preserve"
+}
+_HEIGHT = "__row_height"
+
+
+def _escaped(text: pl.Expr, needs: frozenset[str]) -> pl.Expr:
+    """XML text content, with Excel's escapes (as xlsxwriter writes an inline string): ``_xHHHH_`` written
+    literally gets its underscore escaped (``_x005F``), then control characters become ``_xHHHH_``, then
+    ``& < >``."""
+    if "excel_escape" in needs:
+        text = text.str.replace_all(r"(_x[0-9a-fA-F]{4}_)", "_x005F$1")
+    if "control" in needs:  # rare: one pass per control character
         for code in _CONTROL_CODES:
             text = text.str.replace_all(chr(code), f"_x{code:04X}_", literal=True)
-    text = text.str.replace_all("\ufffe", "_xFFFE_", literal=True).str.replace_all("\uffff", "_xFFFF_", literal=True)
-    return (text.str.replace_all("&", "&amp;", literal=True).str.replace_all("<", "&lt;", literal=True)
-            .str.replace_all(">", "&gt;", literal=True))
+    if "noncharacter" in needs:
+        text = text.str.replace_all("\ufffe", "_xFFFE_", literal=True).str.replace_all("\uffff", "_xFFFF_",
+                                                                                         literal=True)
+    if "markup" in needs:
+        text = (text.str.replace_all("&", "&amp;", literal=True).str.replace_all("<", "&lt;", literal=True)
+                .str.replace_all(">", "&gt;", literal=True))
+    return text
 
 
-def _cell(column: RowsColumn, letter: str, row_number: pl.Expr, has_control: bool) -> pl.Expr:
-    value = pl.col(column.name) if column.numeric else pl.col(column.name).cast(pl.String)
-    start = pl.concat_str([pl.lit(f'<c r="{letter}'), row_number,
-                           pl.lit(f'" s="{column.cell_format._get_xf_index()}"')])
-    if column.numeric:
+_ColumnKey = tuple[str, bool, int, frozenset[str]]  # name, numeric, cell format index, needs
+
+
+def _cell(key: _ColumnKey, letter: str, row_number: pl.Expr) -> pl.Expr:
+    name, numeric, xf_index, needs = key
+    value = pl.col(name) if numeric else pl.col(name).cast(pl.String)
+    start = pl.concat_str([pl.lit(f'<c r="{letter}'), row_number, pl.lit(f'" s="{xf_index}"')])
+    if numeric:
         return pl.when(value.is_not_null()).then(pl.concat_str([start, pl.lit("><v>"), value.cast(pl.String),
                                                                 pl.lit("</v></c>")])).otherwise(pl.lit(""))
-    text = written_text(value)
-    preserve = pl.when(text.str.contains(r"^\s|\s$")).then(pl.lit(' xml:space="preserve"')).otherwise(pl.lit(""))
+    text = written_text(value) if "formula" in needs else value
+    preserve = (pl.when(text.str.contains(_NEEDS["blanks"])).then(pl.lit(' xml:space="preserve"'))
+                .otherwise(pl.lit("")) if "blanks" in needs else pl.lit(""))
     return (pl.when(value.is_not_null() & (value != ""))
             .then(pl.concat_str([start, pl.lit(' t="inlineStr"><is><t'), preserve, pl.lit(">"),
-                                 _escaped(text, has_control), pl.lit("</t></is></c>")]))
+                                 _escaped(text, needs), pl.lit("</t></is></c>")]))
             .otherwise(pl.lit("")))
+
+
+@functools.lru_cache(maxsize=512)
+def _rows_expression(keys: tuple[_ColumnKey, ...], first_row: int) -> pl.Expr:
+    """All of a sheet's rows as one string: built once per layout (sheets of the same columns and needs share
+    it)."""
+    row_number = (pl.int_range(pl.len(), dtype=pl.Int64) + (first_row + 1)).cast(pl.String)
+    cells = [_cell(key, xl_col_to_name(index), row_number) for index, key in enumerate(keys)]
+    return pl.concat_str([pl.lit('<row r="'), row_number, pl.lit('" ht="'), pl.col(_HEIGHT),
+                          pl.lit('" customHeight="1">'), *cells, pl.lit("</row>")]).str.join("")
 
 
 def row_height(points: float) -> str:
@@ -87,18 +121,16 @@ def render_rows(frame: pl.DataFrame, columns: Sequence[RowsColumn], heights: pl.
     texts = [column.name for column in columns if not column.numeric]
     checks = frame.select(
         *[pl.col(name).cast(pl.String).str.len_chars().max().alias(f"long:{name}") for name in texts],
-        *[pl.col(name).cast(pl.String).str.contains(_CONTROL).any().alias(f"control:{name}") for name in texts],
+        *[pl.col(name).cast(pl.String).str.contains(pattern).any().alias(f"{need}:{name}")
+          for name in texts for need, pattern in _NEEDS.items()],
     ).row(0, named=True) if texts else {}
     too_long = [name for name in texts if (checks[f"long:{name}"] or 0) > _MAX_TEXT]
     if too_long:  # the rows are cut into continuation rows long before this (print_layout.MAX_LINES)
         raise AssertionError(f"text longer than a spreadsheet cell holds in {too_long}")
-    control = {name: bool(checks[f"control:{name}"]) for name in texts}
-    row_number = pl.int_range(first_row + 1, first_row + 1 + frame.height, dtype=pl.Int64).cast(pl.String)
-    cells = [_cell(column, xl_col_to_name(index), row_number, control.get(column.name, False))
-             for index, column in enumerate(columns)]
-    rows = pl.concat_str([pl.lit('<row r="'), row_number, pl.lit('" ht="'), pl.lit(heights),
-                          pl.lit('" customHeight="1">'), *cells, pl.lit("</row>")])
-    return str(frame.select(rows.str.join("")).item())
+    keys = tuple((column.name, column.numeric, column.cell_format._get_xf_index(),
+                  frozenset(need for need in _NEEDS if not column.numeric and checks[f"{need}:{column.name}"]))
+                 for column in columns)
+    return str(frame.with_columns(heights.alias(_HEIGHT)).select(_rows_expression(keys, first_row)).item())
 
 
 class RenderedRowsWorksheet(Worksheet):
