@@ -25,6 +25,7 @@ from dibao.ingest import Drop, ingest_drop
 from dibao.ingest.validate import FIELD_CLEARED, ROW_REJECTED
 from dibao.link import LinkResult, crosswalk_table
 from dibao.link.isolated import link_drop
+from dibao.link.summary import summarise
 from dibao.profile import StageClock
 from dibao.publish import contract, worklists
 from dibao.publish.cache import RULES_RENEW_ABOVE, RunCache, file_sha256
@@ -76,17 +77,6 @@ def input_summary(drop: Drop) -> dict[str, dict[str, Any]]:
     return summary
 
 
-def link_summary(links: pl.DataFrame, review: pl.DataFrame) -> dict[str, Any]:
-    """Records per link method and review cases per reason, for the manifest and the summary."""
-    methods = links.group_by("method").len().sort("method")
-    reasons = review.group_by("reason").len().sort("reason")
-    return {
-        "records_by_method": dict(zip(methods["method"], methods["len"], strict=True)),
-        "review_by_reason": dict(zip(reasons["reason"], reasons["len"], strict=True)),
-        "persons": links["person_key"].n_unique(),
-    }
-
-
 LINK_OUTPUTS = (contract.PERSON_LINKS, contract.HOUSEHOLD_LINKS, contract.LINK_REVIEW)
 
 
@@ -116,11 +106,14 @@ def _reuse_file(source: Path, target: Path, expected: dict[str, Any]) -> bool:
     return True
 
 
-def _write_output(path: Path, frame: pl.DataFrame, known: dict[str, Any] | None = None,
-                  previous: Path | None = None) -> dict[str, Any]:
-    """Write one published file (or link the previous run's identical one); its manifest entry."""
+def _write_output(path: Path, frame: pl.DataFrame | Callable[[], pl.DataFrame],
+                  known: dict[str, Any] | None = None, previous: Path | None = None) -> dict[str, Any]:
+    """Write one published file (or link the previous run's identical one); its manifest entry. ``frame`` may be
+    a function that makes it: then it is made only when the file is not reused."""
     if known is not None and previous is not None and _reuse_file(previous / path.name, path, known):
-        return {"rows": frame.height, "sha256": known["sha256"]}
+        return {"rows": int(known["rows"]), "sha256": known["sha256"]}
+    if callable(frame):
+        frame = frame()
     # The bytes must depend on the values only, not on how the frame is chunked (``canonical_chunks``).
     canonical_chunks(frame).write_parquet(path, statistics=True)
     return {"rows": frame.height, "sha256": file_sha256(path)}
@@ -144,8 +137,9 @@ def _stage_link_outputs(spill: Path, linked: LinkResult, reuse: dict[str, dict[s
     """Write the linkage's published files as soon as the linkage is done, into the run's spill folder (same disk
     as the run folder; moved in at publishing): the wide person_links frame (evidence lists, names, methods for
     every input row) then need not be held through the rules stage, where the run's memory peaks."""
-    outputs = {contract.PERSON_LINKS: linked.links, contract.LINK_REVIEW: linked.review,
-               contract.HOUSEHOLD_LINKS: crosswalk_table(linked.links)}
+    outputs: dict[contract.PublishedFile, pl.DataFrame | Callable[[], pl.DataFrame]] = {
+        contract.PERSON_LINKS: linked.links, contract.LINK_REVIEW: linked.review,
+        contract.HOUSEHOLD_LINKS: lambda: crosswalk_table(linked.links)}  # made only when not reused (2 s at 2M)
     staged = {}
     for published, frame in outputs.items():
         path = spill / published.filename
@@ -229,12 +223,15 @@ def run_daily(
 
         with clock.stage("link") as stage:
             linked = run_cache.load_link() if run_cache else None
+            summary = None
             if linked is None:
                 linked = link_drop(drop, spill / "link")  # a large drop: in a process of its own
+                summary = summarise(linked)
                 if run_cache:
-                    run_cache.save_link(linked)
+                    run_cache.save_link(linked, summary)
             elif run_cache:
                 run_cache.linkage = "reused"
+                summary = run_cache.link_summary
             stage.rows = linked.links.height
         with clock.stage("write links") as stage:  # timed apart: the link stage stays the linkage alone
             previous_folder = store.run_dir(previous_date) if previous_date else None
@@ -242,7 +239,7 @@ def run_daily(
                 spill, linked, _unchanged_files(previous_folder, previous_manifest,
                                                 run_cache.link_key() if run_cache else None), previous_folder)
             stage.rows = sum(info["rows"] for _, info in staged.values())
-        linkage = link_summary(linked.links, linked.review)
+        linkage = (summary or summarise(linked)).as_manifest()
         links = linked.links.select(LINK_KEYS)
         del linked
 

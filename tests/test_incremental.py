@@ -81,6 +81,9 @@ def test_days_reuse_the_cache_and_publish_what_a_full_run_publishes(drops: Drops
                          "discarded": {}}
     assert all(cache["discarded"] == {} for cache in caches)  # nothing damaged: nothing set aside
     assert caches[1]["inputs"] == dict.fromkeys(sorted(stems), "hit") and caches[1]["linkage"] == "reused"
+    # The reused linkage's counts come with it (not counted again) and are the counts of day 1's.
+    assert results[1].manifest["linkage"] == results[0].manifest["linkage"]
+    assert results[1].manifest["linkage"]["persons"] > 0
     # Same inputs, the next day: the rules stage starts from day 1 and recomputes the few households the date
     # changes (birthdays, 服刑 end dates); the day counts of the others are brought up to date in place.
     assert caches[1]["rules"]["from"] == DAYS[0].isoformat()

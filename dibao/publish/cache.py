@@ -11,8 +11,8 @@ A second day on the same drop should not re-read, re-validate and re-link what h
   date on or before the date it was made, to the day before the earliest birth date after it. A run on a date
   outside that span recomputes the file.
 - **link** — ``STORE/cache/link/<key>/``: the linkage result (person links, review cases, household
-  cross-walk). Keyed by the code hash and the SHA-256 of every person-level file's accepted frame as cached:
-  same records in, same linkage out.
+  cross-walk) and its counts (``LinkSummary``). Keyed by the code hash and the SHA-256 of every person-level
+  file's accepted frame as cached: same records in, same linkage out.
 - **rules** — ``STORE/cache/rules/<key>/``: a day's household facts, decisions and parameters in force, with its
   date (``dibao/rules/incremental.py`` starts a later day from it). Keyed by the linkage key, every file's
   accepted frame, the rules' source and the policy files' content: same inputs and rules, only the date differs.
@@ -47,6 +47,7 @@ from dibao.headers import HeaderTable
 from dibao.ingest.table import RawTable
 from dibao.ingest.validate import IngestedFile
 from dibao.link import LinkResult
+from dibao.link.summary import LinkSummary
 from dibao.normalise.ids import normalise_ids
 from dibao.publish.parquet import quick_to_write
 from dibao.rules import RulesBasis
@@ -185,6 +186,7 @@ class RunCache:
     accepted_files: dict[str, Path] = field(default_factory=dict)  # stem → its cached accepted frame's file
     used: set[str] = field(default_factory=set)  # entry folders (relative to root) this run used or made
     linkage: str | None = None  # reused | computed
+    link_summary: LinkSummary | None = None  # the reused linkage's counts, when its entry holds them
     rules_basis: str | None = None  # the date of the cached day the rules stage started from
     # Entries found unreadable and removed this run (relative folder → why). Damage is expected (a full disk, a
     # copied store); an error of ours would look the same, a silent miss, so the manifest says which and why.
@@ -340,20 +342,23 @@ class RunCache:
                 raise ValueError("entry is not for these records")
             result = LinkResult(_read_frame(entry, "links.parquet", meta), _read_frame(entry, "review.parquet", meta),
                                 _read_frame(entry, "households.parquet", meta))
+            summary = LinkSummary.from_manifest(meta["summary"]) if "summary" in meta else None
         except Exception as exc:  # damaged: never trusted, relinked
             self._discard(entry, exc)
             return None
         self.used.add(entry.relative_to(self.root).as_posix())
+        self.link_summary = summary
         return result
 
-    def save_link(self, linked: LinkResult) -> None:
+    def save_link(self, linked: LinkResult, summary: LinkSummary) -> None:
         key = self.link_key()
         if key is None:
             return
         entry = self.root / "link" / key[:32]
         frames = {"links.parquet": linked.links, "review.parquet": linked.review,
                   "households.parquet": linked.households}
-        if self._write_entry(entry, frames, {"format": FORMAT, "key": key}) is not None:
+        meta = {"format": FORMAT, "key": key, "summary": summary.as_manifest()}
+        if self._write_entry(entry, frames, meta) is not None:
             self.used.add(entry.relative_to(self.root).as_posix())
 
     # ---- rules ----------------------------------------------------------------------------------------------
