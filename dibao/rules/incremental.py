@@ -45,14 +45,21 @@ FULL_ABOVE = 0.3  # above this share of groups to recompute, a full computation 
 _GROUP_WIDE = ("counties", "relatives")  # small files read whole by every group's steps
 
 
-@dataclass(frozen=True)
+@dataclass
 class RulesBasis:
-    """A cached day's rules stage: what it read (date, parameters in force) and what it made."""
+    """A cached day's rules stage: what it read (date, parameters in force) and what it made.
+
+    Handed over to the rules stage, which lets go of the cached facts and decisions as soon as today's are made
+    (``release``): 1.5 GiB at province scale, and held beside today's they were a second day's memory peak."""
 
     run_date: dt.date
     params: pl.DataFrame
     facts: pl.DataFrame
     decisions: pl.DataFrame
+
+    def release(self) -> None:
+        """Drop the cached facts and decisions (their schemas stay)."""
+        self.facts, self.decisions = self.facts.clear(), self.decisions.clear()
 
 
 @dataclass(frozen=True)
@@ -257,6 +264,8 @@ def _from_basis(drop: Drop, links: pl.DataFrame, params: pl.DataFrame, run_date:
     gone = basis.facts.filter(recomputed).select(SUBJECT)
     kept_decisions = (basis.decisions.join(gone, on=SUBJECT, how="anti")
                       .filter(~pl.col("rule_id").is_in([rule.id for rule in daily_rules])))
+    del gone
+    basis.release()  # today's facts and the kept decisions are made: the cached day's are no longer read
     fresh_decisions = pl.concat([
         evaluate_rules(part_facts, params, rules, parameters),
         evaluate_rules(facts, params, dataclasses.replace(rules, rules=daily_rules), parameters)
