@@ -388,8 +388,8 @@ class RunCache:
                 raise ValueError("entry is not for these inputs")
             basis = RulesBasis(dt.date.fromisoformat(meta["run_date"]),
                                _read_frame(entry, "day_params.parquet", meta),
-                               _read_frame(entry, "day_facts.parquet", meta),
-                               _read_frame(entry, "day_decisions.parquet", meta))
+                               _checked_file(entry, "day_facts.parquet", meta),  # read when the rules need it
+                               _checked_file(entry, "day_decisions.parquet", meta))
         except Exception as exc:  # damaged: never trusted, recomputed
             self._discard(entry, exc)
             return None
