@@ -137,9 +137,11 @@ def _stage_link_outputs(spill: Path, linked: LinkResult, reuse: dict[str, dict[s
     """Write the linkage's published files as soon as the linkage is done, into the run's spill folder (same disk
     as the run folder; moved in at publishing): the wide person_links frame (evidence lists, names, methods for
     every input row) then need not be held through the rules stage, where the run's memory peaks."""
+    # The cross-walk is made only when its file is not reused (2 s at 2M), and first: made after the person_links
+    # write, its group-by came on top of what that write had left allocated (the stage's peak 5.7 -> 6.4 GiB).
     outputs: dict[contract.PublishedFile, pl.DataFrame | Callable[[], pl.DataFrame]] = {
-        contract.PERSON_LINKS: linked.links, contract.LINK_REVIEW: linked.review,
-        contract.HOUSEHOLD_LINKS: lambda: crosswalk_table(linked.links)}  # made only when not reused (2 s at 2M)
+        contract.HOUSEHOLD_LINKS: lambda: crosswalk_table(linked.links),
+        contract.PERSON_LINKS: linked.links, contract.LINK_REVIEW: linked.review}
     staged = {}
     for published, frame in outputs.items():
         path = spill / published.filename
