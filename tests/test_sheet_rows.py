@@ -12,10 +12,12 @@ from pathlib import Path
 
 import fastexcel
 import polars as pl
+import pytest
 import xlsxwriter
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from dibao.errors import DibaoError
 from dibao.publish.formulas import neutralise
 from dibao.publish.sheet_rows import RenderedRowsWorksheet, RowsColumn, row_height
 
@@ -87,3 +89,13 @@ def test_rows_carry_their_heights_and_the_sheet_its_dimension(tmp_path: Path) ->
     assert '<row r="2" ht="30" customHeight="1">' in xml and '<row r="3" ht="14.25" customHeight="1">' in xml
     assert '<c r="B2"' not in xml and '<c r="A3"' not in xml  # empty cells are not written
     assert _values(path).rows() == [("x", None, "1"), (None, "y", None)]
+
+
+def test_rows_past_the_last_worksheet_row_are_refused_with_a_clear_error(tmp_path: Path) -> None:
+    workbook = xlsxwriter.Workbook(str(tmp_path / "full.xlsx"))
+    sheet = workbook.add_worksheet("s", worksheet_class=RenderedRowsWorksheet)
+    frame = pl.DataFrame({"a": ["x", "y", "z"]})
+    with pytest.raises(DibaoError, match="超出 Excel 的上限"):
+        sheet.put_rows(frame, [RowsColumn("a", False, workbook.add_format())],
+                       pl.Series([row_height(15.0)] * 3, dtype=pl.String), 1_048_574)
+    workbook.close()

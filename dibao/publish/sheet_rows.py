@@ -24,6 +24,7 @@ from xlsxwriter.format import Format
 from xlsxwriter.utility import xl_col_to_name
 from xlsxwriter.worksheet import Worksheet
 
+from dibao.errors import DibaoError
 from dibao.publish.formulas import FORMULA_STARTS, TEXT_MARK
 
 _FORMULA_START = "^[" + re.escape("".join(FORMULA_STARTS)) + "]"
@@ -149,8 +150,9 @@ class RenderedRowsWorksheet(Worksheet):
             return first_row - 1
         last_row = first_row + frame.height - 1
         if self._check_dimensions(last_row, len(columns) - 1) or self._check_dimensions(first_row, 0):
-            raise ValueError(f"rows {first_row + 1}–{last_row + 1} do not fit in a worksheet (at most "
-                             f"{self.xls_rowmax:,} rows, {self.xls_colmax:,} columns)")
+            raise DibaoError(f"工作表 {self.name}: 第 {first_row + 1}–{last_row + 1} 行超出 Excel 的上限 "
+                             f"{self.xls_rowmax:,} 行 (sheet {self.name}: rows {first_row + 1}–{last_row + 1} do "
+                             f"not fit in a worksheet of at most {self.xls_rowmax:,} rows)")
         self._rows = (frame, list(columns), heights, first_row, last_row)
         return last_row
 
