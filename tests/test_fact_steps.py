@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import duckdb
 import polars as pl
 import pytest
 import yaml
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from dibao.ingest import ingest_drop
@@ -147,3 +148,33 @@ def test_numbered_persons_and_households_stand_for_their_keys_one_to_one(rows: l
     ids = numbered.filter(pl.col("person_key").str.contains(ID_SHAPE))
     assert ids["person_number"].to_list() == ids.select(id_codes(pl.col("person_key"))).to_series().to_list()
     assert (numbered.filter(~pl.col("person_key").str.contains(ID_SHAPE))["person_number"] < 0).all()
+
+
+_DATED_ID = st.builds(lambda region, birth, sequence, check: f"{region}{birth:%Y%m%d}{sequence}{check}",
+                      st.text("0123456789", min_size=6, max_size=6), st.dates(dt.date(1900, 1, 1), dt.date(2030, 1, 1)),
+                      st.text("0123456789", min_size=3, max_size=3), st.sampled_from("0123456789X"))
+
+
+@settings(max_examples=200, deadline=None)
+@given(keys=st.lists(_DATED_ID | _ID | _OTHER_KEY, min_size=1, max_size=30))
+def test_a_persons_birth_date_is_the_one_their_id_states(keys: list[str]) -> None:
+    """The ``person`` step reads the date from the person's number; it is the date digits 7–14 of the ID text
+    state (none for an impossible date such as 0230, none for a key that is not an ID)."""
+    assume(not any(re.fullmatch(ID_SHAPE, key) and key[6:10] == "0000" for key in keys))  # year 0: DuckDB's 1 BC
+    links = pl.DataFrame({"source": ["registry"] * len(keys), "row": list(range(1, len(keys) + 1)),
+                          "person_key": keys, "household": [None] * len(keys), "id_status": ["valid"] * len(keys)},
+                         schema_overrides={"row": pl.UInt32, "household": pl.String})
+    step = next(s for s in build_steps() if s.name == "person")
+    con = duckdb.connect()
+    con.register("links", numbered_links(links).to_arrow())
+    dates = dict(con.execute(f"SELECT person_number, birth_date FROM ({step.sql})").fetchall())
+    numbered = numbered_links(links)
+    for key, number in numbered.select("person_key", "person_number").unique().iter_rows():
+        expected = None
+        if re.fullmatch(ID_SHAPE, key):
+            try:
+                expected = dt.datetime.strptime(key[6:14], "%Y%m%d").date()
+            except ValueError:
+                expected = None
+        assert dates[number] == expected, key
+    assert len(dates) == numbered["person_key"].n_unique()

@@ -235,12 +235,15 @@ GROUP BY household_number
 """),
     Step('person',
          ('links',),
-         why='Each person once, with the birth date their ID states.',
+         why='Each person once, with the birth date their ID states. An ID\'s person_number is its code (its 17 '
+             'digits × 11 + the check, numbered_links), so the date is digits 7–14 of number // 11000; a key that '
+             'is not an ID has a negative number and no date (grouping 11.5 M text keys took 2.6 s at 2M).',
          sql=r"""
 SELECT person_number,
-       CASE WHEN regexp_full_match(person_key, '\d{17}[\dX]')
-            THEN try_strptime(substr(person_key, 7, 8), '%Y%m%d')::DATE END AS birth_date
-FROM (SELECT person_number, any_value(person_key) AS person_key FROM links GROUP BY person_number)
+       CASE WHEN person_number >= 0
+            THEN try_strptime(lpad(((person_number // 11000) % 100000000)::VARCHAR, 8, '0'), '%Y%m%d')::DATE
+       END AS birth_date
+FROM (SELECT DISTINCT person_number FROM links)
 """),
     Step('person_age',
          ('person',),
