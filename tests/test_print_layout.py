@@ -80,6 +80,7 @@ def test_split_cells_keep_every_character(text: str, width: int, most: int) -> N
 def test_break_rules() -> None:
     assert tokens("收入=941.5；救助") == ["收", "入", "=941.5；", "救", "助"]  # no line starts with ；
     assert tokens("（低保）标准") == ["（低", "保）", "标", "准"]  # none ends with （
+    assert tokens("iqsp（7989）") == ["iqsp（7989）"]  # an ASCII run and the bracket after it: one word, as printed
     assert tokens("registry abc") == ["registry ", "abc"]  # spaces hang at the line's end
     assert line_count("收" * 25, 50) == 1 and line_count("收" * 26, 50) == 2  # a Chinese character is 2 units
     assert line_count("3" * 50, 50) == 1 and line_count("3" * 51, 50) == 2  # an unbroken run: broken by character

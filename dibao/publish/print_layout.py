@@ -80,9 +80,11 @@ def _graphic_ascii(char: str) -> bool:
 def may_break(before: str, after: str) -> bool:
     """Whether a line may end between ``before`` and ``after`` (two characters of one paragraph): never before a
     space (spaces hang at the line's end) or closing punctuation, never after opening punctuation, never inside a
-    run of ASCII letters, digits and signs; anywhere else (Chinese text breaks between any two characters)."""
+    run of ASCII letters, digits and signs nor between such a run and the opening punctuation after it
+    (LibreOffice keeps ``iqsp（7989`` together, as UAX 14's rule 30 does); anywhere else (Chinese text breaks
+    between any two characters)."""
     return not (after.isspace() or after in _CLOSING or before in _OPENING
-                or (_graphic_ascii(before) and _graphic_ascii(after)))
+                or (_graphic_ascii(before) and (_graphic_ascii(after) or after in _OPENING)))
 
 
 def tokens(paragraph: str) -> list[str]:
@@ -192,7 +194,7 @@ def _count_batch(values: list[str], lengths: np.ndarray, room: int) -> np.ndarra
         paragraph_start[1:] |= classes[:-1] == _NEWLINE
         graphic = classes <= _BROAD_ASCII
         no_break = classes >= _SPACE  # spaces, line breaks and closing punctuation: never a line's first
-        no_break[1:] |= (classes[:-1] == _OPEN) | (graphic[:-1] & graphic[1:])
+        no_break[1:] |= (classes[:-1] == _OPEN) | (graphic[:-1] & (graphic[1:] | (classes[1:] == _OPEN)))
         token_start = np.flatnonzero(paragraph_start | ~no_break)
         before = np.concatenate(([0], np.cumsum(_STEPS_OF[classes], dtype=np.int64)))  # steps before each char
         cumulative = before[np.append(token_start, codes.size)]  # steps before each token, then the total
