@@ -15,7 +15,6 @@ Empty cells are not written (the column format and the printed grid cover them).
 from __future__ import annotations
 
 import functools
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -25,9 +24,8 @@ from xlsxwriter.utility import xl_col_to_name
 from xlsxwriter.worksheet import Worksheet
 
 from dibao.errors import DibaoError
-from dibao.publish.formulas import FORMULA_STARTS, TEXT_MARK
+from dibao.publish.formulas import FORMULA_START, neutralised
 
-_FORMULA_START = "^[" + re.escape("".join(FORMULA_STARTS)) + "]"
 _CONTROL = r"[\x00-\x08\x0b-\x1f]"  # the characters Excel writes as _xHHHH_ (tab, line feed, return stay)
 _CONTROL_CODES = [*range(0x00, 0x09), *range(0x0B, 0x20)]
 _MAX_TEXT = 32767 // 2  # a text of at most this many characters is within Excel's 32,767 UTF-16 units
@@ -43,16 +41,10 @@ class RowsColumn:
     cell_format: Format
 
 
-def written_text(column: pl.Expr) -> pl.Expr:
-    """A text value as it is written: an apostrophe in front of text a spreadsheet would run as a formula
-    (``dibao.publish.formulas.neutralise``)."""
-    return pl.when(column.str.contains(_FORMULA_START)).then(pl.lit(TEXT_MARK) + column).otherwise(column)
-
-
 # What a text column may need beyond plain copying, each looked for once per sheet: a cell is rendered with only
 # the passes some value of its column needs.
 _NEEDS: dict[str, str] = {
-    "formula": _FORMULA_START,  # an apostrophe in front
+    "formula": FORMULA_START,  # an apostrophe in front
     "excel_escape": r"_x[0-9a-fA-F]{4}_",  # Excel's escape written literally: its underscore escaped
     "control": _CONTROL,  # control characters as _xHHHH_
     "noncharacter": "[\ufffe\uffff]",
@@ -67,7 +59,7 @@ def _escaped(text: pl.Expr, needs: frozenset[str]) -> pl.Expr:
     literally gets its underscore escaped (``_x005F``), then control characters become ``_xHHHH_``, then
     ``& < >``."""
     if "excel_escape" in needs:
-        text = text.str.replace_all(r"(_x[0-9a-fA-F]{4}_)", "_x005F$1")
+        text = text.str.replace_all(f"({_NEEDS['excel_escape']})", "_x005F$1")
     if "control" in needs:  # rare: one pass per control character
         for code in _CONTROL_CODES:
             text = text.str.replace_all(chr(code), f"_x{code:04X}_", literal=True)
@@ -90,7 +82,7 @@ def _cell(key: _ColumnKey, letter: str, row_number: pl.Expr) -> pl.Expr:
     if numeric:
         return pl.when(value.is_not_null()).then(pl.concat_str([start, pl.lit("><v>"), value.cast(pl.String),
                                                                 pl.lit("</v></c>")])).otherwise(pl.lit(""))
-    text = written_text(value) if "formula" in needs else value
+    text = neutralised(value) if "formula" in needs else value
     preserve = (pl.when(text.str.contains(_NEEDS["blanks"])).then(pl.lit(' xml:space="preserve"'))
                 .otherwise(pl.lit("")) if "blanks" in needs else pl.lit(""))
     return (pl.when(value.is_not_null() & (value != ""))
@@ -110,8 +102,8 @@ def _rows_expression(keys: tuple[_ColumnKey, ...], first_row: int) -> pl.Expr:
 
 
 def row_height(points: float) -> str:
-    """A row's height as xlsxwriter writes it (``set_row``: whole pixels, then points)."""
-    return f"{round(points * 4.0 / 3.0) * 0.75:.16g}"
+    """A row's height as xlsxwriter writes it (``set_row``: rounded to whole pixels, then points)."""
+    return f"{int(points * 4.0 / 3.0 + 0.5) * 0.75:.16g}"
 
 
 def render_rows(frame: pl.DataFrame, columns: Sequence[RowsColumn], heights: pl.Series, first_row: int) -> str:

@@ -64,9 +64,9 @@ from dibao.publish.contract import (
     MANIFEST_FILE,
     WORKLISTS_DIR,
 )
-from dibao.publish.formulas import neutralise
+from dibao.publish.formulas import neutralise, neutralised
 from dibao.publish.print_layout import FONT_POINTS, MAX_LINES, line_count, row_lines, row_points, split_cell
-from dibao.publish.sheet_rows import RenderedRowsWorksheet, RowsColumn, row_height, written_text
+from dibao.publish.sheet_rows import RenderedRowsWorksheet, RowsColumn, row_height
 
 PROVINCE_FILE = "全省汇总.xlsx"
 PROVINCE_SHEET = "全省汇总"
@@ -349,7 +349,7 @@ def measured_lines(frame: pl.DataFrame, columns: Sequence[Column]) -> list[int]:
     """Each row's lines of text as written: text a spreadsheet would run as a formula is measured with the
     apostrophe ``neutralise`` puts in front of it."""
     widths = text_widths(columns)
-    as_written = frame.select([written_text(pl.col(name)).alias(name) for name in widths])
+    as_written = frame.select([neutralised(pl.col(name)).alias(name) for name in widths])
     return row_lines(as_written, widths).tolist()
 
 
