@@ -168,23 +168,25 @@ BATCH_CHARS = 1 << 20  # characters measured at once: arrays that stay small and
 
 def count_lines(texts: pl.Series | Sequence[str | None], width: float) -> np.ndarray:
     """``line_count`` of every text of a column at once (null: an empty cell), in batches of about
-    ``BATCH_CHARS`` characters."""
-    values = [text or "" for text in (texts.to_list() if isinstance(texts, pl.Series) else texts)]
-    lengths = np.fromiter(map(len, values), dtype=np.int64, count=len(values))
+    ``BATCH_CHARS`` characters. The column stays in Polars until a batch is joined into one string: a Python
+    string per cell, its length and whether it ends a line were most of the measure at province scale."""
+    column = (texts if isinstance(texts, pl.Series) else pl.Series(list(texts), dtype=pl.String))
+    column = column.cast(pl.String).fill_null("")
+    lengths = column.str.len_chars().to_numpy().astype(np.int64)
     batch_of_cell = np.cumsum(lengths) // BATCH_CHARS
     cuts = np.flatnonzero(np.diff(batch_of_cell)) + 1
     room = _steps(width)
-    parts = [_count_batch(values[start:end], lengths[start:end], room)
-             for start, end in zip([0, *cuts], [*cuts, len(values)], strict=True) if end > start]
+    parts = [_count_batch(column.slice(start, end - start), lengths[start:end], room)
+             for start, end in zip([0, *cuts], [*cuts, column.len()], strict=True) if end > start]
     return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
 
 
-def _count_batch(values: list[str], lengths: np.ndarray, room: int) -> np.ndarray:
+def _count_batch(texts: pl.Series, lengths: np.ndarray, room: int) -> np.ndarray:
     """Lines of each text in lines of ``room`` steps. All texts are laid end to end as one array of code points;
     each character's class (one table look-up) gives its width and where a line may end, and ``_greedy_lines``
     fills the lines of every paragraph together."""
-    lines = np.zeros(len(values), dtype=np.int64)
-    joined = "".join(values)
+    lines = np.zeros(len(lengths), dtype=np.int64)
+    joined = str(texts.str.join("").item())
     if joined:
         ends = np.cumsum(lengths)
         codes = np.frombuffer(joined.encode("utf-32-le"), dtype=np.uint32)
@@ -205,8 +207,9 @@ def _count_batch(values: list[str], lengths: np.ndarray, room: int) -> np.ndarra
             end = token_start[index + 1] if index + 1 < token_start.size else codes.size
             per_paragraph[token_paragraph[index]] += len(_pieces(joined[token_start[index]:end], room)) - 1
         paragraph_cell = np.searchsorted(ends, paragraph_at, side="right")
-        lines += np.bincount(paragraph_cell, weights=per_paragraph, minlength=len(values)).astype(np.int64)
-        lines += np.fromiter((text.endswith("\n") for text in values), dtype=np.int64, count=len(values))
+        lines += np.bincount(paragraph_cell, weights=per_paragraph, minlength=len(lengths)).astype(np.int64)
+        filled = lengths > 0  # a text that ends with a line break has an empty last line
+        lines[filled] += classes[ends[filled] - 1] == _NEWLINE
     return np.maximum(lines, 1)
 
 
