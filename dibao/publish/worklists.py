@@ -67,6 +67,7 @@ from dibao.publish.contract import (
 from dibao.publish.formulas import neutralise, neutralised
 from dibao.publish.print_layout import FONT_POINTS, MAX_LINES, line_count, row_lines, row_points, split_cell
 from dibao.publish.sheet_rows import RenderedRowsWorksheet, RowsColumn, row_height
+from dibao.publish.xlsx import new_workbook
 
 PROVINCE_FILE = "全省汇总.xlsx"
 PROVINCE_SHEET = "全省汇总"
@@ -78,7 +79,7 @@ EXCEL_EPOCH = dt.date(1899, 12, 30)  # day 0 of Excel's serial dates (1900 syste
 FIXED_CREATED = dt.datetime(2000, 1, 1)  # a county/township workbook's 'created' property: never the run date
 PRINT_DATE = "&D"  # header/footer field: the date the sheet is printed
 
-FORMAT = "5"  # bump when the same rows would be written differently: no earlier workbook is then reused
+FORMAT = "6"  # bump when the same rows would be written differently: no earlier workbook is then reused
 WORKERS = 2  # worker processes writing workbooks
 MANIFEST_KEY = "worklists"
 READY, PENDING = "ready", "pending"
@@ -416,10 +417,7 @@ def _write_sheet(workbook: Workbook, formats: _Formats, name: str, columns: Sequ
 def _new_workbook(path: Path, created: dt.datetime, title: str) -> tuple[Workbook, _Formats]:
     """A workbook with fixed properties, so the same rows always give identical bytes."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    workbook = xlsxwriter.Workbook(str(path), {
-        "in_memory": True, "strings_to_numbers": False, "strings_to_formulas": False, "strings_to_urls": False,
-    })
-    workbook.set_properties({"title": title, "author": "dibao", "company": "民政", "created": created})
+    workbook = new_workbook(str(path), {"title": title, "author": "dibao", "company": "民政", "created": created})
     return workbook, _Formats(workbook)
 
 

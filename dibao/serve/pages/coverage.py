@@ -15,11 +15,11 @@ from typing import Annotated, Any
 from urllib.parse import urlencode
 
 import polars as pl
-import xlsxwriter
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from dibao.publish.contract import COVERAGE_MEASURES
+from dibao.publish.xlsx import new_workbook
 from dibao.serve import deps
 from dibao.serve.pages import params
 from dibao.serve.pages.charts import Bar, Series, bar_chart, to_png, to_svg, trend_chart
@@ -186,9 +186,7 @@ def coverage_workbook(frame: pl.DataFrame, run: dt.date, threshold: int) -> byte
     """The coverage rows as one sheet, printable (A4 landscape, one page wide, header repeated); a withheld
     figure is an empty cell with the reason beside it."""
     out = io.BytesIO()
-    workbook = xlsxwriter.Workbook(out, {"in_memory": True, "strings_to_numbers": False,
-                                         "strings_to_formulas": False, "strings_to_urls": False})
-    workbook.set_properties({"title": f"低保覆盖率 {run.isoformat()}", "author": "dibao", "company": "民政"})
+    workbook = new_workbook(out, {"title": f"低保覆盖率 {run.isoformat()}", "author": "dibao", "company": "民政"})
     header = workbook.add_format({"bold": True, "bg_color": "#D9E1F2", "border": 1, "text_wrap": True,
                                   "valign": "vcenter", "font_size": 10})
     text = workbook.add_format({"num_format": "@", "font_size": 10})
