@@ -25,6 +25,7 @@ from dibao.ingest import Drop, ingest_drop
 from dibao.ingest.validate import FIELD_CLEARED, ROW_REJECTED
 from dibao.link import LinkResult, crosswalk_table
 from dibao.link.isolated import link_drop
+from dibao.link.keys import Linkage
 from dibao.link.summary import summarise
 from dibao.profile import StageClock
 from dibao.publish import contract, worklists
@@ -132,25 +133,29 @@ def _write_outputs(folder: Path, outputs: dict[contract.PublishedFile, pl.DataFr
     return written
 
 
-def _stage_link_outputs(spill: Path, linked: LinkResult, reuse: dict[str, dict[str, Any]], previous: Path | None,
-                        ) -> dict[str, tuple[Path, dict[str, Any]]]:
+def _stage_link_outputs(spill: Path, linkage: Callable[[], LinkResult], reuse: dict[str, dict[str, Any]],
+                        previous: Path | None) -> dict[str, tuple[Path, dict[str, Any]]]:
     """Write the linkage's published files as soon as the linkage is done, into the run's spill folder (same disk
     as the run folder; moved in at publishing): the wide person_links frame (evidence lists, names, methods for
-    every input row) then need not be held through the rules stage, where the run's memory peaks."""
+    every input row) then need not be held through the rules stage, where the run's memory peaks. ``linkage``
+    gives the whole result, called only when a file is not the previous run's (a cached one is then read)."""
+    whole: list[LinkResult] = []
+
+    def result() -> LinkResult:
+        if not whole:
+            whole.append(linkage())
+        return whole[0]
+
     # The cross-walk is made only when its file is not reused (2 s at 2M), and first: made after the person_links
     # write, its group-by came on top of what that write had left allocated (the stage's peak 5.7 -> 6.4 GiB).
-    outputs: dict[contract.PublishedFile, pl.DataFrame | Callable[[], pl.DataFrame]] = {
-        contract.HOUSEHOLD_LINKS: lambda: crosswalk_table(linked.links),
-        contract.PERSON_LINKS: linked.links, contract.LINK_REVIEW: linked.review}
+    outputs: dict[contract.PublishedFile, Callable[[], pl.DataFrame]] = {
+        contract.HOUSEHOLD_LINKS: lambda: crosswalk_table(result().links),
+        contract.PERSON_LINKS: lambda: result().links, contract.LINK_REVIEW: lambda: result().review}
     staged = {}
     for published, frame in outputs.items():
         path = spill / published.filename
         staged[published.filename] = (path, _write_output(path, frame, reuse.get(published.filename), previous))
     return staged
-
-
-# What the stages after the linkage read of person_links (the rules' facts, the coverage).
-LINK_KEYS = ("source", "row", "person_key", "household", "household_group", "id_status")
 
 
 def content_hash(files: dict[str, dict[str, Any]]) -> str:
@@ -224,26 +229,25 @@ def run_daily(
             raise DropShrank(shrunk, max_shrink)
 
         with clock.stage("link") as stage:
-            linked = run_cache.load_link() if run_cache else None
-            summary = None
-            if linked is None:
-                linked = link_drop(drop, spill / "link")  # a large drop: in a process of its own
-                summary = summarise(linked)
+            linkage = run_cache.load_link() if run_cache else None
+            if linkage is None:
+                computed = link_drop(drop, spill / "link")  # a large drop: in a process of its own
+                linkage = Linkage.made(computed, summarise(computed))
                 if run_cache:
-                    run_cache.save_link(linked, summary)
+                    run_cache.save_link(computed, linkage.keys, linkage.summary)
+                del computed  # held by the linkage until its files are written
             elif run_cache:
                 run_cache.linkage = "reused"
-                summary = run_cache.link_summary
-            stage.rows = linked.links.height
+            stage.rows = linkage.keys.height
         with clock.stage("write links") as stage:  # timed apart: the link stage stays the linkage alone
             previous_folder = store.run_dir(previous_date) if previous_date else None
             staged = _stage_link_outputs(
-                spill, linked, _unchanged_files(previous_folder, previous_manifest,
-                                                run_cache.link_key() if run_cache else None), previous_folder)
+                spill, linkage.result, _unchanged_files(previous_folder, previous_manifest,
+                                                        run_cache.link_key() if run_cache else None),
+                previous_folder)
             stage.rows = sum(info["rows"] for _, info in staged.values())
-        linkage = (summary or summarise(linked)).as_manifest()
-        links = linked.links.select(LINK_KEYS)
-        del linked
+        links, link_counts = linkage.keys, linkage.summary.as_manifest()
+        del linkage  # the whole linkage result is no longer needed: only the numbered keys are read from here
 
         with clock.stage("rules") as stage:
             policy = (parameters.source, rules.source)
@@ -320,7 +324,7 @@ def run_daily(
                 **{contract.LIST_FILES[name].name: lists.get(name).height for name in contract.LISTS},
                 "by_rule": dict(decided.decisions.group_by("rule_id").len().sort("rule_id").iter_rows()),
             },
-            "linkage": linkage,
+            "linkage": link_counts,
         }
         if run_cache is not None:
             for stem, info in manifest["inputs"].items():

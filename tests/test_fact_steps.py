@@ -17,10 +17,11 @@ from hypothesis import strategies as st
 
 from dibao.ingest import ingest_drop
 from dibao.link import link_persons, person_records
+from dibao.link.keys import numbered_links
 from dibao.normalise.ids import ID_SHAPE, id_codes
 from dibao.rules import decide, load_parameters, load_rules
 from dibao.rules.catalog import CATALOG, FACTS, Fact
-from dibao.rules.facts import INPUTS, build_steps, numbered_links
+from dibao.rules.facts import INPUTS, build_steps
 from dibao.rules.steps import Step, last_readers, referenced_tables, run_steps
 from dibao.schema import FILE_SPECS
 from tests.conftest import roll_rows, write_csv
@@ -136,7 +137,8 @@ def test_numbered_persons_and_households_stand_for_their_keys_one_to_one(rows: l
     relative's ID gets; households are numbered in the keys' byte order (the ties of best_income)."""
     links = pl.DataFrame({"source": ["registry"] * len(rows), "row": list(range(1, len(rows) + 1)),
                           "person_key": [key for key, _ in rows], "household": [hh for _, hh in rows],
-                          "id_status": ["valid"] * len(rows)}, schema_overrides={"row": pl.UInt32})
+                          "household_group": [hh for _, hh in rows], "id_status": ["valid"] * len(rows)},
+                         schema_overrides={"row": pl.UInt32})
     numbered = numbered_links(links)
     for key, number in (("person_key", "person_number"), ("household", "household_number")):
         pairs = numbered.select(key, number).drop_nulls().unique()
@@ -162,8 +164,9 @@ def test_a_persons_birth_date_is_the_one_their_id_states(keys: list[str]) -> Non
     state (none for an impossible date such as 0230, none for a key that is not an ID)."""
     assume(not any(re.fullmatch(ID_SHAPE, key) and key[6:10] == "0000" for key in keys))  # year 0: DuckDB's 1 BC
     links = pl.DataFrame({"source": ["registry"] * len(keys), "row": list(range(1, len(keys) + 1)),
-                          "person_key": keys, "household": [None] * len(keys), "id_status": ["valid"] * len(keys)},
-                         schema_overrides={"row": pl.UInt32, "household": pl.String})
+                          "person_key": keys, "household": [None] * len(keys), "household_group": [None] * len(keys),
+                          "id_status": ["valid"] * len(keys)},
+                         schema_overrides={"row": pl.UInt32, "household": pl.String, "household_group": pl.String})
     step = next(s for s in build_steps() if s.name == "person")
     con = duckdb.connect()
     con.register("links", numbered_links(links).to_arrow())

@@ -10,9 +10,9 @@ A second day on the same drop should not re-read, re-validate and re-link what h
   after the run date is ``bad_date``), so an entry also records the dates it holds for: from the latest birth
   date on or before the date it was made, to the day before the earliest birth date after it. A run on a date
   outside that span recomputes the file.
-- **link** — ``STORE/cache/link/<key>/``: the linkage result (person links, review cases, household
-  cross-walk) and its counts (``LinkSummary``). Keyed by the code hash and the SHA-256 of every person-level
-  file's accepted frame as cached: same records in, same linkage out.
+- **link** — ``STORE/cache/link/<key>/``: the linkage result (person links with each record's person and
+  household numbers, review cases, household cross-walk) and its counts (``LinkSummary``). Keyed by the code
+  hash and the SHA-256 of every person-level file's accepted frame as cached: same records in, same linkage out.
 - **rules** — ``STORE/cache/rules/<key>/``: a day's household facts, decisions and parameters in force, with its
   date (``dibao/rules/incremental.py`` starts a later day from it). Keyed by the linkage key, every file's
   accepted frame, the rules' source and the policy files' content: same inputs and rules, only the date differs.
@@ -47,6 +47,7 @@ from dibao.headers import HeaderTable
 from dibao.ingest.table import RawTable
 from dibao.ingest.validate import IngestedFile
 from dibao.link import LinkResult
+from dibao.link.keys import LINK_KEYS, NUMBERS, Linkage
 from dibao.link.summary import LinkSummary
 from dibao.normalise.ids import normalise_ids
 from dibao.publish.parquet import quick_to_write
@@ -55,7 +56,7 @@ from dibao.schema import FILE_SPECS, FieldType
 
 CACHE_DIR = "cache"
 KEEP_RUNS = 2  # entries used by this many latest runs are kept
-FORMAT = 2  # layout of an entry; bump when it changes
+FORMAT = 3  # layout of an entry; bump when it changes
 RULES_RENEW_ABOVE = 0.05  # share of cross-walk groups recomputed above which a day caches its own rules result
 
 # The engine's source that decides what ingest and linkage produce (relative to the package folder).
@@ -67,6 +68,7 @@ _LIBRARIES = ("polars", "numpy", "python-stdnum", "pypinyin", "rapidfuzz", "open
 # The engine's source that decides the facts and decisions (with _CODE_PATHS).
 _RULES_CODE_PATHS = ("rules", "duck.py", "policy")
 _FAR_FUTURE = dt.date(9999, 12, 31)
+_LINK_FRAMES = ("links.parquet", "review.parquet", "households.parquet")
 
 
 def _hash_paths(root: Path, relative: tuple[str, ...]) -> str:
@@ -186,7 +188,6 @@ class RunCache:
     accepted_files: dict[str, Path] = field(default_factory=dict)  # stem → its cached accepted frame's file
     used: set[str] = field(default_factory=set)  # entry folders (relative to root) this run used or made
     linkage: str | None = None  # reused | computed
-    link_summary: LinkSummary | None = None  # the reused linkage's counts, when its entry holds them
     rules_basis: str | None = None  # the date of the cached day the rules stage started from
     # Entries found unreadable and removed this run (relative folder → why). Damage is expected (a full disk, a
     # copied store); an error of ours would look the same, a silent miss, so the manifest says which and why.
@@ -329,7 +330,9 @@ class RunCache:
             return None
         return _key("link", code_hash(), *(f"{s}={self.accepted_sha[s]}" for s in sorted(stems)))
 
-    def load_link(self) -> LinkResult | None:
+    def load_link(self) -> Linkage | None:
+        """The cached linkage of this run's records, or None. Every file is checked now; only the numbered keys
+        are read (``Linkage.result`` reads the rest if a published file needs it)."""
         key = self.link_key()
         if key is None:
             return None
@@ -340,22 +343,30 @@ class RunCache:
             meta = json.loads((entry / "meta.json").read_text(encoding="utf-8"))
             if meta.get("format") != FORMAT or meta.get("key") != key:
                 raise ValueError("entry is not for these records")
-            result = LinkResult(_read_frame(entry, "links.parquet", meta), _read_frame(entry, "review.parquet", meta),
-                                _read_frame(entry, "households.parquet", meta))
-            summary = LinkSummary.from_manifest(meta["summary"]) if "summary" in meta else None
+            for name in _LINK_FRAMES:
+                _checked_file(entry, name, meta)
+            keys = pl.read_parquet(entry / "links.parquet", columns=[*LINK_KEYS, *NUMBERS])
+            summary = LinkSummary.from_manifest(meta["summary"])
         except Exception as exc:  # damaged: never trusted, relinked
             self._discard(entry, exc)
             return None
         self.used.add(entry.relative_to(self.root).as_posix())
-        self.link_summary = summary
-        return result
 
-    def save_link(self, linked: LinkResult, summary: LinkSummary) -> None:
+        def result() -> LinkResult:
+            links = _read_frame(entry, "links.parquet", meta)
+            return LinkResult(links.drop(NUMBERS), _read_frame(entry, "review.parquet", meta),
+                              _read_frame(entry, "households.parquet", meta))
+
+        return Linkage(keys, summary, result)
+
+    def save_link(self, linked: LinkResult, keys: pl.DataFrame, summary: LinkSummary) -> None:
+        """Cache a linkage with its numbered keys (``numbered_links``: the numbers travel as two more columns of
+        the links, read alone on a day that reuses them)."""
         key = self.link_key()
         if key is None:
             return
         entry = self.root / "link" / key[:32]
-        frames = {"links.parquet": linked.links, "review.parquet": linked.review,
+        frames = {"links.parquet": linked.links.with_columns(keys.select(NUMBERS)), "review.parquet": linked.review,
                   "households.parquet": linked.households}
         meta = {"format": FORMAT, "key": key, "summary": summary.as_manifest()}
         if self._write_entry(entry, frames, meta) is not None:

@@ -2,8 +2,8 @@
 
 Analysts compare these across counties and over time: rural 低保 coverage (rural 低保 persons / rural household-
 register population), the share of escaped-poverty, monitored and edge persons covered by 低保 or 特困, and the
-exit and inclusion candidates per 10,000 covered persons. Persons are counted once per county (by person_key);
-city and province figures add up their counties' numerators and denominators.
+exit and inclusion candidates per 10,000 covered persons. Persons are counted once per county
+(by person key, as its number); city and province figures add up their counties' numerators and denominators.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from dibao import duck
 from dibao.errors import ConfigError
 from dibao.ingest import Drop
+from dibao.link.keys import numbered_links
 from dibao.policy_files import COVERAGE, shipped
 from dibao.publish.contract import COVERAGE_MEASURES as MEASURES
 from dibao.publish.contract import COVERAGE_SCHEMA
@@ -52,40 +53,40 @@ def load_coverage_config(path: Path = DEFAULT_COVERAGE_PATH) -> _CoverageDoc:
 
 _SQL = """
 WITH roll_person AS (
-  SELECT DISTINCT r.county_code, l.person_key, r.area, r.assistance_type
+  SELECT DISTINCT r.county_code, l.person_number, r.area, r.assistance_type
   FROM dibao_roll r JOIN links l ON l.source = 'dibao_roll' AND l."row" = r."row"
   WHERE coalesce(r.member_covered, TRUE)  -- a co-resident member listed as not covered is not a covered person
-), covered AS (SELECT DISTINCT person_key FROM roll_person),
+), covered AS (SELECT DISTINCT person_number FROM roll_person),
 registry_person AS (
-  SELECT DISTINCT r.county_code, l.person_key
+  SELECT DISTINCT r.county_code, l.person_number
   FROM registry r JOIN links l ON l.source = 'registry' AND l."row" = r."row"
 ), monitored_person AS (
-  SELECT DISTINCT m.county_code, l.person_key, m.monitoring_category
+  SELECT DISTINCT m.county_code, l.person_number, m.monitoring_category
   FROM monitoring m JOIN links l ON l.source = 'monitoring' AND l."row" = m."row"
 ), per_county AS (
   SELECT c.county_code, 'rural_dibao_coverage' AS measure,
-         (SELECT count(DISTINCT person_key) FROM roll_person p
+         (SELECT count(DISTINCT person_number) FROM roll_person p
           WHERE p.county_code = c.county_code AND p.area = '农村' AND p.assistance_type = '低保') AS numerator,
          c.rural_population AS denominator
   FROM counties c
   UNION ALL
-  SELECT county_code, 'escaped_poverty_covered_share', count(*) FILTER (WHERE person_key IN (SELECT * FROM covered)),
+  SELECT county_code, 'escaped_poverty_covered_share', count(*) FILTER (WHERE person_number IN (SELECT * FROM covered)),
          count(*) FROM registry_person GROUP BY county_code
   UNION ALL
-  SELECT county_code, 'monitored_covered_share', count(*) FILTER (WHERE person_key IN (SELECT * FROM covered)),
-         count(*) FROM (SELECT DISTINCT county_code, person_key FROM monitored_person) GROUP BY county_code
+  SELECT county_code, 'monitored_covered_share', count(*) FILTER (WHERE person_number IN (SELECT * FROM covered)),
+         count(*) FROM (SELECT DISTINCT county_code, person_number FROM monitored_person) GROUP BY county_code
   UNION ALL
-  SELECT county_code, 'edge_covered_share', count(*) FILTER (WHERE person_key IN (SELECT * FROM covered)),
+  SELECT county_code, 'edge_covered_share', count(*) FILTER (WHERE person_number IN (SELECT * FROM covered)),
          count(*) FROM monitored_person WHERE monitoring_category = '边缘易致贫户' GROUP BY county_code
   UNION ALL
   SELECT c.county_code, 'exit_candidates_per_10k',
          (SELECT count(*) FROM exits e WHERE e.county_code = c.county_code),
-         (SELECT count(DISTINCT person_key) FROM roll_person p WHERE p.county_code = c.county_code)
+         (SELECT count(DISTINCT person_number) FROM roll_person p WHERE p.county_code = c.county_code)
   FROM counties c
   UNION ALL
   SELECT c.county_code, 'inclusion_candidates_per_10k',
          (SELECT count(*) FROM inclusions i WHERE i.county_code = c.county_code),
-         (SELECT count(DISTINCT person_key) FROM roll_person p WHERE p.county_code = c.county_code)
+         (SELECT count(DISTINCT person_number) FROM roll_person p WHERE p.county_code = c.county_code)
   FROM counties c
 ), levels AS (
   SELECT 'county' AS level, county_code AS area_code, measure, numerator, denominator FROM per_county
@@ -110,7 +111,8 @@ def coverage(drop: Drop, links: pl.DataFrame, exits: pl.DataFrame, inclusions: p
     counties = drop.frame_or_empty("counties")
     con = duck.connect()
     try:
-        duck.register(con, "links", links.select("source", "row", "person_key"))
+        # Persons by number (numbered_links: one per person key), counted distinct over 11 million records
+        duck.register(con, "links", numbered_links(links).select("source", "row", "person_number"))
         duck.register(con, "counties", counties.select("county_code", "rural_population"))
         duck.register(con, "exits", exits.select("county_code"))
         duck.register(con, "inclusions", inclusions.select("county_code"))

@@ -61,7 +61,7 @@ from dibao import duck
 from dibao.errors import ConfigError
 from dibao.ingest import Drop
 from dibao.ingest.parse import parse_money
-from dibao.link.households import household_numbers
+from dibao.link.keys import numbered_links
 from dibao.normalise.ids import id_codes
 from dibao.rules.catalog import CATALOG, Catalog
 from dibao.rules.compile import ASSET_FACTS, AssetKind, RuleSet
@@ -737,28 +737,6 @@ def _asset_tables(asset_kinds: tuple[AssetKind, ...], params: pl.DataFrame
         schema={"county_code": pl.String, "area": pl.String, "fact": pl.String, "class": pl.String,
                 "exempt": pl.Boolean})
     return kinds, words, exemptions
-
-
-def numbered_links(links: pl.DataFrame) -> pl.DataFrame:
-    """The links the steps read, each person and household numbered: the steps join and group on integers.
-
-    At 2 million households the fact steps joined 11 million rows on 18-character IDs and 25-character household
-    keys, whose hash tables outgrew DuckDB's memory and spilled. ``person_number`` is an ID's code (``id_codes``:
-    one number per ID, the same for a relative's ID in the relatives file) or, for a key that is not an ID, minus
-    its rank among those keys; ``household_number`` is the linkage's (``household_numbers``: the key's rank in byte
-    order), so that ordering by the number orders by the key (the ties of ``best_income``)."""
-    _, households = household_numbers(links.get_column("household"))
-    return links.select("source", "row", "person_key", "household", "id_status").with_columns(
-        households.alias("household_number"), _person_numbers(links.get_column("person_key")))
-
-
-def _person_numbers(keys: pl.Series) -> pl.Series:
-    """``person_number`` of ``numbered_links``: the keys that are not IDs (few) are ranked apart, which spares
-    sorting all of them."""
-    codes = keys.to_frame("key").select(id_codes(pl.col("key"))).to_series()
-    other = codes.is_null()
-    other_rank = keys.filter(other).rank("dense").cast(pl.Int64)
-    return codes.scatter(other.arg_true(), -other_rank).alias("person_number")
 
 
 def facts_connection(drop: Drop, links: pl.DataFrame, params: pl.DataFrame, rules: RuleSet
