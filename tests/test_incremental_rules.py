@@ -17,6 +17,7 @@ from polars.testing import assert_frame_equal
 from dibao import policy_files
 from dibao.ingest import Drop, ingest_drop
 from dibao.link import link_persons, person_records
+from dibao.link.keys import numbered_links
 from dibao.rules import ParameterSet, RuleSet, decide, load_parameters, load_rules
 from dibao.rules.facts import build_steps, household_facts
 from dibao.rules.incremental import dated_steps, persons_dated_differently, restrict
@@ -65,13 +66,15 @@ def test_a_date_reading_step_not_keyed_by_person_is_refused(linked: Linked, monk
                                   DAY1 + dt.timedelta(days=1))
 
 
-def test_a_birthday_between_two_days_changes_that_person_only(linked: Linked) -> None:
+def test_a_birthday_between_two_days_changes_the_persons_born_that_day_only(linked: Linked) -> None:
     persons = linked.links.filter(pl.col("person_key").str.contains(r"^\d{17}[\dX]$"))["person_key"].unique().sort()
     someone = persons[0]
     birthday = dt.date(2027, int(someone[10:12]), int(someone[12:14]))
     changed = persons_dated_differently(linked.drop, linked.links, _params(linked, DAY1), linked.rules,
                                         birthday - dt.timedelta(days=1), birthday)
-    assert someone in changed.to_list()
+    keys = numbered_links(linked.links).filter(pl.col("person_number").is_in(changed.implode()))["person_key"]
+    assert someone in keys.to_list()
+    assert all(key[10:14] == someone[10:14] for key in keys.to_list())  # whoever else has that birthday
     same_day = persons_dated_differently(linked.drop, linked.links, _params(linked, DAY1), linked.rules,
                                          birthday, birthday)
     assert same_day.is_empty()

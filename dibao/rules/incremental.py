@@ -33,6 +33,7 @@ from sqlglot import exp
 
 from dibao import duck
 from dibao.ingest import Drop
+from dibao.link.keys import numbered_links
 from dibao.rules.catalog import Catalog, Fact
 from dibao.rules.compile import RuleSet
 from dibao.rules.evaluate import evaluate_rules
@@ -120,7 +121,8 @@ def dated_steps(steps: tuple[Step, ...], catalog: Catalog) -> tuple[list[Step], 
 
 def persons_dated_differently(drop: Drop, links: pl.DataFrame, params: pl.DataFrame, rules: RuleSet,
                               first: dt.date, second: dt.date) -> pl.Series:
-    """Person keys whose rows in a date-reading step differ between the two run dates."""
+    """Persons (their ``person_number``, ``numbered_links``) whose rows in a date-reading step differ between the
+    two run dates."""
     dated, before = dated_steps(build_steps(rules.catalog, rules.asset_kinds), rules.catalog)
     con = facts_connection(drop, links, params, rules)
     try:
@@ -146,8 +148,7 @@ def persons_dated_differently(drop: Drop, links: pl.DataFrame, params: pl.DataFr
             f"SELECT coalesce(a.person_number, b.person_number) AS person_number FROM {a} a "
             f"FULL JOIN {b} b ON a.person_number = b.person_number WHERE a IS DISTINCT FROM b"
             for a, b in tables.values())
-        return con.sql(f"SELECT DISTINCT l.person_key FROM ({differing}) d "
-                       "JOIN links l ON l.person_number = d.person_number ORDER BY 1").pl()["person_key"]
+        return con.sql(f"SELECT DISTINCT person_number FROM ({differing}) ORDER BY 1").pl()["person_number"]
     finally:
         con.close()
 
@@ -241,6 +242,7 @@ def _merge_decisions(kept: pl.DataFrame, fresh: pl.DataFrame, facts: pl.DataFram
 def evaluate(drop: Drop, links: pl.DataFrame, params: pl.DataFrame, run_date: dt.date, parameters: ParameterSet,
              rules: RuleSet, basis: RulesBasis | None = None) -> Evaluated:
     """Facts and decisions for ``run_date``: from ``basis`` where the date cannot change them, else computed."""
+    links = numbered_links(links)  # the pipeline's are numbered already (as the linkage is cached)
     all_groups = links["household_group"].n_unique()
     if basis is not None:
         reused = _from_basis(drop, links, params, run_date, parameters, rules, basis, all_groups)
@@ -260,7 +262,7 @@ def _from_basis(drop: Drop, links: pl.DataFrame, params: pl.DataFrame, run_date:
     subject_groups = _subject_groups(basis.facts, links)
     if subject_groups.null_count():
         return None
-    by_person = links.filter(pl.col("person_key").is_in(persons.implode()))["household_group"].drop_nulls()
+    by_person = links.filter(pl.col("person_number").is_in(persons.implode()))["household_group"].drop_nulls()
     by_area = subject_groups.filter(
         basis.facts.select(pl.struct("county_code", "area").is_in(
             areas.select(pl.struct("county_code", "area")).to_series().implode())).to_series())
