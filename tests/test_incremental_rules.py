@@ -51,7 +51,7 @@ def _params(linked: Linked, day: dt.date) -> pl.DataFrame:
 
 def test_only_ages_and_department_end_dates_read_the_date_besides_the_day_counts(linked: Linked) -> None:
     dated, before = dated_steps(build_steps(linked.rules.catalog, linked.rules.asset_kinds), linked.rules.catalog)
-    assert [s.name for s in dated] == ["person_age", "person_dept"]
+    assert [s.name for s in dated] == ["person_age", "person_excluded"]
     assert {s.name for s in before} == {"person", "dept"}
 
 

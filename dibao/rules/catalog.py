@@ -7,7 +7,7 @@ pipeline (``dibao/rules/facts.py``), over the household's exact figures (step ``
 what could not be read (``mi``). A fact drawn from another department's data also declares ``person`` (an
 aggregate over one person's department records: columns ``item``, ``value``, ``as_of``, ``amount``) and
 ``members`` (how the members' values combine, ``{col}`` standing for the person column); the pipeline then adds
-the columns to its ``person_dept`` and ``member_agg`` steps. Adding a department data item is therefore: the item
+the columns to its ``person_dept_base`` and ``member_agg`` steps. Adding a department data item is therefore: the item
 in the contract (``dibao/schema.py`` DEPT_ITEMS), one ``Fact`` here, a rule in the eligibility YAML, a case in
 ``tests/rules/`` (see docs/RECIPES.md).
 """
