@@ -165,11 +165,12 @@ def changed_areas(old: pl.DataFrame, new: pl.DataFrame) -> pl.DataFrame | None:
 
 def restrict(drop: Drop, links: pl.DataFrame, groups: pl.Series) -> tuple[Drop, pl.DataFrame]:
     """The drop and links of these cross-walk groups only: their records, and the bank and department records
-    of their persons (which have no household, hence no group)."""
+    of their persons (which have no household, hence no group), with the links numbered (``numbered_links``)."""
+    links = numbered_links(links)
     in_groups = pl.col("household_group").is_in(groups.implode())
-    persons = links.filter(in_groups)["person_key"].unique()
+    persons = links.filter(in_groups)["person_number"].unique()
     kept = links.filter(in_groups | (pl.col("household_group").is_null()
-                                     & pl.col("person_key").is_in(persons.implode())))
+                                     & pl.col("person_number").is_in(persons.implode())))
     files = {}
     for stem, ingested in drop.files.items():
         if stem in _GROUP_WIDE:
@@ -181,11 +182,22 @@ def restrict(drop: Drop, links: pl.DataFrame, groups: pl.Series) -> tuple[Drop, 
     return dataclasses.replace(drop, files=files), kept
 
 
-def _subject_groups(facts: pl.DataFrame, links: pl.DataFrame) -> pl.Series:
+def _households(links: pl.DataFrame) -> pl.DataFrame:
+    """Each household once with its cross-walk group, found by number rather than by its 25-character key (the
+    links hold 11.5 M records at 2 million households)."""
+    return (links.filter(pl.col("household_number").is_not_null())
+            .unique("household_number", keep="any").select("household", "household_group"))
+
+
+def _group_count(links: pl.DataFrame, households: pl.DataFrame) -> int:
+    """Distinct cross-walk groups of the links, the records without one (bank, department) counted as one."""
+    return households["household_group"].n_unique() + int(links["household_group"].null_count() > 0)
+
+
+def _subject_groups(facts: pl.DataFrame, households: pl.DataFrame) -> pl.Series:
     """Each facts row's cross-walk group (by its household), in the order of ``facts``."""
-    household_group = links.select("household", "household_group").drop_nulls().unique("household")
     return (facts.select("household_key")
-            .join(household_group, left_on="household_key", right_on="household", how="left",
+            .join(households, left_on="household_key", right_on="household", how="left",
                   maintain_order="left")["household_group"])
 
 
@@ -243,23 +255,26 @@ def evaluate(drop: Drop, links: pl.DataFrame, params: pl.DataFrame, run_date: dt
              rules: RuleSet, basis: RulesBasis | None = None) -> Evaluated:
     """Facts and decisions for ``run_date``: from ``basis`` where the date cannot change them, else computed."""
     links = numbered_links(links)  # the pipeline's are numbered already (as the linkage is cached)
-    all_groups = links["household_group"].n_unique()
     if basis is not None:
-        reused = _from_basis(drop, links, params, run_date, parameters, rules, basis, all_groups)
+        reused = _from_basis(drop, links, params, run_date, parameters, rules, basis)
         if reused is not None:
             return reused
     facts = household_facts(drop, links, params, run_date, rules)
+    all_groups = _group_count(links, _households(links))
     return Evaluated(facts, evaluate_rules(facts, params, rules, parameters), all_groups, all_groups)
 
 
 def _from_basis(drop: Drop, links: pl.DataFrame, params: pl.DataFrame, run_date: dt.date,
-                parameters: ParameterSet, rules: RuleSet, basis: RulesBasis, all_groups: int) -> Evaluated | None:
+                parameters: ParameterSet, rules: RuleSet, basis: RulesBasis) -> Evaluated | None:
     areas = changed_areas(basis.params, params)
     if areas is None:
         return None
     # Before the cached facts are read: its DuckDB work is the stage's memory peak.
     persons = persons_dated_differently(drop, links, params, rules, basis.run_date, run_date)
-    subject_groups = _subject_groups(basis.facts, links)
+    households = _households(links)
+    all_groups = _group_count(links, households)
+    subject_groups = _subject_groups(basis.facts, households)
+    del households
     if subject_groups.null_count():
         return None
     by_person = links.filter(pl.col("person_number").is_in(persons.implode()))["household_group"].drop_nulls()
