@@ -25,8 +25,6 @@ from dibao.ingest import Drop, ingest_drop
 from dibao.ingest.validate import FIELD_CLEARED, ROW_REJECTED
 from dibao.link import LinkResult, crosswalk_table
 from dibao.link.isolated import link_drop
-from dibao.link.keys import Linkage
-from dibao.link.summary import summarise
 from dibao.profile import StageClock
 from dibao.publish import contract, worklists
 from dibao.publish.cache import RULES_RENEW_ABOVE, RunCache, file_sha256
@@ -231,11 +229,9 @@ def run_daily(
         with clock.stage("link") as stage:
             linkage = run_cache.load_link() if run_cache else None
             if linkage is None:
-                computed = link_drop(drop, spill / "link")  # a large drop: in a process of its own
-                linkage = Linkage.made(computed, summarise(computed))
+                linkage = link_drop(drop, spill / "link")  # a large drop: in a process of its own
                 if run_cache:
-                    run_cache.save_link(computed, linkage.keys, linkage.summary)
-                del computed  # held by the linkage until its files are written
+                    run_cache.save_link(linkage.result(), linkage.keys, linkage.summary)
             elif run_cache:
                 run_cache.linkage = "reused"
             stage.rows = linkage.keys.height

@@ -10,6 +10,8 @@ import pytest
 
 from dibao.ingest import ingest_drop
 from dibao.link import isolated, link_persons, person_records
+from dibao.link.keys import numbered_links
+from dibao.link.summary import summarise
 from dibao.pipeline import run_daily
 from dibao.publish.store import RunStore
 from dibao_synth import generate
@@ -29,9 +31,12 @@ def test_the_linkage_in_a_child_process_is_the_linkage_in_process(drop_folder: P
     here = link_persons(person_records(drop))
     there = isolated.link_drop(drop, tmp_path / "link", in_child=True)
     assert (tmp_path / "link" / "links.arrow").is_file()  # written by the child, read back
-    for mine, theirs in ((here.links, there.links), (here.review, there.review),
-                         (here.households, there.households)):
+    theirs_whole = there.result()
+    for mine, theirs in ((here.links, theirs_whole.links), (here.review, theirs_whole.review),
+                         (here.households, theirs_whole.households)):
         assert mine.schema == theirs.schema and mine.equals(theirs)
+    assert there.keys.equals(numbered_links(here.links))  # numbered and counted by the child as here
+    assert there.summary == summarise(here)
 
 
 def test_a_drop_held_in_memory_is_linked_in_process(drop_folder: Path, tmp_path: Path) -> None:
