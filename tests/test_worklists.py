@@ -300,11 +300,63 @@ def test_only_workbooks_with_changed_rows_are_written_again(tmp_path: Path) -> N
     rewritten = {name for name in new if new[name].stat().st_ino != old[name].stat().st_ino}
     assert rewritten == {"340403_田家庵区.xlsx", "340403_田家庵区/舜耕镇.xlsx", "全省汇总.xlsx"}
     assert second["reused"] == len(new) - 3 and second["written"] == 3
+    assert second["sheets_reused"] == 4  # 其他核查 and 今日变化 of both 340403 workbooks: the same rows as day one
     full = tmp_path / "full"
     write_worklists(full, RUN + dt.timedelta(days=1), **{**frames, "exit_candidates": moved})
     assert sorted(_files(full / "worklists")) == sorted(new)
     for name, path in _files(full / "worklists").items():
         assert path.read_bytes() == new[name].read_bytes(), name
+
+
+def _changed(frames: dict[str, pl.DataFrame], which: str) -> dict[str, pl.DataFrame]:
+    """The frames with one list changed in county 340402 (a row's text, or today's changes gone)."""
+    if which == "diff_candidates":
+        return {**frames, "diff": frames["diff"].clear()}
+    column = {"exit_candidates": "detail", "inclusion_candidates": "detail", "flags": "detail"}[which]
+    changed = frames[which].with_columns(pl.when(pl.col("county_code") == "340402")
+                                         .then(pl.concat_str(pl.col(column), pl.lit("（已复核）")))
+                                         .otherwise(pl.col(column)).alias(column))
+    return {**frames, which: changed}
+
+
+@pytest.mark.parametrize("which", ["exit_candidates", "inclusion_candidates", "flags", "diff_candidates"])
+def test_a_sheet_with_the_same_rows_is_taken_from_yesterday_byte_for_byte(tmp_path: Path, which: str) -> None:
+    """A workbook written again because one of its sheets changed takes its other sheets' rendered rows from the
+    previous workbook (not measured or rendered again), and is byte for byte what a full write gives, also for
+    a row so tall it goes on in continuation rows."""
+    tall = "\n".join(f"第{i}行：家庭月人均收入高于低保标准" for i in range(40))
+    frames = {"exit_candidates": exits().with_columns(
+                  pl.when(pl.col("dibao_household_id") == "DB0001").then(pl.lit(tall)).otherwise(pl.col("detail"))
+                  .alias("detail")),
+              "inclusion_candidates": inclusions(), "flags": flag_frame(), "diff": diff_frame(),
+              "counties": county_frame()}
+    day1, day2, full = tmp_path / "day1", tmp_path / "day2", tmp_path / "full"
+    for folder in (day1, day2):
+        folder.mkdir()
+        (folder / "manifest.json").write_text(json.dumps({"worklists": worklists.pending(county_frame())}))
+    worklists.complete(day1, RUN, **frames, workers=0)
+    today = _changed(frames, which)
+    second = worklists.complete(day2, RUN + dt.timedelta(days=1), **today, previous=day1, workers=0)
+    assert second["sheets_reused"] > 0 and second["written"] > 1
+    write_worklists(full, RUN + dt.timedelta(days=1), **today)
+    for name, path in _files(full / "worklists").items():
+        assert path.read_bytes() == (day2 / "worklists" / name).read_bytes(), name
+
+
+def test_an_unreadable_previous_workbook_is_written_from_the_rows(tmp_path: Path) -> None:
+    frames = {"exit_candidates": exits(), "inclusion_candidates": inclusions(), "flags": flag_frame(),
+              "diff": diff_frame(), "counties": county_frame()}
+    day1, day2, full = tmp_path / "day1", tmp_path / "day2", tmp_path / "full"
+    for folder in (day1, day2):
+        folder.mkdir()
+        (folder / "manifest.json").write_text(json.dumps({"worklists": worklists.pending(county_frame())}))
+    worklists.complete(day1, RUN, **frames, workers=0)
+    (day1 / "worklists" / "340402_大通区.xlsx").write_bytes(b"not a workbook")
+    today = _changed(frames, "diff_candidates")
+    worklists.complete(day2, RUN + dt.timedelta(days=1), **today, previous=day1, workers=0)
+    write_worklists(full, RUN + dt.timedelta(days=1), **today)
+    for name, path in _files(full / "worklists").items():
+        assert path.read_bytes() == (day2 / "worklists" / name).read_bytes(), name
 
 
 # A small synthetic province published on three days: day 2 the same drop (today's changes empty everywhere), day 3

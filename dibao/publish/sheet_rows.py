@@ -15,8 +15,10 @@ Empty cells are not written (the column format and the printed grid cover them).
 from __future__ import annotations
 
 import functools
+import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import polars as pl
 from xlsxwriter.format import Format
@@ -126,13 +128,47 @@ def render_rows(frame: pl.DataFrame, columns: Sequence[RowsColumn], heights: pl.
     return str(frame.with_columns(heights.alias(_HEIGHT)).select(_rows_expression(keys, first_row)).item())
 
 
+@dataclass(frozen=True)
+class RenderedBlock:
+    """A sheet's data rows as a workbook of an earlier run wrote them (``read_blocks``): the XML, and the last
+    0-based sheet row it fills."""
+
+    xml: str
+    last_row: int
+
+
+def read_blocks(path: Path, sheets: dict[int, int]) -> dict[int, RenderedBlock]:
+    """The rendered data rows of some sheets of a workbook this module wrote: ``sheets`` maps a sheet's position
+    (0-based, as added) to the 0-based sheet row its block starts at. A sheet whose rows are the same as in that
+    workbook is then not rendered again; the block is exactly what ``render_rows`` would give, so the new
+    workbook is byte for byte the one a fresh write makes (``tests/test_worklists.py``)."""
+    blocks = {}
+    with zipfile.ZipFile(path) as archive:
+        for index, first_row in sheets.items():
+            xml = archive.read(f"xl/worksheets/sheet{index + 1}.xml").decode("utf-8")
+            start, end = xml.find(f'<row r="{first_row + 1}"'), xml.find("</sheetData>")
+            if start < 0 or end < start:
+                raise ValueError(f"{path}: sheet {index + 1} has no rows from {first_row + 1}")
+            block = xml[start:end]
+            last = int(block[block.rindex('<row r="') + 8:].split('"', 1)[0]) - 1
+            blocks[index] = RenderedBlock(block, last)
+    return blocks
+
+
 class RenderedRowsWorksheet(Worksheet):
-    """A worksheet whose data rows come as one block of rendered XML (``render_rows``); xlsxwriter writes the rows
-    before and after the block from its own cells (the header row above, a total row below)."""
+    """A worksheet whose data rows come as one block of rendered XML (``render_rows``, or a ``RenderedBlock``
+    of an earlier run); xlsxwriter writes the rows before and after the block from its own cells (the header row
+    above, a total row below)."""
 
     def __init__(self) -> None:
         super().__init__()
-        self._rows: tuple[pl.DataFrame, list[RowsColumn], pl.Series, int, int] | None = None
+        self._rows: tuple[pl.DataFrame | RenderedBlock, list[RowsColumn], pl.Series | None, int, int] | None = None
+
+    def _claim(self, first_row: int, last_row: int, columns: int) -> None:
+        if self._check_dimensions(last_row, columns - 1) or self._check_dimensions(first_row, 0):
+            raise DibaoError(f"工作表 {self.name}: 第 {first_row + 1}–{last_row + 1} 行超出 Excel 的上限 "
+                             f"{self.xls_rowmax:,} 行 (sheet {self.name}: rows {first_row + 1}–{last_row + 1} do "
+                             f"not fit in a worksheet of at most {self.xls_rowmax:,} rows)")
 
     def put_rows(self, frame: pl.DataFrame, columns: Sequence[RowsColumn], heights: pl.Series, first_row: int
                  ) -> int:
@@ -141,19 +177,29 @@ class RenderedRowsWorksheet(Worksheet):
         if frame.height == 0:
             return first_row - 1
         last_row = first_row + frame.height - 1
-        if self._check_dimensions(last_row, len(columns) - 1) or self._check_dimensions(first_row, 0):
-            raise DibaoError(f"工作表 {self.name}: 第 {first_row + 1}–{last_row + 1} 行超出 Excel 的上限 "
-                             f"{self.xls_rowmax:,} 行 (sheet {self.name}: rows {first_row + 1}–{last_row + 1} do "
-                             f"not fit in a worksheet of at most {self.xls_rowmax:,} rows)")
+        self._claim(first_row, last_row, len(columns))
         self._rows = (frame, list(columns), heights, first_row, last_row)
         return last_row
+
+    def put_block(self, block: RenderedBlock, columns: Sequence[RowsColumn], first_row: int) -> int:
+        """Write rows rendered earlier (``read_blocks``) from ``first_row``, as ``put_rows`` would have written
+        them; returns the last row written."""
+        self._claim(first_row, block.last_row, len(columns))
+        self._rows = (block, list(columns), None, first_row, block.last_row)
+        return block.last_row
 
     def _write_sheet_data(self) -> None:
         if self._rows is None:
             super()._write_sheet_data()
             return
-        frame, columns, heights, first, last = self._rows
-        xml = render_rows(frame, columns, heights, first)  # the formats get their indices here, as in xlsxwriter
+        rows, columns, heights, first, last = self._rows
+        if isinstance(rows, RenderedBlock):
+            for column in columns:  # the formats get their indices in the order render_rows gives them
+                column.cell_format._get_xf_index()
+            xml = rows.xml
+        else:
+            assert heights is not None
+            xml = render_rows(rows, columns, heights, first)  # the formats get their indices here, as in xlsxwriter
         low: int | None = self.dim_rowmin  # type: ignore[has-type]
         high: int | None = self.dim_rowmax  # type: ignore[has-type]
         self._xml_start_tag("sheetData")

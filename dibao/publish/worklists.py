@@ -38,9 +38,10 @@ import os
 import re
 import shutil
 import time
+import zipfile
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -66,7 +67,7 @@ from dibao.publish.contract import (
 )
 from dibao.publish.formulas import neutralise, neutralised
 from dibao.publish.print_layout import FONT_POINTS, MAX_LINES, line_count, row_lines, row_points, split_cell
-from dibao.publish.sheet_rows import RenderedRowsWorksheet, RowsColumn, row_height
+from dibao.publish.sheet_rows import RenderedBlock, RenderedRowsWorksheet, RowsColumn, read_blocks, row_height
 from dibao.publish.xlsx import new_workbook
 
 PROVINCE_FILE = "全省汇总.xlsx"
@@ -390,21 +391,27 @@ def _continued_rows(columns: Sequence[Column], rows: pl.DataFrame, lines: Sequen
 
 
 def _write_sheet(workbook: Workbook, formats: _Formats, name: str, columns: Sequence[Column],
-                 rows: pl.DataFrame, lines: Sequence[int], place: str, stamp: str) -> tuple[Worksheet, int]:
+                 rows: pl.DataFrame | RenderedBlock, lines: Sequence[int], place: str, stamp: str
+                 ) -> tuple[Worksheet, int]:
     """Header in row 1, then the rows (``rows``: the printed columns in order, 序号 first; and each row's lines of
     text, ``measured_lines``); an empty list gets one merged row '今日无'. Each row is as tall as its text (xlsxwriter
     cannot autofit, and spreadsheets do not grow rows when they open a file). IDs and text are written as text,
     never as numbers (Excel would turn an 18-digit ID into 3.40402E+17); dates arrive as Excel serial day numbers
     (``_printed``) and get a yyyy-mm-dd format: real dates that sort and filter. Returns the sheet and its last
-    row."""
+    row. ``rows`` may be the rows as an earlier run rendered them (``RenderedBlock``, never empty): then
+    ``lines`` is not read."""
     sheet = workbook.add_worksheet(name, worksheet_class=RenderedRowsWorksheet)
     sheet.write_row(0, 0, [c.header for c in columns], formats.header)
     sheet.set_row(0, row_points(max(line_count(c.header, c.width) for c in columns)))
+    cell_columns = [RowsColumn(c.header, c.kind in ("int", "date"), formats.cell[c.kind]) for c in columns]
+    if isinstance(rows, RenderedBlock):
+        last_row = sheet.put_block(rows, cell_columns, 1)
+        _print_setup(sheet, columns, formats, last_row, place, stamp)
+        return sheet, last_row
     if any(count > MAX_LINES for count in lines):
         rows, lines = _continued_rows(columns, rows, lines)
     heights = {count: row_height(row_points(count)) for count in set(lines)}
-    sheet.put_rows(rows, [RowsColumn(name, column.kind in ("int", "date"), formats.cell[column.kind])
-                          for name, column in zip(rows.columns, columns, strict=True)],
+    sheet.put_rows(rows, [replace(column, name=name) for name, column in zip(rows.columns, cell_columns, strict=True)],
                    pl.Series([heights[count] for count in lines], dtype=pl.String), 1)
     if not lines:
         sheet.merge_range(1, 0, 1, len(columns) - 1, EMPTY_TEXT, formats.empty)
@@ -465,12 +472,16 @@ def _numbered(rows: pl.DataFrame) -> pl.DataFrame:
                        pl.all())
 
 
-def _write_book(path: Path, place: str, sheets: dict[str, Rows]) -> None:
+def _write_book(path: Path, place: str, sheets: dict[str, Rows | RenderedBlock]) -> None:
     """A county or township workbook: its four sheets, written to a temp name and renamed when complete."""
     temp = _temp(path)
     workbook, formats = _new_workbook(temp, FIXED_CREATED, f"{place} 低保核查工作清单")
     for sheet in SHEETS:
-        rows, lines = sheets[sheet]
+        given = sheets[sheet]
+        if isinstance(given, RenderedBlock):
+            _write_sheet(workbook, formats, sheet, COLUMNS[sheet], given, [], place, PRINT_DATE)
+            continue
+        rows, lines = given
         _write_sheet(workbook, formats, sheet, COLUMNS[sheet], _numbered(rows), lines, place, PRINT_DATE)
     workbook.close()
     _finish(temp, path)
@@ -530,6 +541,8 @@ class Book:
     place: str
     town: str | None  # None: the whole county
     digest: str
+    sheets: tuple[str, ...]  # each sheet's hash (format, path, place, its rows in order), in SHEETS order
+    sizes: tuple[int, ...]  # each sheet's rows, in SHEETS order
 
 
 @dataclass(frozen=True)
@@ -540,6 +553,9 @@ class CountyJob:
     books: tuple[Book, ...]
     parts: dict[str, pl.DataFrame]
     write: frozenset[str]
+    # Workbooks to write whose previous version has some sheets with the same rows: path -> (that workbook,
+    # those sheets), whose rendered rows are read from it rather than measured and rendered again.
+    reuse: dict[str, tuple[str, frozenset[str]]] = field(default_factory=dict)
 
     @property
     def rows(self) -> int:
@@ -558,6 +574,19 @@ def _digest(path: str, place: str, hashes: dict[str, pl.Series]) -> str:
         digest.update(f"{sheet}:{series.len()}\n".encode())
         digest.update(series.to_numpy().tobytes())
     return digest.hexdigest()
+
+
+def _sheet_digest(path: str, place: str, sheet: str, series: pl.Series) -> str:
+    digest = hashlib.sha256(f"{format_key()}\n{path}\n{place}\n{sheet}:{series.len()}\n".encode())
+    digest.update(series.to_numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _book(path: str, place: str, town: str | None, hashes: dict[str, pl.Series]) -> Book:
+    """A workbook with the hash of all it holds and of each of its sheets."""
+    return Book(path, place, town, _digest(path, place, hashes),
+                tuple(_sheet_digest(path, place, sheet, hashes[sheet]) for sheet in SHEETS),
+                tuple(hashes[sheet].len() for sheet in SHEETS))
 
 
 def _province_lists(exit_candidates: pl.DataFrame, inclusion_candidates: pl.DataFrame, flags: pl.DataFrame,
@@ -585,14 +614,13 @@ def plan(exit_candidates: pl.DataFrame, inclusion_candidates: pl.DataFrame, flag
     for code, name in names.select("__county", "__name").iter_rows():
         county = _safe_name(f"{code}_{name}")
         parts = {sheet: by_county[sheet].get(code, lists[sheet].clear()) for sheet in SHEETS}
-        books = [Book(f"{county}.xlsx", name, None, _digest(f"{county}.xlsx", name,
-                                                            {s: p["__h"] for s, p in parts.items()}))]
+        books = [_book(f"{county}.xlsx", name, None, {s: p["__h"] for s, p in parts.items()})]
         by_town = {sheet: _split(part.select("__town", "__h"), "__town") for sheet, part in parts.items()}
         for town in sorted({town for split in by_town.values() for town in split}):
             path, place = f"{county}/{_safe_name(town)}.xlsx", f"{name} {town}"
             hashes = {s: by_town[s][town]["__h"] if town in by_town[s] else pl.Series("__h", [], pl.UInt64)
                       for s in SHEETS}
-            books.append(Book(path, place, town, _digest(path, place, hashes)))
+            books.append(_book(path, place, town, hashes))
         jobs.append(CountyJob(tuple(books), {s: p.drop("__county", "__h") for s, p in parts.items()},
                               frozenset(b.path for b in books)))
     return jobs
@@ -611,18 +639,33 @@ def _town_runs(towns: list[str]) -> dict[str, tuple[int, int]]:
     return runs
 
 
+def _previous_blocks(path: str, sheets: frozenset[str]) -> dict[int, RenderedBlock]:
+    """The rendered rows of these sheets of the previous workbook; none if it cannot be read (it is then written
+    from the rows, as any other)."""
+    try:
+        return read_blocks(Path(path), {SHEETS.index(sheet): 1 for sheet in sheets})
+    except (OSError, KeyError, ValueError, UnicodeDecodeError, zipfile.BadZipFile):
+        return {}
+
+
 def write_county(job: CountyJob, out: str) -> list[str]:
     """Write the job's workbooks that need writing (the worker's task). Row heights are measured once per county;
-    the county workbook and its township workbooks write slices of the county's rows."""
+    the county workbook and its township workbooks write slices of the county's rows. A sheet whose rows are as
+    in the previous workbook (``job.reuse``) takes its rendered rows from it: measured and rendered only where
+    some workbook needs it."""
     frames = {sheet: part.drop("__town") for sheet, part in job.parts.items()}
-    lines = {sheet: measured_lines(part, COLUMNS[sheet]) for sheet, part in job.parts.items()}
+    lines: dict[str, list[int]] = {}
     runs = {sheet: _town_runs(part["__town"].to_list()) for sheet, part in job.parts.items()}
     written = []
-    for book in job.books:
-        if book.path not in job.write:
-            continue
-        sheets: dict[str, Rows] = {}
-        for sheet in SHEETS:
+    for book in (book for book in job.books if book.path in job.write):
+        blocks = _previous_blocks(*job.reuse[book.path]) if book.path in job.reuse else {}
+        sheets: dict[str, Rows | RenderedBlock] = {}
+        for index, sheet in enumerate(SHEETS):
+            if index in blocks:
+                sheets[sheet] = blocks[index]
+                continue
+            if sheet not in lines:
+                lines[sheet] = measured_lines(job.parts[sheet], COLUMNS[sheet])
             if book.town is None:
                 sheets[sheet] = (frames[sheet], lines[sheet])
             else:
@@ -650,14 +693,23 @@ def is_ready(manifest: dict[str, Any]) -> bool:
     return isinstance(entry, list) or (isinstance(entry, dict) and entry.get("status") == READY)
 
 
-def _reusable(previous: Path | None) -> tuple[Path | None, dict[str, str]]:
-    """The previous run's worklists folder and workbook hashes, if its lists are ready and of the same format."""
+def _reusable(previous: Path | None) -> tuple[Path | None, dict[str, str], dict[str, list[str]]]:
+    """The previous run's worklists folder, workbook hashes and sheet hashes, if its lists are ready and of the
+    same format."""
     if previous is None or not (previous / MANIFEST_FILE).is_file():
-        return None, {}
+        return None, {}, {}
     entry = json.loads((previous / MANIFEST_FILE).read_text(encoding="utf-8")).get(MANIFEST_KEY)
     if not isinstance(entry, dict) or entry.get("status") != READY or entry.get("format") != format_key():
-        return None, {}
-    return previous / WORKLISTS_DIR, dict(entry.get("hashes", {}))
+        return None, {}, {}
+    return previous / WORKLISTS_DIR, dict(entry.get("hashes", {})), dict(entry.get("sheet_hashes", {}))
+
+
+def _same_sheets(book: Book, previous: list[str] | None) -> frozenset[str]:
+    """The sheets of ``book`` with rows (an empty one is quick to write) that are as in its previous version."""
+    if previous is None or len(previous) != len(SHEETS):
+        return frozenset()
+    return frozenset(sheet for sheet, digest, before, size in zip(SHEETS, book.sheets, previous, book.sizes,
+                                                                  strict=True) if digest == before and size)
 
 
 def _carry(source: Path, target: Path) -> None:
@@ -704,7 +756,7 @@ def build(folder: Path, run_date: dt.date, exit_candidates: pl.DataFrame, inclus
     jobs = plan(exit_candidates, inclusion_candidates, flags, diff, counties)
     books = [book for job in jobs for book in job.books]
     _sweep(out, {b.path for b in books} | {PROVINCE_FILE})  # temps of a crash; towns without rows today
-    source, hashes = _reusable(previous)
+    source, hashes, sheet_hashes = _reusable(previous)
     carried = []
     if source is not None:
         for job_index, job in enumerate(jobs):
@@ -712,7 +764,10 @@ def build(folder: Path, run_date: dt.date, exit_candidates: pl.DataFrame, inclus
             for path in sorted(same):
                 _carry(source / path, out / path)
             carried += sorted(same)
-            jobs[job_index] = CountyJob(job.books, job.parts, job.write - same)
+            reuse = {b.path: (str(source / b.path), sheets) for b in job.books
+                     if b.path not in same and (source / b.path).is_file()
+                     and (sheets := _same_sheets(b, sheet_hashes.get(b.path)))}
+            jobs[job_index] = CountyJob(job.books, job.parts, job.write - same, reuse)
     todo = sorted((job for job in jobs if job.write), key=lambda job: -job.rows)  # largest first
     summary = province_summary(run_date, exit_candidates, inclusion_candidates, flags, diff, counties)
     if workers > 0 and todo:
@@ -738,7 +793,9 @@ def build(folder: Path, run_date: dt.date, exit_candidates: pl.DataFrame, inclus
         "format": format_key(),
         "files": sorted([b.path for b in books] + [PROVINCE_FILE]),
         "hashes": {b.path: b.digest for b in books},
+        "sheet_hashes": {b.path: list(b.sheets) for b in books},
         "written": sum(len(job.write) for job in todo) + 1,
+        "sheets_reused": sum(len(sheets) for job in todo for _, sheets in job.reuse.values()),
         "reused": len(carried),
         "reused_from": previous.name if source is not None and previous is not None else None,
         "workers": workers,
