@@ -20,7 +20,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from dibao.pipeline import run_daily
-from dibao.publish import worklists
+from dibao.publish import worklist_sheets
 from dibao.publish.store import RunStore
 from dibao.serve import export
 from dibao.serve.app import create_app
@@ -136,7 +136,7 @@ def test_a_value_beginning_with_equals_reaches_the_csv_as_text(client: TestClien
 
 
 def test_csv_and_xlsx_use_the_one_neutralise() -> None:
-    assert export.neutralise is worklists.neutralise
+    assert export.neutralise is worklist_sheets.neutralise
 
 
 def test_csv_refusals(client: TestClient, tokens: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:

@@ -27,7 +27,7 @@ from dibao.normalise.ids import check_id, expected_check_char
 from dibao.pipeline import run_daily
 from dibao.publish.contract import LIST_LABELS
 from dibao.publish.store import RunStore
-from dibao.publish.worklists import COLUMNS
+from dibao.publish.worklist_rows import COLUMNS
 from dibao.serve.app import create_app
 from dibao.serve.audit import query_audit
 from dibao.serve.limits import limits_from

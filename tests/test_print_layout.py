@@ -31,7 +31,9 @@ from dibao.publish.print_layout import (
     tokens,
     wrap,
 )
-from dibao.publish.worklists import COLUMNS, SHEET_EXIT, measured_lines, write_worklists
+from dibao.publish.worklist_rows import COLUMNS, SHEET_EXIT
+from dibao.publish.worklist_sheets import measured_lines
+from dibao.publish.worklists import write_worklists
 
 # Chinese text, ASCII words and numbers, punctuation that binds, line breaks, spaces of both widths, and a few
 # characters outside the Basic Multilingual Plane and control characters.

@@ -25,7 +25,8 @@ from dibao.pipeline import run_daily
 from dibao.publish.contract import DIFF_SCHEMA, EXIT_SCHEMA, FLAG_SCHEMA, INCLUSION_SCHEMA
 from dibao.publish.print_layout import FONT_POINTS, LINE_POINTS
 from dibao.publish.store import RunStore
-from dibao.publish.worklists import EMPTY_TEXT, PROVINCE_FILE, write_worklists
+from dibao.publish.worklist_rows import EMPTY_TEXT, PROVINCE_FILE
+from dibao.publish.worklists import write_worklists
 from dibao_synth.nextday import next_day
 from tests.printed_pdf import (
     A4_LANDSCAPE,

@@ -19,7 +19,8 @@ from dibao.pipeline import RunResult, content_hash, run_daily
 from dibao.publish import worklists
 from dibao.publish.contract import DIFF_SCHEMA, EXIT_SCHEMA, FLAG_SCHEMA, INCLUSION_SCHEMA
 from dibao.publish.store import RunStore
-from dibao.publish.worklists import COLUMNS, SUMMARY_COLUMNS, write_worklists
+from dibao.publish.worklist_rows import COLUMNS, SUMMARY_COLUMNS
+from dibao.publish.worklists import write_worklists
 from dibao_synth import generate
 
 RUN = dt.date(2026, 11, 20)
@@ -430,18 +431,18 @@ def test_a_crash_before_the_work_lists_are_ready(tmp_path: Path, monkeypatch: py
     workbook carries a final name; ``dibao worklists`` completes them."""
     _, drop, _ = province
     store = tmp_path / "store"
-    real = worklists._write_book
+    real = worklists.write_book
     written: list[Path] = []
 
-    def crash(path: Path, place: str, sheets: dict[str, worklists.Cells]) -> None:
+    def crash(path: Path, place: str, sheets: dict[str, worklists.Rows]) -> None:
         if len(written) == 3:
-            worklists._temp(path).write_bytes(b"PK\x03\x04 half a workbook")
+            worklists.temp_path(path).write_bytes(b"PK\x03\x04 half a workbook")
             raise RuntimeError("killed")
         real(path, place, sheets)
         written.append(path)
 
     monkeypatch.setattr(worklists, "WORKERS", 0)
-    monkeypatch.setattr(worklists, "_write_book", crash)
+    monkeypatch.setattr(worklists, "write_book", crash)
     with pytest.raises(DibaoError, match="dibao worklists"):
         _run(drop, DAYS[0], store)
     run = RunStore(store).run_dir(DAYS[0])
@@ -453,7 +454,7 @@ def test_a_crash_before_the_work_lists_are_ready(tmp_path: Path, monkeypatch: py
     shown = CliRunner().invoke(app, ["runs", "--store", str(store)])
     assert "not ready" in shown.output
 
-    monkeypatch.setattr(worklists, "_write_book", real)
+    monkeypatch.setattr(worklists, "write_book", real)
     out = CliRunner().invoke(app, ["worklists", "--store", str(store), "--date", DAYS[0].isoformat()])
     assert out.exit_code == 0, out.output
     assert "work lists ready" in out.output

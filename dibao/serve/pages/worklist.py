@@ -19,7 +19,8 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from dibao.publish.contract import HOUSEHOLD_SOURCE_LABELS, LIST_LABELS, LISTS, ListName
-from dibao.publish.worklists import COLUMNS, write_list_workbook
+from dibao.publish.worklist_rows import COLUMNS
+from dibao.publish.worklist_sheets import write_list_workbook
 from dibao.serve import deps, export
 from dibao.serve.auth import Audited
 from dibao.serve.list_query import SORT_KEYS, ListFilter, list_frame
