@@ -339,6 +339,10 @@ def run_daily(
         if rebuild:
             store.remove_after(date)
         progress("work lists")  # the Parquet run is published and served; the workbooks follow (worker processes)
+        # What was published is let go first: the work lists read only today's lists. Held through the lists'
+        # planning, the facts and decisions (1.5 GiB at 2M) topped a day that linked and ruled everything afresh.
+        outputs.clear()
+        del decided, links, previous
         try:
             manifest["worklists"] = worklists.complete(
                 folder, date, lists.exit, lists.inclusion, lists.flag, diff, drop.frame_or_empty("counties"),

@@ -25,7 +25,7 @@ import polars as pl
 
 from dibao.errors import DibaoError
 from dibao.ingest import Drop
-from dibao.link.keys import LINK_KEYS, NUMBERS, Linkage, numbered_links
+from dibao.link.keys import LINK_KEYS, Linkage, link_numbers
 from dibao.link.persons import LinkResult, link_persons
 from dibao.link.records import person_records
 from dibao.link.summary import LinkSummary, summarise
@@ -84,5 +84,7 @@ def _link_files(paths: Mapping[str, str], work: str) -> None:
     for name, frame in zip(_RESULT, (result.links, result.review, result.households), strict=True):
         # Arrow IPC, not Parquet: no encoding either way (the evidence lists took 14 s to write as Parquet at 2M).
         frame.write_ipc(Path(work) / f"{name}.arrow", compression="uncompressed")
-    numbered_links(result.links).select(NUMBERS).write_ipc(Path(work) / "numbers.arrow", compression="uncompressed")
     (Path(work) / "summary.json").write_text(json.dumps(summarise(result).as_manifest()), encoding="utf-8")
+    keys = result.links.select("person_key", "household")
+    del result  # written: the numbers are made beside the two keys only, not on top of the whole result
+    link_numbers(keys).write_ipc(Path(work) / "numbers.arrow", compression="uncompressed")

@@ -33,9 +33,13 @@ def numbered_links(links: pl.DataFrame) -> pl.DataFrame:
     key (the ties of the facts' ``best_income``)."""
     if set(NUMBERS) <= set(links.columns):
         return links.select(*LINK_KEYS, *NUMBERS)
+    return links.select(LINK_KEYS).with_columns(link_numbers(links))
+
+
+def link_numbers(links: pl.DataFrame) -> pl.DataFrame:
+    """``NUMBERS`` of each record (as ``numbered_links`` explains), from its ``person_key`` and ``household``."""
     _, households = household_numbers(links.get_column("household"))
-    return links.select(LINK_KEYS).with_columns(
-        households.alias("household_number"), _person_numbers(links.get_column("person_key")))
+    return pl.DataFrame([households.alias("household_number"), _person_numbers(links.get_column("person_key"))])
 
 
 def _person_numbers(keys: pl.Series) -> pl.Series:
