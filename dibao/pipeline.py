@@ -7,6 +7,7 @@ A drop with any file-level fault publishes nothing (the previous run stays the o
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
 import os
@@ -137,13 +138,7 @@ def _stage_link_outputs(spill: Path, linkage: Callable[[], LinkResult], reuse: d
     as the run folder; moved in at publishing): the wide person_links frame (evidence lists, names, methods for
     every input row) then need not be held through the rules stage, where the run's memory peaks. ``linkage``
     gives the whole result, called only when a file is not the previous run's (a cached one is then read)."""
-    whole: list[LinkResult] = []
-
-    def result() -> LinkResult:
-        if not whole:
-            whole.append(linkage())
-        return whole[0]
-
+    result = functools.cache(linkage)  # read or made once, for whichever file needs it first
     # The cross-walk is made only when its file is not reused (2 s at 2M), and first: made after the person_links
     # write, its group-by came on top of what that write had left allocated (the stage's peak 5.7 -> 6.4 GiB).
     outputs: dict[contract.PublishedFile, Callable[[], pl.DataFrame]] = {

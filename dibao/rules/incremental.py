@@ -191,7 +191,7 @@ def _households(links: pl.DataFrame) -> pl.DataFrame:
 
 def _group_count(links: pl.DataFrame, households: pl.DataFrame) -> int:
     """Distinct cross-walk groups of the links, the records without one (bank, department) counted as one."""
-    return households["household_group"].n_unique() + int(links["household_group"].null_count() > 0)
+    return households["household_group"].drop_nulls().n_unique() + int(links["household_group"].null_count() > 0)
 
 
 def _subject_groups(facts: pl.DataFrame, households: pl.DataFrame) -> pl.Series:
