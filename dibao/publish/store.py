@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from dibao.durable import fsync_path
 from dibao.errors import DibaoError, StoreBusy
 from dibao.private_files import owner_only_umask, private_dir
 
@@ -34,13 +35,8 @@ SPILL_PREFIX = ".spill-"  # DuckDB's spill folder of a run in progress
 def _fsync_tree(folder: Path) -> None:
     for path in sorted(folder.rglob("*")):
         if path.is_file():
-            with path.open("rb") as fh:
-                os.fsync(fh.fileno())
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+            fsync_path(path)
+    fsync_path(folder)
 
 
 class RunStore:
@@ -166,9 +162,5 @@ class RunStore:
             shutil.rmtree(aside, ignore_errors=True)
         else:
             incoming.rename(final)
-        fd = os.open(self.runs_dir, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        fsync_path(self.runs_dir)
         return final

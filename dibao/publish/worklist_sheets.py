@@ -17,6 +17,7 @@ from xlsxwriter.format import Format
 from xlsxwriter.workbook import Workbook
 from xlsxwriter.worksheet import Worksheet
 
+from dibao.durable import fsync_path
 from dibao.publish.contract import (
     LIST_LABELS,
 )
@@ -195,17 +196,9 @@ def temp_path(path: Path) -> Path:
     return path.with_name(f".{path.name}{TEMP_MARK}{os.getpid()}")
 
 
-def fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def finish(temp: Path, path: Path) -> None:
     """Sync a completely written temp file and rename it into place."""
-    fsync(temp)
+    fsync_path(temp)
     os.replace(temp, path)
 
 

@@ -51,6 +51,7 @@ from typing import Any
 import polars as pl
 import xlsxwriter
 
+from dibao.durable import fsync_path
 from dibao.errors import DibaoError
 from dibao.processes import end_with_parent
 from dibao.publish.contract import DIFF, MANIFEST_FILE, WORKLISTS_DIR
@@ -78,7 +79,6 @@ from dibao.publish.worklist_sheets import (
     TEMP_MARK,
     Rows,
     finish,
-    fsync,
     measured_lines,
     temp_path,
     write_book,
@@ -309,7 +309,7 @@ def _sweep(out: Path, keep: set[str]) -> None:
 
 def _sync_dirs(out: Path) -> None:
     for folder in [out, *sorted(p for p in out.rglob("*") if p.is_dir())]:
-        fsync(folder)
+        fsync_path(folder)
 
 
 def build(folder: Path, run_date: dt.date, exit_candidates: pl.DataFrame, inclusion_candidates: pl.DataFrame,
@@ -386,7 +386,7 @@ def record(folder: Path, entry: dict[str, Any]) -> dict[str, Any]:
     temp = temp_path(path)
     temp.write_text(json.dumps(manifest, ensure_ascii=False, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     finish(temp, path)
-    fsync(folder)
+    fsync_path(folder)
     return manifest
 
 

@@ -25,8 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dibao.durable import fsync_path
 from dibao.errors import DibaoError
-from dibao.serve.audit.files import fsync_dir, log_files
+from dibao.serve.audit.files import log_files
 from dibao.serve.audit.keys import KeyFileError, key_from_file, read_key
 from dibao.serve.audit.log import GENESIS, line_hash
 from dibao.serve.audit.settings import AuditSettings
@@ -184,7 +185,7 @@ def write_anchor(settings: AuditSettings) -> Anchor:
             raise AnchorError(f"not anchored: short write to {settings.anchor_dir / ANCHORS} (disk full?)")
         os.fsync(fd)
         if first:
-            fsync_dir(settings.anchor_dir)
+            fsync_path(settings.anchor_dir)
     return Anchor(record["n"], record["time"], record["entries"], record["head"], record["file"], record["offset"])
 
 

@@ -80,15 +80,6 @@ def first_line(path: Path) -> bytes | None:
     return line[:-1] if line.endswith(b"\n") else None
 
 
-def fsync_dir(folder: Path) -> None:
-    """Make a file's creation, rename or removal in ``folder`` durable."""
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 class FolderLock:
     """``flock`` on ``audit_dir/audit.lock``, shared by the threads of a process and by server worker processes.
 

@@ -39,7 +39,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from dibao.serve.audit.files import ACTIVE, FolderLock, fsync_dir, identity, last_line, rotated_files, rotated_name
+from dibao.durable import fsync_path
+from dibao.serve.audit.files import ACTIVE, FolderLock, identity, last_line, rotated_files, rotated_name
 from dibao.serve.audit.settings import DEFAULT_MAX_FILE_BYTES
 
 GENESIS = "0" * 64
@@ -117,7 +118,7 @@ class AuditLog:
         created = not self.path.exists()
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         if created:
-            fsync_dir(self.audit_dir)
+            fsync_path(self.audit_dir)
         self._size = -1
 
     def _sync_tail(self) -> None:
@@ -176,7 +177,7 @@ class AuditLog:
         os.rename(self.path, target)
         self._retire_fd()
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        fsync_dir(self.audit_dir)
+        fsync_path(self.audit_dir)
         self._size = 0
         if self.keep_files is not None:
             for _, old in rotated_files(self.audit_dir)[:-self.keep_files]:
