@@ -226,7 +226,7 @@ def run_daily(
             if linkage is None:
                 linkage = link_drop(drop, spill / "link")  # a large drop: in a process of its own
                 if run_cache:
-                    run_cache.save_link(linkage.result(), linkage.keys, linkage.summary)
+                    run_cache.save_link(linkage)
             elif run_cache:
                 run_cache.linkage = "reused"
             stage.rows = linkage.keys.height

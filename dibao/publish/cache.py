@@ -359,9 +359,10 @@ class RunCache:
 
         return Linkage(keys, summary, result)
 
-    def save_link(self, linked: LinkResult, keys: pl.DataFrame, summary: LinkSummary) -> None:
+    def save_link(self, linkage: Linkage) -> None:
         """Cache a linkage with its numbered keys (``numbered_links``: the numbers travel as two more columns of
-        the links, read alone on a day that reuses them)."""
+        the links, read alone on a day that reuses them) and its counts."""
+        linked, keys, summary = linkage.result(), linkage.keys, linkage.summary
         key = self.link_key()
         if key is None:
             return
